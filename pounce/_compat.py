@@ -1,0 +1,41 @@
+"""Which implementation of each hot module is active.
+
+``POUNCE_NO_EXTENSIONS=1`` at run time forces the pure-Python twins even when the compiled
+speedups are installed. Each hot module ends with a selector that imports its compiled twin
+when ``USE_EXTENSIONS`` is true; a failed import is recorded here so that ``pounce --version``
+and the test suite can tell a silent fallback from a deliberate one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+USE_EXTENSIONS: bool = os.environ.get("POUNCE_NO_EXTENSIONS", "") in ("", "0")
+
+# module name -> reason the compiled twin could not be imported (empty when all loaded)
+EXTENSION_IMPORT_ERRORS: dict[str, str] = {}
+
+
+def has_module(name: str) -> bool:
+    """True when ``name`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+HAS_UVLOOP: bool = has_module("uvloop")
+HAS_HTTPTOOLS: bool = has_module("httptools")
+
+
+def speedups_status() -> str:
+    """``compiled`` when every compiled twin is active, else ``pure`` (with the reason)."""
+    from . import _headers
+
+    if _headers.IMPLEMENTATION == "compiled":
+        return "compiled"
+    if not USE_EXTENSIONS:
+        return "pure (POUNCE_NO_EXTENSIONS is set)"
+    reasons = "; ".join(f"{k}: {v}" for k, v in EXTENSION_IMPORT_ERRORS.items())
+    return f"pure ({reasons or 'speedups not built'})"

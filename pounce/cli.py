@@ -1,0 +1,153 @@
+"""``pounce [OPTIONS] APP``: uvicorn's options and defaults, read also from ``POUNCE_*``.
+
+Errors are one line on stderr and an exit code, never a traceback: 2 for a bad option or app
+path, 3 for an app that fails to import or start. ``--log-level debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from ._version import __version__
+from .config import (
+    HTTP_CHOICES,
+    LIFESPAN_CHOICES,
+    LOG_LEVELS,
+    LOOP_CHOICES,
+    Config,
+    python_description,
+)
+from .errors import AppLoadError, ConfigError
+from .importer import AppPathError
+
+EXIT_USAGE = 2
+EXIT_APP = 3
+
+
+@click.command(context_settings={"auto_envvar_prefix": "POUNCE", "show_default": True})
+@click.argument("app", required=False, envvar="POUNCE_APP")
+@click.option("--host", default="127.0.0.1", help="Bind socket to this host.")
+@click.option("--port", type=int, default=8000, help="Bind socket to this port (0: any free port).")
+@click.option("--uds", default=None, help="Bind to a UNIX domain socket.")
+@click.option("--fd", type=int, default=None, help="Bind to socket from this file descriptor.")
+@click.option("--backlog", type=int, default=2048, help="Maximum number of pending connections.")
+@click.option("--loop", type=click.Choice(LOOP_CHOICES), default="auto", help="Event loop.")
+@click.option("--http", type=click.Choice(HTTP_CHOICES), default="auto", help="HTTP/1.1 parser.")
+@click.option(
+    "--lifespan", type=click.Choice(LIFESPAN_CHOICES), default="auto", help="Lifespan mode."
+)
+@click.option("--env-file", type=click.Path(exists=True), default=None, help="Environment file.")
+@click.option("--log-config", type=click.Path(exists=True), default=None, help="Logging config.")
+@click.option(
+    "--log-level", type=click.Choice(list(LOG_LEVELS)), default=None, help="Log level [info]."
+)
+@click.option("--access-log/--no-access-log", default=True, help="Log every response.")
+@click.option("--use-colors/--no-use-colors", default=None, help="Coloured log levels.")
+@click.option(
+    "--proxy-headers/--no-proxy-headers",
+    default=True,
+    help="Trust X-Forwarded-For/Proto from --forwarded-allow-ips.",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    help="Trusted proxies: IPs, CIDRs or '*' [$FORWARDED_ALLOW_IPS or 127.0.0.1].",
+)
+@click.option("--server-header/--no-server-header", default=True, help="Send 'server: pounce'.")
+@click.option("--date-header/--no-date-header", default=True, help="Send a 'date' header.")
+@click.option("--header", "headers", multiple=True, help="Extra response header NAME:VALUE.")
+@click.option("--root-path", default="", help="ASGI root_path, for an app behind a path prefix.")
+@click.option(
+    "--limit-concurrency", type=int, default=None, help="Answer 503 beyond this many tasks."
+)
+@click.option(
+    "--timeout-keep-alive", type=float, default=5.0, help="Close idle keep-alive connections."
+)
+@click.option(
+    "--timeout-graceful-shutdown",
+    type=float,
+    default=None,
+    help="Cancel what is left this many seconds after a stop was requested.",
+)
+@click.option("--app-dir", default=".", help="Look for APP in this directory.")
+@click.option("--factory", is_flag=True, default=False, help="APP is a factory to call.")
+@click.option(
+    "--h11-max-incomplete-event-size",
+    type=int,
+    default=None,
+    help="Largest request head in bytes [16384].",
+)
+@click.option("--version", is_flag=True, default=False, help="Show versions and implementations.")
+def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any) -> int:
+    """Run the ASGI application APP (``module:attribute``) with pounce."""
+    options["headers"] = tuple(_parse_header(h) for h in headers)
+    if version:
+        config = Config(app=app or "-", **options)
+        click.echo(version_text(config))
+        return 0
+    if not app:
+        raise click.UsageError("Missing argument 'APP' (for example: pounce main:app).")
+    config = Config(app=app, **options)
+    from .server import Server
+
+    return Server(config).run()
+
+
+def version_text(config: Config) -> str:
+    from .server import implementations
+
+    return f"pounce {__version__} running on {python_description()}\n" + "\n".join(
+        part.strip() for part in implementations(config).split(",")
+    )
+
+
+def _parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise ConfigError(f"--header: {text!r} is not NAME:VALUE")
+    return name.strip(), value.strip()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn every error into one line and an exit code."""
+    debug = _wants_debug(argv if argv is not None else sys.argv[1:])
+    try:
+        code = cli.main(args=argv, prog_name="pounce", standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        code = 1
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code, debug)
+    except AppPathError as exc:
+        _fail(str(exc), EXIT_USAGE, debug)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE, debug)
+    except AppLoadError as exc:
+        _fail(str(exc), EXIT_APP, debug)
+    except KeyboardInterrupt:
+        code = 1
+    sys.exit(code or 0)
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _wants_debug(argv: list[str]) -> bool:
+    import os
+
+    level = os.environ.get("POUNCE_LOG_LEVEL", "")
+    for i, arg in enumerate(argv):
+        if arg == "--log-level" and i + 1 < len(argv):
+            level = argv[i + 1]
+        elif arg.startswith("--log-level="):
+            level = arg.split("=", 1)[1]
+    return level in ("debug", "trace")

@@ -1,0 +1,232 @@
+"""Server configuration: one frozen ``Config``, validated when it is made.
+
+Option names and defaults follow uvicorn's, so that a uvicorn command line works unchanged.
+Every error names the CLI option it comes from (``ConfigError("--port: ...")``).
+The registries at the bottom map ``--loop`` and ``--http`` choices to implementations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import ssl
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._compat import HAS_HTTPTOOLS, HAS_UVLOOP
+from .errors import ConfigError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+LOOP_CHOICES = ("auto", "asyncio", "uvloop")
+HTTP_CHOICES = ("auto", "httptools", "h11")
+LIFESPAN_CHOICES = ("auto", "on", "off")
+LOG_LEVELS: dict[str, int] = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": 5,
+}
+
+# Largest request head (request line plus header fields) accepted, as uvicorn's h11 default.
+DEFAULT_MAX_HEAD_SIZE = 16 * 1024
+
+
+def option_name(field_name: str) -> str:
+    """``timeout_keep_alive`` -> ``--timeout-keep-alive``."""
+    return "--" + field_name.replace("_", "-")
+
+
+def _require(cond: bool, name: str, message: str) -> None:
+    if not cond:
+        raise ConfigError(f"{option_name(name)}: {message}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one pounce server needs to know. Immutable; ``replace()`` makes variants."""
+
+    app: str | ASGIApp
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: str | None = None
+    fd: int | None = None
+    backlog: int = 2048
+    loop: str = "auto"
+    http: str = "auto"
+    lifespan: str = "auto"
+    env_file: str | None = None
+    log_config: str | dict[str, Any] | None = None
+    log_level: str | int | None = None
+    access_log: bool = True
+    use_colors: bool | None = None
+    proxy_headers: bool = True
+    forwarded_allow_ips: str | Sequence[str] | None = None
+    server_header: bool = True
+    date_header: bool = True
+    headers: Sequence[tuple[str, str]] = ()
+    root_path: str = ""
+    limit_concurrency: int | None = None
+    timeout_keep_alive: float = 5.0
+    timeout_graceful_shutdown: float | None = None
+    app_dir: str | None = "."
+    factory: bool = False
+    h11_max_incomplete_event_size: int | None = None
+    # Not options: filled in by the CLI / run() for the worker.
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _require(self.loop in LOOP_CHOICES, "loop", f"must be one of {', '.join(LOOP_CHOICES)}")
+        _require(self.http in HTTP_CHOICES, "http", f"must be one of {', '.join(HTTP_CHOICES)}")
+        _require(
+            self.lifespan in LIFESPAN_CHOICES,
+            "lifespan",
+            f"must be one of {', '.join(LIFESPAN_CHOICES)}",
+        )
+        _require(0 <= self.port <= 65535, "port", f"{self.port} is not in 0-65535")
+        _require(self.backlog > 0, "backlog", "must be positive")
+        _require(self.timeout_keep_alive > 0, "timeout_keep_alive", "must be positive")
+        if self.timeout_graceful_shutdown is not None:
+            _require(
+                self.timeout_graceful_shutdown >= 0,
+                "timeout_graceful_shutdown",
+                "must not be negative",
+            )
+        if self.limit_concurrency is not None:
+            _require(self.limit_concurrency > 0, "limit_concurrency", "must be positive")
+        if self.h11_max_incomplete_event_size is not None:
+            _require(
+                self.h11_max_incomplete_event_size >= 64,
+                "h11_max_incomplete_event_size",
+                "must be at least 64 bytes",
+            )
+        if isinstance(self.log_level, str):
+            _require(
+                self.log_level.lower() in LOG_LEVELS,
+                "log_level",
+                f"must be one of {', '.join(LOG_LEVELS)}",
+            )
+        if self.fd is not None:
+            _require(self.fd >= 0, "fd", "must not be negative")
+        if self.root_path:
+            _require(
+                self.root_path.startswith("/") and not self.root_path.endswith("/"),
+                "root_path",
+                "must start with '/' and not end with '/'",
+            )
+        for name, value in self.headers:
+            _require(bool(name), "header", "header name must not be empty")
+            for ch in name + value:
+                _require(ch not in "\r\n\0", "header", f"invalid character in {name!r}")
+        if self.loop == "uvloop" and not HAS_UVLOOP:
+            raise ConfigError(
+                "--loop uvloop: uvloop is not installed (pip install pounce[speedups])"
+            )
+        if self.http == "httptools" and not HAS_HTTPTOOLS:
+            raise ConfigError(
+                "--http httptools: httptools is not installed (pip install pounce[speedups])"
+            )
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    # Resolved choices -------------------------------------------------------------------------
+
+    @property
+    def loop_name(self) -> str:
+        """The concrete event loop: ``uvloop`` or ``asyncio``."""
+        if self.loop == "auto":
+            return "uvloop" if HAS_UVLOOP else "asyncio"
+        return self.loop
+
+    @property
+    def http_name(self) -> str:
+        """The concrete HTTP/1.1 parser: ``httptools`` or ``h11``."""
+        if self.http == "auto":
+            return "httptools" if HAS_HTTPTOOLS else "h11"
+        return self.http
+
+    @property
+    def log_level_number(self) -> int:
+        if self.log_level is None:
+            return logging.INFO
+        if isinstance(self.log_level, int):
+            return self.log_level
+        return LOG_LEVELS[self.log_level.lower()]
+
+    @property
+    def max_head_size(self) -> int:
+        return self.h11_max_incomplete_event_size or DEFAULT_MAX_HEAD_SIZE
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        value = self.forwarded_allow_ips
+        if value is None:
+            value = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+        if isinstance(value, str):
+            value = value.split(",")
+        return [v.strip() for v in value if v.strip()]
+
+    @property
+    def is_ssl(self) -> bool:
+        return False
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return None
+
+    def bind_description(self) -> str:
+        """Where this config listens, for the startup log line."""
+        if self.fd is not None:
+            return f"socket from fd {self.fd}"
+        if self.uds:
+            return f"unix socket {self.uds}"
+        scheme = "https" if self.is_ssl else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    def load_env_file(self) -> None:
+        """Load ``--env-file`` into os.environ (before the app is imported)."""
+        if not self.env_file:
+            return
+        if not os.path.isfile(self.env_file):
+            raise ConfigError(f"--env-file: {self.env_file} does not exist")
+        try:
+            from dotenv import load_dotenv
+        except ImportError as exc:
+            raise ConfigError(
+                "--env-file: python-dotenv is required (pip install pounce[dotenv])"
+            ) from exc
+        load_dotenv(self.env_file, override=True)
+
+
+def new_event_loop(config: Config) -> asyncio.AbstractEventLoop:
+    """Create the event loop ``--loop`` asks for."""
+    return LOOP_FACTORIES[config.loop_name]()
+
+
+def _uvloop_factory() -> asyncio.AbstractEventLoop:
+    import uvloop
+
+    return uvloop.new_event_loop()
+
+
+LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": _uvloop_factory,
+}
+
+
+def python_description() -> str:
+    impl = sys.implementation.name
+    name = {"cpython": "CPython", "pypy": "PyPy"}.get(impl, impl)
+    return f"{name} {'.'.join(map(str, sys.version_info[:3]))}"

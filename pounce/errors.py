@@ -1,0 +1,32 @@
+"""Exception classes shared by the pure and compiled twins (defined once, in Python)."""
+
+from __future__ import annotations
+
+
+class PounceError(Exception):
+    """Base class of pounce's own errors."""
+
+
+class InvalidHeader(PounceError, ValueError):
+    """A header an application tried to send is not valid HTTP (RFC 9110 §5.1, §5.5)."""
+
+
+class BadRequest(PounceError):
+    """A client sent a request that must be refused before it reaches the application.
+
+    ``status`` is the response code to send (400, 413, 414, 431, 505, ...); the connection is
+    closed after that response.
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class ConfigError(PounceError):
+    """A configuration value is invalid; the message names the option."""
+
+
+class AppLoadError(PounceError):
+    """The application could not be imported or created."""

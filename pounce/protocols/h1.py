@@ -1,0 +1,583 @@
+"""The HTTP/1.1 connection: one ``asyncio.Protocol`` with two parser backends.
+
+httptools calls the ``on_*`` methods below directly; ``H11Parser`` drives h11 and calls the
+same methods, so everything after the parser (limits, framing checks, scope, pipelining,
+keep-alive, response framing) is one code path. The ASGI side is the shared
+``RequestResponseCycle``; this class is its ``ResponseWriter``.
+
+Rules and where they come from:
+- Framing checks on the request head: RFC 9112 §6 (``_headers.analyze_request_headers``).
+- Pipelined requests are answered in order (RFC 9112 §9.3.2): heads that arrive while a
+  response is in progress wait in ``pipeline`` and reading pauses.
+- ``Connection: close`` from the client: answer, then close, and read nothing more
+  (RFC 9112 §9.6).
+- The response head is held back until the first body bytes so that head and body usually
+  leave in one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable
+from http import HTTPStatus
+from typing import Any
+
+from .._compat import HAS_HTTPTOOLS
+from .._headers import (
+    REQ_CHUNKED,
+    REQ_CONNECTION_CLOSE,
+    REQ_CONNECTION_KEEP_ALIVE,
+    REQ_CONNECTION_UPGRADE,
+    REQ_EXPECT_CONTINUE,
+    REQ_HAS_UPGRADE,
+    RESP_CHUNKED,
+    RESP_CONNECTION_CLOSE,
+    analyze_request_headers,
+    build_response_head,
+)
+from .._url import decode_path, split_target
+from ..errors import BadRequest
+from ..state import ServerState
+from .cycle import Headers, RequestResponseCycle
+from .h11_parser import H11Parser
+
+if HAS_HTTPTOOLS:
+    import httptools
+
+    _UPGRADE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserUpgrade,)
+    _PARSE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserError, BadRequest)
+else:  # pragma: no cover - exercised by the pure-Python CI run
+    httptools = None
+    _UPGRADE_ERRORS = ()
+    _PARSE_ERRORS = (BadRequest,)
+
+logger = logging.getLogger("pounce.error")
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+
+# Request body buffered per request before reading pauses, and the level it resumes at.
+BODY_HIGH_WATER = 64 * 1024
+BODY_LOW_WATER = 16 * 1024
+
+# Why reading is paused (bits): a body the app has not read yet, or queued pipelined requests.
+_PAUSE_BODY = 1
+_PAUSE_PIPELINE = 2
+
+# Where the parser is in the current message.
+_IDLE = 0
+_HEAD = 1
+_BODY = 2
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_LAST_CHUNK = b"0\r\n\r\n"
+_CHUNKED_LINE = b"transfer-encoding: chunked\r\n"
+_CLOSE_LINE = b"connection: close\r\n"
+_KEEP_ALIVE_LINE = b"connection: keep-alive\r\n"
+_NO_BODY_STATUSES = frozenset({204, 304})
+_METHODS = {
+    m.encode(): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+}
+# Above this, body parts are handed to writelines() instead of being joined.
+_JOIN_LIMIT = 16 * 1024
+
+
+class _StopParsing(Exception):
+    """Raised from a parser callback to drop the rest of the input (connection closing)."""
+
+
+def _error_body(status: int, reason: str) -> bytes:
+    phrase = HTTPStatus(status).phrase
+    return (f"{phrase}: {reason}\n" if reason and reason != phrase else f"{phrase}\n").encode()
+
+
+class H1Protocol(asyncio.Protocol):
+    """One HTTP/1.1 connection."""
+
+    def __init__(self, state: ServerState, parser: str = "httptools") -> None:
+        self.state = state
+        self.loop = state.loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        if parser == "httptools":
+            self.parser: Any = httptools.HttpRequestParser(self)
+        else:
+            self.parser = H11Parser(self, state.max_head_size)
+        self.server: tuple[str, int] | None = None
+        self.client: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.proxy_trusted = False
+        self.deadline = 0.0
+        self.closing = False
+        self.disconnected = False
+        self._discard_input = False
+        self._read_paused = 0
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        # The request the app is answering, and complete heads queued behind it.
+        self.cycle: RequestResponseCycle | None = None
+        self.pipeline: deque[tuple[RequestResponseCycle | None, bool, Any]] = deque()
+        # Parser state for the message being read.
+        self._phase = _IDLE
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
+        self._partial_line = 0
+        self._reading: RequestResponseCycle | None = None
+        self._message_keep_alive = True
+        # Response state of self.cycle.
+        self._keep_alive = True
+        self._http11 = True
+        self._is_head_request = False
+        self._head: bytes | None = None
+        self._head_written = False
+        self._chunked = False
+        self._no_body = False
+        self._expected = -1
+        self._sent = 0
+
+    # asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        state = self.state
+        state.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.server = _address(sock.getsockname())
+            self.client = _address(transport.get_extra_info("peername"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+        if state.proxy is not None:
+            host = self.client[0] if self.client else None
+            self.proxy_trusted = state.proxy.is_trusted(host) if host else state.proxy.always
+        self.deadline = self.loop.time() + state.keep_alive_timeout
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disconnected = True
+        self.deadline = 0.0
+        self.state.connections.discard(self)
+        if self.cycle is not None:
+            self.cycle.disconnect()
+        for cycle, _, _ in self.pipeline:
+            if cycle is not None:
+                cycle.disconnect()
+        self.pipeline.clear()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes itself; connection_lost tells the app
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        if self._discard_input:
+            return
+        try:
+            self.parser.feed_data(data)
+        except _UPGRADE_ERRORS:
+            # An Upgrade or CONNECT request this server does not switch for: it is answered as
+            # plain HTTP and the connection closes after it (the parser stops at the upgrade).
+            self._discard_input = True
+        except Exception as exc:
+            # httptools wraps what a callback raised; h11's adapter raises it directly.
+            cause = exc if isinstance(exc, (BadRequest, _StopParsing)) else exc.__context__
+            if isinstance(cause, _StopParsing):
+                pass
+            elif isinstance(cause, BadRequest):
+                self._bad_request(cause.status, cause.reason)
+            elif isinstance(exc, _PARSE_ERRORS):
+                self._bad_request(400, str(exc) or "Invalid HTTP request")
+            else:  # a bug of ours: the client still gets an answer, the worker lives on
+                logger.exception("Unexpected error while parsing a request")
+                self._bad_request(400, "Invalid HTTP request")
+            return
+        else:
+            if self._phase == _HEAD:
+                self._check_partial_head(data)
+        if self.cycle is None and self.pipeline:
+            self._run_next()
+
+    # Parser callbacks (httptools calls these; H11Parser mirrors it) --------------------------
+
+    def on_message_begin(self) -> None:
+        if self._discard_input:
+            raise _StopParsing
+        self._phase = _HEAD
+        self._url = b""
+        self._headers = []
+        self._head_size = 0
+        self._partial_line = 0
+        self.deadline = 0.0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+        if len(self._url) > self.state.max_head_size:
+            raise BadRequest(400, "Request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._phase != _HEAD:
+            return  # a chunked trailer: never merged into the request headers
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self.state.max_head_size:
+            raise BadRequest(431, "Request header fields too large")
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self._phase = _BODY
+        parser = self.parser
+        version = parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise BadRequest(505, f"HTTP/{version} is not supported")
+        http11 = version == "1.1"
+        headers = self._headers
+        content_length, flags = analyze_request_headers(headers, http11)
+        method_bytes = parser.get_method()
+        method = _METHODS.get(method_bytes) or method_bytes.decode("ascii")
+        if http11:
+            keep_alive = not flags & REQ_CONNECTION_CLOSE
+        else:
+            keep_alive = bool(flags & REQ_CONNECTION_KEEP_ALIVE) and not (
+                flags & REQ_CONNECTION_CLOSE
+            )
+        if (flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE) or method == "CONNECT":
+            keep_alive = False
+        raw_path, query = split_target(self._url)
+        state = self.state
+        client = self.client
+        scheme = self.scheme
+        if self.proxy_trusted:
+            client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]
+        root_path = state.root_path
+        scope = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": version,
+            "server": self.server,
+            "client": client,
+            "scheme": scheme,
+            "method": method,
+            "root_path": root_path,
+            "path": root_path + decode_path(raw_path) if root_path else decode_path(raw_path),
+            "raw_path": state.root_path_bytes + raw_path if root_path else raw_path,
+            "query_string": query,
+            "headers": headers,
+            "state": state.lifespan_state.copy(),
+        }
+        more_body = content_length > 0 or bool(flags & REQ_CHUNKED)
+        cycle = RequestResponseCycle(
+            scope,
+            self,
+            self.loop,
+            more_body,
+            expect_continue=more_body and bool(flags & REQ_EXPECT_CONTINUE),
+        )
+        if state.access_log:
+            cycle.start_time = self.loop.time()
+        self._reading = cycle if more_body else None
+        self._message_keep_alive = keep_alive
+        self.pipeline.append((cycle, keep_alive, None))
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self._reading
+        if cycle is None:
+            return
+        if cycle.feed_body(body) > BODY_HIGH_WATER and not cycle.response_complete:
+            self._pause_reading(_PAUSE_BODY)
+
+    def on_message_complete(self) -> None:
+        self._phase = _IDLE
+        cycle = self._reading
+        if cycle is not None:
+            cycle.end_body()
+            self._reading = None
+        if not self._message_keep_alive or self.closing:
+            # RFC 9112 §9.6: no further requests are processed on this connection.
+            self._discard_input = True
+
+    def _check_partial_head(self, data: bytes) -> None:
+        """Bound a head still being received: reported fields plus the line in progress."""
+        newline = data.rfind(b"\n")
+        if newline == -1:
+            self._partial_line += len(data)
+        else:
+            self._partial_line = len(data) - newline - 1
+        if self._head_size + self._partial_line > self.state.max_head_size:
+            # An over-long URL was already refused in on_url, so this is the header fields.
+            self._bad_request(431, "Request header fields too large")
+
+    # Running requests ---------------------------------------------------------------------
+
+    def _run_next(self) -> None:
+        cycle, keep_alive, error = self.pipeline.popleft()
+        if cycle is None:
+            self._write_error_and_close(*error)
+            return
+        if self.closing and not self.pipeline:
+            keep_alive = False
+        self.cycle = cycle
+        self._keep_alive = keep_alive
+        scope = cycle.scope
+        self._http11 = scope["http_version"] == "1.1"
+        self._is_head_request = scope["method"] == "HEAD"
+        self._head = None
+        self._head_written = False
+        self._chunked = False
+        self._no_body = False
+        self._expected = -1
+        self._sent = 0
+        self.deadline = 0.0
+        state = self.state
+        state.total_requests += 1
+        if state.on_request is not None:
+            state.on_request(state.total_requests)
+        app = state.app
+        if state.limit_concurrency and state.over_concurrency_limit():
+            app = _service_unavailable
+        task = self.loop.create_task(cycle.run_asgi(app))
+        cycle.task = task
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+        if self.pipeline:
+            self._pause_reading(_PAUSE_PIPELINE)
+        elif self._read_paused & _PAUSE_PIPELINE:
+            self._resume_reading(_PAUSE_PIPELINE)
+
+    def _pause_reading(self, reason: int) -> None:
+        if not self._read_paused and not self.disconnected:
+            self.transport.pause_reading()
+        self._read_paused |= reason
+
+    def _resume_reading(self, reason: int) -> None:
+        if not self._read_paused & reason:
+            return
+        self._read_paused &= ~reason
+        if not self._read_paused and not self.disconnected:
+            self.transport.resume_reading()
+
+    # ResponseWriter ---------------------------------------------------------------------------
+
+    def write_start(
+        self, cycle: RequestResponseCycle, status: int, headers: Headers, trailers: bool
+    ) -> None:
+        head, content_length, flags = build_response_head(status, headers)
+        no_body = self._is_head_request or status in _NO_BODY_STATUSES or status < 200
+        keep_alive = self._keep_alive and not flags & RESP_CONNECTION_CLOSE
+        framing = b""
+        if content_length >= 0:
+            self._expected = content_length
+        elif flags & RESP_CHUNKED:
+            self._chunked = not no_body
+        elif not no_body:
+            if self._http11:
+                self._chunked = True
+                framing = _CHUNKED_LINE
+            else:
+                keep_alive = False  # HTTP/1.0: the body ends when the connection closes
+        if not cycle.request_complete:
+            keep_alive = False  # the rest of the request body would be read as a request
+        self._keep_alive = keep_alive
+        self._no_body = no_body
+        if not keep_alive:
+            framing += _CLOSE_LINE
+        elif not self._http11:
+            framing += _KEEP_ALIVE_LINE
+        self._head = b"".join(
+            (head, self.state.default_headers[(flags >> 2) & 3], framing, b"\r\n")
+        )
+        # An app that pauses between start and body still gets its head out promptly.
+        self.loop.call_soon(self._flush_head, cycle)
+
+    def _flush_head(self, cycle: RequestResponseCycle) -> None:
+        head = self._head
+        if head is not None and cycle is self.cycle and not self.disconnected:
+            self._head = None
+            self._head_written = True
+            self.transport.write(head)
+
+    def write_body(
+        self, cycle: RequestResponseCycle, body: bytes, more_body: bool
+    ) -> Awaitable[None] | None:
+        if self.disconnected:
+            return None
+        size = len(body)
+        if self._expected >= 0:
+            self._sent += size
+            if self._sent > self._expected:
+                raise RuntimeError("Response content longer than Content-Length")
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._head_written = True
+        if self._no_body:
+            if head is not None:
+                self.transport.write(head)
+        elif self._chunked:
+            parts = [head] if head is not None else []
+            if size:
+                parts += (b"%x\r\n" % size, body, b"\r\n")
+            if not more_body:
+                parts.append(_LAST_CHUNK)
+            self._write_parts(parts, size)
+        elif head is not None:
+            if size < _JOIN_LIMIT:
+                self.transport.write(head + body if size else head)
+            else:
+                self.transport.writelines((head, body))
+        elif size:
+            self.transport.write(body)
+        cycle.bytes_sent += size
+        if not more_body and 0 <= self._expected != self._sent and not self._no_body:
+            logger.error("Response content shorter than Content-Length")
+            self._keep_alive = False
+        if self._write_paused:
+            return self._drain()
+        return None
+
+    def _write_parts(self, parts: list[bytes], size: int) -> None:
+        if len(parts) == 1:
+            self.transport.write(parts[0])
+        elif size < _JOIN_LIMIT:
+            self.transport.write(b"".join(parts))
+        else:
+            self.transport.writelines(parts)
+
+    def _drain(self) -> asyncio.Future[None]:
+        waiter = self._drain_waiter
+        if waiter is None:
+            waiter = self._drain_waiter = self.loop.create_future()
+        return waiter
+
+    def write_trailers(self, cycle: RequestResponseCycle, headers: Headers) -> None:
+        # HTTP/1.1 does not advertise http.response.trailers; the chunked body already ended.
+        return None
+
+    def write_error(self, cycle: RequestResponseCycle, status: int) -> None:
+        if cycle is self.cycle and not self._head_written and not self.disconnected:
+            self._head = None
+            self._write_error_and_close(status, "")
+
+    def send_continue(self, cycle: RequestResponseCycle) -> None:
+        if cycle is self.cycle and self._head is None and not self._head_written:
+            if not self.disconnected:
+                self.transport.write(_CONTINUE)
+
+    def body_consumed(self, cycle: RequestResponseCycle, nbytes: int) -> None:
+        if self._read_paused & _PAUSE_BODY and cycle.buffered < BODY_LOW_WATER:
+            self._resume_reading(_PAUSE_BODY)
+
+    def response_complete(self, cycle: RequestResponseCycle) -> None:
+        if cycle is not self.cycle:
+            return
+        self.cycle = None
+        if not self._keep_alive or not cycle.request_complete or self.disconnected:
+            self._discard_input = True
+            if not self.disconnected:
+                self.transport.close()
+            return
+        if self.pipeline:
+            self._run_next()
+        else:
+            self._resume_reading(_PAUSE_PIPELINE)
+            self._resume_reading(_PAUSE_BODY)
+            if self.closing:
+                self.transport.close()
+            else:
+                self.deadline = self.loop.time() + self.state.keep_alive_timeout
+
+    def app_failed(self, cycle: RequestResponseCycle) -> None:
+        if cycle is not self.cycle or self.disconnected:
+            return
+        self.cycle = None
+        if not self._head_written:
+            self._head = None
+            self._write_error_and_close(500, "")
+        else:
+            # Part of the response is on the wire: closing is the only honest end to it.
+            self._discard_input = True
+            self.transport.close()
+
+    def cycle_finished(self, cycle: RequestResponseCycle) -> None:
+        if cycle is self.cycle and not cycle.response_complete and not self.disconnected:
+            # The app ended without a usable response and nothing was written.
+            self.cycle = None
+            self._discard_input = True
+            self.transport.close()
+
+    # Errors, shutdown, timeouts -------------------------------------------------------------
+
+    def _bad_request(self, status: int, reason: str) -> None:
+        """Refuse a malformed request: after queued responses, answer status and close."""
+        logger.debug("Invalid HTTP request from %s: %s", self.client, reason)
+        self._discard_input = True
+        self._phase = _IDLE
+        self._reading = None
+        if self.cycle is None and not self.pipeline:
+            self._write_error_and_close(status, reason)
+        else:
+            self.pipeline.append((None, False, (status, reason)))
+
+    def _write_error_and_close(self, status: int, reason: str) -> None:
+        self._discard_input = True
+        if self.disconnected:
+            return
+        body = _error_body(status, reason)
+        head = (
+            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\n" % (status, HTTPStatus(status).phrase.encode(), len(body))
+        )
+        extra = b"retry-after: 1\r\n" if status == 503 else b""
+        self.transport.write(
+            b"".join((head, self.state.default_headers[0], extra, _CLOSE_LINE, b"\r\n", body))
+        )
+        self.transport.close()
+
+    def is_idle(self) -> bool:
+        return self.cycle is None and not self.pipeline and self._phase == _IDLE
+
+    def shutdown(self) -> None:
+        """Graceful stop: finish the request in progress with ``Connection: close``."""
+        self.closing = True
+        if self.is_idle() or (self._phase == _HEAD and self.cycle is None):
+            self.transport.close()
+
+    def check_deadline(self, now: float) -> None:
+        """Called by the server's sweep once ``deadline`` has passed."""
+        self.deadline = 0.0
+        if self.is_idle() and not self.disconnected:
+            self.transport.close()
+
+
+async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"20"),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"Service Unavailable\n"})
+
+
+def _address(addr: Any) -> tuple[str, int] | None:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return (str(addr[0]), int(addr[1]))
+    return None

@@ -1,0 +1,93 @@
+"""The pure-Python HTTP/1.1 parser backend: h11, driven to look like httptools.
+
+``H11Parser`` has httptools' parser surface (``feed_data``, ``get_http_version``,
+``get_method``) and calls the same ``on_*`` callbacks on the protocol, so the protocol has a
+single code path for both backends. h11 is used for parsing only: pounce serialises responses
+itself. A fresh ``h11.Connection`` is started per request with the bytes left over from the
+previous one, so h11's own keep-alive and response-state rules never stall the stream;
+keep-alive is decided by the protocol, the same way for both backends.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import h11
+
+from ..errors import BadRequest
+
+
+class ParserCallbacks(Protocol):
+    def on_message_begin(self) -> None: ...
+    def on_url(self, url: bytes) -> None: ...
+    def on_header(self, name: bytes, value: bytes) -> None: ...
+    def on_headers_complete(self) -> None: ...
+    def on_body(self, body: bytes) -> None: ...
+    def on_message_complete(self) -> None: ...
+
+
+class H11Parser:
+    """Feeds bytes to h11 and reports requests through httptools-style callbacks."""
+
+    __slots__ = ("_callbacks", "_conn", "_max_size", "_method", "_version")
+
+    def __init__(self, callbacks: ParserCallbacks, max_head_size: int) -> None:
+        self._callbacks = callbacks
+        self._max_size = max_head_size
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head_size)
+        self._version = "1.1"
+        self._method = b""
+
+    def get_http_version(self) -> str:
+        return self._version
+
+    def get_method(self) -> bytes:
+        return self._method
+
+    def feed_data(self, data: bytes) -> None:
+        conn = self._conn
+        conn.receive_data(data)
+        callbacks = self._callbacks
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise self._translate(exc) from None
+            event_type = type(event)
+            if event_type is h11.Data:
+                callbacks.on_body(event.data)
+            elif event_type is h11.Request:
+                self._version = event.http_version.decode("ascii", "replace")
+                self._method = event.method
+                callbacks.on_message_begin()
+                callbacks.on_url(event.target)
+                for name, value in event.headers:
+                    callbacks.on_header(name, value)
+                callbacks.on_headers_complete()
+            elif event_type is h11.EndOfMessage:
+                # Trailers (event.headers) are dropped: they never join the request headers.
+                rest, closed = conn.trailing_data
+                conn = self._conn = h11.Connection(
+                    h11.SERVER, max_incomplete_event_size=self._max_size
+                )
+                if rest:
+                    conn.receive_data(rest)
+                if closed:
+                    conn.receive_data(b"")
+                callbacks.on_message_complete()
+            else:  # NEED_DATA, PAUSED or ConnectionClosed: nothing more to parse now
+                return
+
+    def _translate(self, exc: h11.RemoteProtocolError) -> BadRequest:
+        status = exc.error_status_hint
+        if status == 431:
+            # h11 reports an over-long request line as an over-long head; we answer 400 then.
+            buffered = self._conn.trailing_data[0]
+            line_end = buffered.find(b"\r\n")
+            if line_end == -1 or line_end > self._max_size:
+                return BadRequest(400, "Request line too long")
+            return BadRequest(431, "Request header fields too large")
+        if status == 501:
+            # RFC 9112 §6.1 allows 501 here; pounce answers every framing error with 400.
+            status = 400
+        return BadRequest(status, str(exc) or "Bad request")

@@ -1,0 +1,83 @@
+"""Creating the listening socket from ``--host/--port``, ``--uds`` or ``--fd``.
+
+The socket is made here rather than by ``loop.create_server`` so that the same socket can be
+bound once and shared by forked workers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+
+from .config import Config
+from .errors import ConfigError
+
+
+def bind_socket(config: Config) -> socket.socket:
+    """Bind (or adopt) the listening socket described by ``config``."""
+    if config.fd is not None:
+        try:
+            sock = socket.socket(fileno=config.fd)
+        except OSError as exc:
+            raise ConfigError(f"--fd: {config.fd} is not a usable socket ({exc.strerror})") from exc
+        if sock.type != socket.SOCK_STREAM:
+            raise ConfigError(f"--fd: {config.fd} is not a stream socket")
+    elif config.uds:
+        sock = _bind_unix(config.uds)
+    else:
+        sock = _bind_tcp(config.host, config.port)
+    try:
+        sock.listen(config.backlog)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {config.bind_description()}: {exc.strerror}") from exc
+    sock.setblocking(False)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bind_tcp(host: str, port: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host: cannot resolve {host!r} ({exc.strerror})") from exc
+    family, socktype, proto, _, addr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6 and host in ("::", ""):
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"--port: cannot bind {host}:{port} ({exc.strerror})") from exc
+    return sock
+
+
+def _bind_unix(path: str) -> socket.socket:
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)  # a stale socket from a previous run
+        else:
+            raise ConfigError(f"--uds: {path} exists and is not a socket")
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o666)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"--uds: cannot bind {path} ({exc.strerror})") from exc
+    return sock
+
+
+def describe_socket(sock: socket.socket, config: Config) -> str:
+    """The address a bound socket really listens on (port 0 becomes the chosen port)."""
+    name = sock.getsockname()
+    if isinstance(name, tuple):
+        host, port = name[0], name[1]
+        host = f"[{host}]" if ":" in host else host
+        scheme = "https" if config.is_ssl else "http"
+        return f"{scheme}://{host}:{port}"
+    return f"unix socket {name}" if name else config.bind_description()

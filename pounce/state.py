@@ -1,0 +1,105 @@
+"""State one worker's connections share: config-derived constants, registries, cached headers.
+
+Built once per server; the protocols read plain attributes from it on the hot path. A single
+periodic tick (not a timer per request) refreshes the ``date`` header once a second and sweeps
+connections whose keep-alive or other deadline has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._headers import RESP_HAS_DATE, RESP_HAS_SERVER
+from .config import ASGIApp, Config
+from .logs import access_logger
+from .proxy import ProxyTrust
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class Connection(Protocol):
+    """What the server needs from every connection protocol (HTTP/1.1, HTTP/2, WebSocket)."""
+
+    deadline: float
+
+    def check_deadline(self, now: float) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def is_idle(self) -> bool: ...
+
+
+class ServerState:
+    """Shared by every connection of one server (one worker process)."""
+
+    def __init__(self, config: Config, app: ASGIApp, loop: asyncio.AbstractEventLoop) -> None:
+        self.config = config
+        self.app = app
+        self.loop = loop
+        self.connections: set[Connection] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.total_requests = 0
+        self.lifespan_state: dict[str, Any] = {}
+        self.shutting_down = False
+        self.root_path = config.root_path
+        self.root_path_bytes = config.root_path.encode("utf-8")
+        self.max_head_size = config.max_head_size
+        self.keep_alive_timeout = float(config.timeout_keep_alive)
+        self.limit_concurrency = config.limit_concurrency or 0
+        self.access_log = config.access_log and not access_logger.disabled
+        self.proxy: ProxyTrust | None = (
+            ProxyTrust(config.trusted_proxies) if config.proxy_headers else None
+        )
+        # Called with the request count whenever a request starts (for --limit-max-requests).
+        self.on_request: Callable[[int], None] | None = None
+
+        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in config.headers]
+        has_server = any(k == b"server" for k, _ in extra)
+        self._server_line = (
+            b"server: pounce\r\n" if config.server_header and not has_server else b""
+        )
+        self._extra_lines = b"".join(b"%s: %s\r\n" % (k, v) for k, v in extra)
+        self._date_second = -1
+        # Indexed by (flags & (RESP_HAS_DATE | RESP_HAS_SERVER)) >> 2: what to add after the
+        # app's own headers so that neither date nor server is ever sent twice.
+        self.default_headers: tuple[bytes, bytes, bytes, bytes] = (b"", b"", b"", b"")
+        assert RESP_HAS_DATE == 4 and RESP_HAS_SERVER == 8
+        self.update_date()
+
+    def update_date(self) -> None:
+        """Rebuild the cached default headers when the second changes."""
+        now = int(time.time())
+        if now == self._date_second:
+            return
+        self._date_second = now
+        date = b"date: %s\r\n" % formatdate(now, usegmt=True).encode("ascii")
+        if not self.config.date_header:
+            date = b""
+        server, extra = self._server_line, self._extra_lines
+        self.default_headers = (
+            date + server + extra,  # app set neither
+            server + extra,  # app set date
+            date + extra,  # app set server
+            extra,  # app set both
+        )
+
+    def tick(self) -> None:
+        """Once per sweep interval: refresh the date, expire connections past a deadline."""
+        self.update_date()
+        now = self.loop.time()
+        for conn in list(self.connections):
+            if conn.deadline and conn.deadline <= now:
+                conn.check_deadline(now)
+
+    @property
+    def sweep_interval(self) -> float:
+        """How often tick() runs: often enough for the shortest timeout to be accurate."""
+        return max(0.05, min(1.0, self.keep_alive_timeout / 4))
+
+    def over_concurrency_limit(self) -> bool:
+        limit = self.limit_concurrency
+        return bool(limit) and (len(self.connections) > limit or len(self.tasks) >= limit)
