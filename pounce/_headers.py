@@ -57,9 +57,10 @@ _STATUS_LINES = _make_status_lines()
 
 def status_line(status: int) -> bytes:
     """``HTTP/1.1 <status> <reason>\\r\\n``; pre-built for 100-599."""
-    line = _STATUS_LINES.get(status)
-    if line is not None:
-        return line
+    if type(status) is int:
+        line = _STATUS_LINES.get(status)
+        if line is not None:
+            return line
     if type(status) is not int or not 100 <= status <= 999:
         raise InvalidHeader(f"invalid HTTP status code: {status!r}")
     return b"HTTP/1.1 %d \r\n" % status

@@ -228,21 +228,20 @@ class RequestResponseCycle:
         if mtype == "http.response.body" and not self._body_sent:
             body = message.get("body", b"")
             more_body = message.get("more_body", False)
+            drain = None
+            if not self._disconnected:  # after a disconnect, writes are dropped quietly
+                drain = self.writer.write_body(self, body, more_body)
             if not more_body:
                 self._body_sent = True
-                self.response_complete = not self._trailers_pending
-            if self._disconnected:
-                return
-            drain = self.writer.write_body(self, body, more_body)
-            if self.response_complete:
-                self._finish()
+                if not self._trailers_pending:
+                    self.response_complete = True
+                    self._finish()
         elif mtype == "http.response.trailers" and self._body_sent and self._trailers_pending:
+            drain = None
+            if not self._disconnected:
+                drain = self.writer.write_trailers(self, message.get("headers", ()))
             if not message.get("more_trailers", False):
                 self.response_complete = True
-            if self._disconnected:
-                return
-            drain = self.writer.write_trailers(self, message.get("headers", ()))
-            if self.response_complete:
                 self._finish()
         else:
             expected = "trailers" if self._body_sent else "body"

@@ -203,7 +203,6 @@ class H1Protocol(asyncio.Protocol):
             else:  # a bug of ours: the client still gets an answer, the worker lives on
                 logger.exception("Unexpected error while parsing a request")
                 self._bad_request(400, "Invalid HTTP request")
-            return
         else:
             if self._phase == _HEAD:
                 self._check_partial_head(data)
@@ -241,6 +240,8 @@ class H1Protocol(asyncio.Protocol):
         parser = self.parser
         version = parser.get_http_version()
         if version not in ("1.1", "1.0"):
+            if version[:2] == "0.":  # no version in the request line (RFC 9112 §3)
+                raise BadRequest(400, "Invalid request line")
             raise BadRequest(505, f"HTTP/{version} is not supported")
         http11 = version == "1.1"
         headers = self._headers
@@ -524,7 +525,20 @@ class H1Protocol(asyncio.Protocol):
         logger.debug("Invalid HTTP request from %s: %s", self.client, reason)
         self._discard_input = True
         self._phase = _IDLE
+        reading = self._reading
         self._reading = None
+        if reading is not None:
+            # The body of an accepted head is malformed: that request is void. Its app (if it
+            # started) sees http.disconnect, and the client gets the error in its place.
+            reading.disconnect()
+            if reading is self.cycle:
+                self.cycle = None
+                if self._head_written:
+                    self.transport.close()  # part of a response is out: only closing is left
+                    return
+                self._head = None
+            elif self.pipeline and self.pipeline[-1][0] is reading:
+                self.pipeline.pop()
         if self.cycle is None and not self.pipeline:
             self._write_error_and_close(status, reason)
         else:

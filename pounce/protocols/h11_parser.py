@@ -29,7 +29,7 @@ class ParserCallbacks(Protocol):
 class H11Parser:
     """Feeds bytes to h11 and reports requests through httptools-style callbacks."""
 
-    __slots__ = ("_callbacks", "_conn", "_max_size", "_method", "_version")
+    __slots__ = ("_callbacks", "_conn", "_head", "_max_size", "_method", "_version")
 
     def __init__(self, callbacks: ParserCallbacks, max_head_size: int) -> None:
         self._callbacks = callbacks
@@ -37,6 +37,8 @@ class H11Parser:
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head_size)
         self._version = "1.1"
         self._method = b""
+        # Bytes of the request head being received (h11 hides repeated Content-Length fields).
+        self._head = b""
 
     def get_http_version(self) -> str:
         return self._version
@@ -46,6 +48,8 @@ class H11Parser:
 
     def feed_data(self, data: bytes) -> None:
         conn = self._conn
+        if conn.their_state is h11.IDLE:
+            self._head += data
         conn.receive_data(data)
         callbacks = self._callbacks
         while True:
@@ -59,6 +63,9 @@ class H11Parser:
             elif event_type is h11.Request:
                 self._version = event.http_version.decode("ascii", "replace")
                 self._method = event.method
+                head, self._head = self._head, b""
+                if _repeats_content_length(head, event.headers):
+                    raise BadRequest(400, "Duplicate Content-Length")
                 callbacks.on_message_begin()
                 callbacks.on_url(event.target)
                 for name, value in event.headers:
@@ -71,6 +78,7 @@ class H11Parser:
                     h11.SERVER, max_incomplete_event_size=self._max_size
                 )
                 if rest:
+                    self._head = rest
                     conn.receive_data(rest)
                 if closed:
                     conn.receive_data(b"")
@@ -91,3 +99,15 @@ class H11Parser:
             # RFC 9112 §6.1 allows 501 here; pounce answers every framing error with 400.
             status = 400
         return BadRequest(status, str(exc) or "Bad request")
+
+
+def _repeats_content_length(head: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
+    """True if the raw head has more than one Content-Length field line.
+
+    h11 merges identical repeated Content-Length fields (RFC 9110 §8.6 allows that), while
+    llhttp refuses them; pounce refuses them under both parsers.
+    """
+    if not any(name == b"content-length" for name, _ in headers):
+        return False
+    end = head.find(b"\r\n\r\n")
+    return head[: end if end != -1 else len(head)].lower().count(b"\ncontent-length:") > 1

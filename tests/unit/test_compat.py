@@ -1,0 +1,26 @@
+"""A normal build must run the compiled twins; only POUNCE_NO_EXTENSIONS selects the pure ones."""
+
+from __future__ import annotations
+
+from pounce import _compat, _headers
+from tests.conftest import PURE_RUN
+from tests.support import run_pounce
+
+
+def test_compiled_is_default():
+    if PURE_RUN:
+        assert _headers.IMPLEMENTATION == "pure"
+        assert _headers.get_header is _headers.get_header_py
+        assert _compat.speedups_status().startswith("pure (POUNCE_NO_EXTENSIONS")
+    else:
+        # A silent fallback to the pure twin (extension not built, import failing) fails here.
+        assert _compat.EXTENSION_IMPORT_ERRORS == {}
+        assert _headers.IMPLEMENTATION == "compiled"
+        assert _headers.get_header is _headers.get_header_c
+        assert _headers.build_response_head is _headers.build_response_head_c
+        assert _compat.speedups_status() == "compiled"
+
+
+def test_version_reports_the_active_twin():
+    out = run_pounce("--version").stdout
+    assert ("speedups: pure" if PURE_RUN else "speedups: compiled") in out
