@@ -128,6 +128,10 @@ class Config:
             _require(bool(name), "header", "header name must not be empty")
             for ch in name + value:
                 _require(ch not in "\r\n\0", "header", f"invalid character in {name!r}")
+        if self.proxy_headers:
+            from .proxy import ProxyTrust
+
+            ProxyTrust(self.trusted_proxies)  # raises ConfigError naming the bad entry
         if self.loop == "uvloop" and not HAS_UVLOOP:
             raise ConfigError(
                 "--loop uvloop: uvloop is not installed (pip install pounce[speedups])"

@@ -377,6 +377,8 @@ class H1Protocol(asyncio.Protocol):
         head, content_length, flags = build_response_head(status, headers)
         no_body = self._is_head_request or status in _NO_BODY_STATUSES or status < 200
         keep_alive = self._keep_alive and not flags & RESP_CONNECTION_CLOSE
+        if self.closing and not self.pipeline:
+            keep_alive = False  # shutting down: this is the connection's last response
         framing = b""
         if content_length >= 0:
             self._expected = content_length

@@ -1,0 +1,3 @@
+"""Fails at import time, as an app with a bug would."""
+
+raise RuntimeError("broken at import")
