@@ -42,6 +42,7 @@ from ..errors import BadRequest
 from ..state import ServerState
 from .cycle import Headers, RequestResponseCycle
 from .h11_parser import H11Parser
+from .tasks import start_task
 
 if HAS_HTTPTOOLS:
     import httptools
@@ -115,6 +116,7 @@ class H1Protocol(asyncio.Protocol):
         self.closing = False
         self.disconnected = False
         self._lingering = False
+        self._starting = False  # inside an eager task start (see _run_next)
         self._discard_input = False
         self._read_paused = 0
         self._write_paused = False
@@ -356,14 +358,23 @@ class H1Protocol(asyncio.Protocol):
         app = state.app
         if state.limit_concurrency and state.over_concurrency_limit():
             app = _service_unavailable
-        task = self.loop.create_task(cycle.run_asgi(app))
-        cycle.task = task
-        state.tasks.add(task)
-        task.add_done_callback(state.tasks.discard)
+        self._starting = True
+        task = start_task(self.loop, cycle.run_asgi(app))
+        self._starting = False
+        if not task.done():
+            cycle.task = task
+            state.tasks.add(task)
+            task.add_done_callback(state.tasks.discard)
+            if self._head is not None and cycle is self.cycle:
+                self._flush_head(cycle)  # the app paused after starting its response
         if self.pipeline:
             self._pause_reading(_PAUSE_PIPELINE)
         elif self._read_paused & _PAUSE_PIPELINE:
             self._resume_reading(_PAUSE_PIPELINE)
+
+    def _run_queued(self) -> None:
+        if self.cycle is None and self.pipeline and not self.disconnected:
+            self._run_next()
 
     def _pause_reading(self, reason: int) -> None:
         if not self._read_paused and not self.disconnected:
@@ -409,8 +420,10 @@ class H1Protocol(asyncio.Protocol):
         self._head = b"".join(
             (head, self.state.default_headers[(flags >> 2) & 3], framing, b"\r\n")
         )
-        # An app that pauses between start and body still gets its head out promptly.
-        self.loop.call_soon(self._flush_head, cycle)
+        # An app that pauses between start and body still gets its head out promptly: when an
+        # eagerly started app pauses, _run_next flushes; otherwise the loop's next turn does.
+        if not self._starting:
+            self.loop.call_soon(self._flush_head, cycle)
 
     def _flush_head(self, cycle: RequestResponseCycle) -> None:
         head = self._head
@@ -503,7 +516,9 @@ class H1Protocol(asyncio.Protocol):
                 self.transport.close()
             return
         if self.pipeline:
-            self._run_next()
+            # Not directly: with eager tasks that would run the next app inside this one's
+            # send(), nesting one frame per pipelined request.
+            self.loop.call_soon(self._run_queued)
         else:
             self._resume_reading(_PAUSE_PIPELINE)
             self._resume_reading(_PAUSE_BODY)
