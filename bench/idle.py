@@ -2,7 +2,8 @@
 
 The server runs with a keep-alive timeout of 60 s (where it has one), so the connections stay
 open for the whole measurement. RSS is the server's process tree, from /proc, after one warm-up
-request (before) and with every connection open and idle for ``SETTLE_SECONDS`` (after).
+request (before) and with every connection open and idle for ``SETTLE_SECONDS`` (after);
+the connections still open after ``HOLD_SECONDS`` are counted as held.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from .servers import ServerSpec
 
 KEEP_ALIVE_SECONDS = 60
 SETTLE_SECONDS = 3.0
+# Connections are counted as held if still open this long after they were opened: longer than
+# the 5 s default keep-alive timeout, so a server that ignored --timeout-keep-alive shows.
+HOLD_SECONDS = 10.0
 OPEN_TIMEOUT_SECONDS = 180.0
 
 
@@ -79,6 +83,7 @@ def measure_idle(
             opened = _expect(client.stdout, "OPEN", time.monotonic() + OPEN_TIMEOUT_SECONDS)
             time.sleep(SETTLE_SECONDS)
             after = rss_bytes(server.pid)
+            time.sleep(HOLD_SECONDS - SETTLE_SECONDS)
             client.stdin.write("check\n")
             client.stdin.flush()
             alive = _expect(client.stdout, "ALIVE", time.monotonic() + 60)

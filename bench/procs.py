@@ -99,7 +99,8 @@ class ServerProcess:
         return self.proc.pid
 
     def log_tail(self, lines: int = 15) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join("    " + line for line in text[-lines:])
 
@@ -120,7 +121,7 @@ class ServerProcess:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                self.stop()
+                # The caller stops the server (start_server does, on any exception).
                 raise ServerStartError(
                     f"{self.name} did not listen on port {self.port} within {timeout:.0f} s;"
                     f" log {self.log_path}:\n{self.log_tail()}"
