@@ -180,6 +180,17 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by a process tree (all threads of each process)."""
+    ticks = 0
+    for member in _descendants(pid):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            # Fields 14 and 15 of stat(5), utime and stime; the list starts at field 3.
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     """RSS of a process and all its descendants (granian serves from a child process)."""
     total = 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .idle import IdleOutcome
 from .latency import LatencyOutcome, median_p99
-from .runner import REPO, Outcome, median_rate
+from .runner import REPO, Outcome, median_per_cpu, median_rate
 from .servers import SERVERS
 
 PACKAGES = ("pounce", "uvicorn", "granian", "hypercorn", "fastapi", "uvloop", "httptools", "h11")
@@ -109,28 +109,38 @@ def _fmt_us(value: float | None) -> str:
     return f"{value / 1000:.2f} ms" if value >= 1000 else f"{value:.0f} µs"
 
 
+def _ratio(value: float | None, base: float | None) -> str:
+    return f"{value / base:.2f}x" if value is not None and base else "—"
+
+
 def throughput_table(results: dict[str, dict[str, list[Outcome]]]) -> list[str]:
     lines = [
-        "| scenario | server | req/s (median) | min - max | ratio | errors |",
-        "|---|---|--:|--:|--:|--:|",
+        "| scenario | server | req/s (median) | min - max | req/s ratio | req per server"
+        " CPU-s | CPU-s ratio | server CPU | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for scenario, by_server in results.items():
-        medians = {name: median_rate(outcomes) for name, outcomes in by_server.items()}
+        rates = {name: median_rate(outcomes) for name, outcomes in by_server.items()}
+        per_cpu = {name: median_per_cpu(outcomes) for name, outcomes in by_server.items()}
         for name, outcomes in by_server.items():
-            rates = [o.result.requests_per_s for o in outcomes if o.result is not None]
+            done = [o.result.requests_per_s for o in outcomes if o.result is not None]
             failed = [o for o in outcomes if o.error is not None]
             baseline = SERVERS[name].baseline
-            ratio = "—"
-            if baseline is not None and medians.get(baseline) and medians[name] is not None:
-                ratio = f"{medians[name] / medians[baseline]:.2f}x {baseline}"  # type: ignore[operator]
-            elif baseline is None and medians[name] is not None:
-                ratio = "1.00 (baseline)"
+            if baseline is None:
+                rate_ratio = cpu_ratio = "baseline"
+            else:
+                rate_ratio = _ratio(rates[name], rates.get(baseline))
+                cpu_ratio = _ratio(per_cpu[name], per_cpu.get(baseline))
+                if rate_ratio != "—":
+                    rate_ratio += f" {baseline}"
             errors = sum(o.result.errors + o.result.bad_status for o in outcomes if o.result)
-            spread = f"{min(rates):,.0f} - {max(rates):,.0f}" if rates else "—"
+            spread = f"{min(done):,.0f} - {max(done):,.0f}" if done else "—"
+            shares = [s for o in outcomes if (s := o.cpu_share) is not None]
+            share = f"{statistics.median(shares):.0%}" if shares else "—"
             errors_text = f"{errors:,}" + (f", {len(failed)} failed runs" if failed else "")
             lines.append(
-                f"| {scenario} | {name} | {_fmt_rate(medians[name])} | {spread} | {ratio}"
-                f" | {errors_text} |"
+                f"| {scenario} | {name} | {_fmt_rate(rates[name])} | {spread} | {rate_ratio}"
+                f" | {_fmt_rate(per_cpu[name])} | {cpu_ratio} | {share} | {errors_text} |"
             )
     return lines
 
@@ -203,11 +213,14 @@ def targets(
     """Issue 3's targets, from whatever parts of them this run measured."""
     found: list[Target] = []
     hello = {name: median_rate(o) for name, o in throughput.get("hello", {}).items()}
+    hello_cpu = {name: median_per_cpu(o) for name, o in throughput.get("hello", {}).items()}
 
     def ratio_target(label: str, server: str, other: str, need: float) -> None:
         a, b = hello.get(server), hello.get(other)
         if a is not None and b:
-            found.append(Target(label, f"{a / b:.2f}x", a / b >= need))
+            per_cpu = _ratio(hello_cpu.get(server), hello_cpu.get(other))
+            measured = f"{a / b:.2f}x (per server CPU-s: {per_cpu})"
+            found.append(Target(label, measured, a / b >= need))
 
     ratio_target("hello: pounce ≥ 2.5x uvicorn", "pounce", "uvicorn", 2.5)
     ratio_target("hello: pounce ≥ 1.0x granian", "pounce", "granian", 1.0)

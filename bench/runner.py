@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .loadgen import LUA_DIR, Load, LoadError, LoadResult
-from .procs import ServerProcess, ServerStartError, free_port
+from .procs import ServerProcess, ServerStartError, cpu_seconds, free_port
 from .scenarios import Scenario, SmokeCheckError
 from .servers import Launch, ServerSpec
 
@@ -43,7 +43,25 @@ class Outcome:
     server: str
     round: int
     result: LoadResult | None = None
+    # CPU seconds the server used during the measured load. Requests per CPU-second is far less
+    # disturbed than req/s when other jobs share core 0: it is what to compare on a busy machine.
+    server_cpu_s: float | None = None
+    duration: int = 0
     error: str | None = None
+
+    @property
+    def cpu_share(self) -> float | None:
+        """Share of one core the server used under load: well below 1 means it was starved by
+        other jobs on core 0, or the load generator could not keep it busy."""
+        if self.server_cpu_s is None or not self.duration:
+            return None
+        return self.server_cpu_s / self.duration
+
+    @property
+    def per_cpu_second(self) -> float | None:
+        if self.result is None or not self.server_cpu_s:
+            return None
+        return self.result.requests / self.server_cpu_s
 
 
 def server_env(spec: ServerSpec) -> dict[str, str]:
@@ -116,7 +134,7 @@ def measure_throughput(
 ) -> Outcome:
     label = f"{scenario.name}-{spec.name}-r{round_no}"
 
-    def body(server: ServerProcess) -> LoadResult:
+    def body(server: ServerProcess) -> tuple[LoadResult, float]:
         if settings.warmup > 0:
             scenario.tool.run(
                 load_for(
@@ -128,7 +146,8 @@ def measure_throughput(
                 )
             )
         raw = settings.out / "raw" / f"{label}.txt"
-        return scenario.tool.run(
+        cpu_before = cpu_seconds(server.pid)
+        result = scenario.tool.run(
             load_for(
                 scenario,
                 server.port,
@@ -137,12 +156,12 @@ def measure_throughput(
                 out=raw,
             )
         )
+        return result, cpu_seconds(server.pid) - cpu_before
 
     try:
+        result, cpu = with_server(spec, scenario, label=label, settings=settings, body=body)
         return Outcome(
-            spec.name,
-            round_no,
-            result=with_server(spec, scenario, label=label, settings=settings, body=body),
+            spec.name, round_no, result=result, server_cpu_s=cpu, duration=settings.duration
         )
     except MEASUREMENT_ERRORS as exc:
         return Outcome(spec.name, round_no, error=str(exc))
@@ -151,3 +170,8 @@ def measure_throughput(
 def median_rate(outcomes: list[Outcome]) -> float | None:
     rates = [o.result.requests_per_s for o in outcomes if o.result is not None]
     return statistics.median(rates) if rates else None
+
+
+def median_per_cpu(outcomes: list[Outcome]) -> float | None:
+    values = [v for o in outcomes if (v := o.per_cpu_second) is not None]
+    return statistics.median(values) if values else None
