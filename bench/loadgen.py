@@ -121,6 +121,8 @@ class Wrk:
         total = re.search(r"^\s+(\d+) requests in", text, re.M)
         if rate is None or total is None:
             raise LoadError(f"no result in wrk output:\n{text}")
+        if int(total.group(1)) == 0:
+            raise LoadError(f"wrk completed no request:\n{text}")
         errors = 0
         sock = re.search(
             r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
@@ -180,6 +182,9 @@ class H2load:
         if rate is None or counts is None:
             raise LoadError(f"no result in h2load output:\n{text}")
         done, _ok, failed, errored, timeout = (int(n) for n in counts.groups())
+        if done == 0:
+            # e.g. a server without HTTP/2 that never answers the h2c preface: no errors, no data.
+            raise LoadError(f"h2load completed no request:\n{text}")
         bad = int(codes.group(3)) + int(codes.group(4)) if codes else 0
         return LoadResult(
             requests_per_s=float(rate.group(1)),
