@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Collection
 
 from .idle import IdleOutcome, measure_idle
 from .latency import LatencyOutcome, measure_fixed_rate
@@ -30,7 +31,7 @@ OUT_ROOT = REPO / "bench" / "out"
 RESULTS = REPO / "bench" / "RESULTS.md"
 
 
-def _names(value: str, known: dict[str, object] | tuple[str, ...], what: str) -> list[str]:
+def _names(value: str, known: Collection[str], what: str) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -92,11 +93,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--note", default="", help="a note for the report (e.g. 'machine shared')")
     args = p.parse_args(argv)
     try:
-        args.scenarios = _names(args.scenarios, SCENARIOS, "scenario")  # type: ignore[arg-type]
-        args.servers = _names(args.servers, SERVERS, "server")  # type: ignore[arg-type]
+        args.scenarios = _names(args.scenarios, SCENARIOS, "scenario")
+        args.servers = _names(args.servers, SERVERS, "server")
         args.parts = _names(args.parts, PARTS, "part")
-        args.p99_servers = _names(args.p99_servers, SERVERS, "server")  # type: ignore[arg-type]
-        args.idle_servers = _names(args.idle_servers, SERVERS, "server")  # type: ignore[arg-type]
+        args.p99_servers = _names(args.p99_servers, SERVERS, "server")
+        args.idle_servers = _names(args.idle_servers, SERVERS, "server")
     except argparse.ArgumentTypeError as exc:
         p.error(str(exc))
     if args.rounds < 1 or args.duration <= 0:

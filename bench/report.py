@@ -147,7 +147,8 @@ def throughput_table(results: dict[str, dict[str, list[Outcome]]]) -> list[str]:
 
 def latency_table(rate: float, outcomes: dict[str, list[LatencyOutcome]]) -> list[str]:
     lines = [
-        f"Fixed rate {rate:,.0f} req/s (half of uvicorn's hello maximum), 64 connections,"
+        f"hello at a fixed {rate:,.0f} req/s (half of uvicorn's hello maximum unless"
+        " --p99-rate was given), 64 connections, wrk paced by bench/lua/fixed_rate.lua;"
         " median over rounds:",
         "",
         "| server | achieved req/s | p50 | p90 | p99 | p99.9 | p99 vs uvicorn | errors |",
