@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import datetime as dt
+import json
 import os
 import shlex
 import shutil
 import sys
 from collections.abc import Collection
+from pathlib import Path
 
 from .idle import IdleOutcome, measure_idle
 from .latency import LatencyOutcome, measure_fixed_rate
@@ -205,6 +208,35 @@ def run_idle(servers: list[ServerSpec], connections: int, settings: Settings) ->
     return outcomes
 
 
+def estimate_minutes(
+    args: argparse.Namespace, scenarios: list[Scenario], servers: list[ServerSpec]
+) -> int:
+    # About 1.5 s per measurement to start, smoke-check and stop a server, on top of the load.
+    per_run: float = args.duration + args.warmup + 1.5
+    runs = 0
+    if "throughput" in args.parts:
+        runs += sum(
+            1 for sc in scenarios for sv in servers if sc.servers is None or sv.name in sc.servers
+        )
+    if "p99" in args.parts:
+        runs += len(args.p99_servers)
+    seconds: float = runs * per_run * args.rounds
+    if "idle" in args.parts:
+        seconds += len(args.idle_servers) * 25
+    return max(1, round(seconds / 60))
+
+
+def save_json(path: Path, **parts: object) -> None:
+    """Every round's numbers, for reading by a script (the report shows only medians)."""
+
+    def default(value: object) -> object:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+        return str(value)
+
+    path.write_text(json.dumps(parts, default=default, indent=1))
+
+
 def main(argv: list[str] | None = None) -> int:
     raw_argv = sys.argv[1:] if argv is None else argv
     args = parse_args(raw_argv)
@@ -222,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     invoked_as = os.environ.get("BENCH_INVOKED_AS", "python -m bench")
     meta = Meta(command=" ".join([invoked_as, *map(shlex.quote, raw_argv)]).strip(),
                 note=args.note, wrk_version=WRK.version())  # fmt: skip
-    _say(f"bench: raw output in {out}")
+    _say(f"bench: raw output in {out}; about {estimate_minutes(args, scenarios, servers)} min")
 
     atexit.register(ServerProcess.stop_all)
     throughput: dict[str, dict[str, list[Outcome]]] = {}
@@ -261,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         idle_connections=args.idle_connections,
     )
     (out / "report.md").write_text(report)
+    save_json(out / "results.json", throughput=throughput, latency=latency, idle=idle)
     _say("")
     _say(report)
     if args.record != "none":
