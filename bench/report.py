@@ -113,6 +113,20 @@ def _ratio(value: float | None, base: float | None) -> str:
     return f"{value / base:.2f}x" if value is not None and base else "—"
 
 
+# Below this median share of a core, a row's req/s is not the server's maximum.
+BUSY_CPU_SHARE = 0.8
+
+
+def starved_rows(results: dict[str, dict[str, list[Outcome]]]) -> int:
+    count = 0
+    for by_server in results.values():
+        for outcomes in by_server.values():
+            shares = [s for o in outcomes if (s := o.cpu_share) is not None]
+            if shares and statistics.median(shares) < BUSY_CPU_SHARE:
+                count += 1
+    return count
+
+
 def throughput_table(results: dict[str, dict[str, list[Outcome]]]) -> list[str]:
     lines = [
         "| scenario | server | req/s (median) | min - max | req/s ratio | req per server"
@@ -166,7 +180,8 @@ def latency_table(rate: float, outcomes: dict[str, list[LatencyOutcome]]) -> lis
 
         p99 = med([r.p99_us for r in ok])
         achieved = med([r.achieved for r in ok])
-        held = "" if all(r.held for r in ok) else " (rate not held)"
+        short = sum(1 for r in ok if not r.held)
+        held = f" (rate not held in {short} of {len(ok)} rounds)" if short else ""
         ratio = f"{p99 / uvicorn_p99:.2f}x" if uvicorn_p99 else "—"
         errors = sum(r.errors + r.bad_status for r in ok)
         lines.append(
@@ -268,6 +283,15 @@ def render(
     out = [f"## Run of {meta.started}", "", *meta.lines(method), ""]
     if throughput:
         out += ["### Throughput", "", *throughput_table(throughput), ""]
+        starved = starved_rows(throughput)
+        if starved:
+            out += [
+                f"**{starved} row(s) used under {BUSY_CPU_SHARE:.0%} of core 0** (server CPU):"
+                " other jobs took the core or wrk could not keep the server busy, so their req/s"
+                " is not the server's maximum and req/s ratios mix in how much CPU each server"
+                " got. Compare the per-CPU-second columns, and re-run on a quiet machine.",
+                "",
+            ]
     if latency and fixed_rate is not None:
         out += ["### p99 latency at a fixed rate", "", *latency_table(fixed_rate, latency), ""]
     if idle:

@@ -118,3 +118,11 @@ def test_unknown_server_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--servers", "pounce,nginx"])
     assert "unknown server: nginx" in capsys.readouterr().err
+
+
+def test_starved_rows_counts_servers_under_most_of_a_core() -> None:
+    from bench.report import starved_rows
+
+    busy = _outcome("pounce", 30000, 5.0)  # 5 CPU-s over 5 s: a whole core
+    starved = _outcome("uvicorn", 10000, 2.0)  # 40 % of a core
+    assert starved_rows({"hello": {"pounce": [busy], "uvicorn": [starved]}}) == 1
