@@ -37,7 +37,12 @@ from pounce.protocols.h1_support import (
     service_unavailable,
     socket_address,
 )
-from pounce.protocols.tasks import start_task
+from pounce.protocols.tasks import EAGER_TASKS
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+cdef object Task = asyncio.Task
+cdef bint C_EAGER_TASKS = EAGER_TASKS
 
 logger = logging.getLogger("pounce.error")
 
@@ -71,6 +76,30 @@ cdef inline dict _disconnect():
     return {"type": "http.disconnect"}
 
 
+cdef tuple _split_target_fast(bytes target):
+    """(raw_path, query_string, path) for the common origin-form target, else None.
+
+    Covers targets of printable ASCII that start with '/' and hold no '%' or '#': the path
+    then needs no decoding. Anything else goes through pounce._url, so the results are the
+    same as the pure twin's.
+    """
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(target), i, q = -1
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(target)
+    cdef unsigned char c
+    if n == 0 or p[0] != 47:  # '/'
+        return None
+    for i in range(n):
+        c = p[i]
+        if c < 0x21 or c > 0x7E or c == 37 or c == 35:  # controls, space, DEL, non-ASCII, % #
+            return None
+        if c == 63 and q == -1:  # '?'
+            q = i
+    if q == -1:
+        return (target, b"", target.decode("ascii"))
+    raw_path = target[:q]
+    return (raw_path, target[q + 1:], raw_path.decode("ascii"))
+
+
 cdef class RequestResponseCycle:
     """The ASGI receive/send pair for one request (see protocols/cycle.py)."""
 
@@ -95,6 +124,9 @@ cdef class RequestResponseCycle:
     cdef H1Protocol _h1  # the writer, when it is the compiled HTTP/1.1 protocol
 
     def __init__(self, scope, writer, loop, more_body, expect_continue=False):
+        self._setup(scope, writer, loop, more_body, expect_continue)
+
+    cdef _setup(self, scope, writer, loop, bint more_body, bint expect_continue):
         self.scope = scope
         self.writer = writer
         self._h1 = writer if type(writer) is H1Protocol else None
@@ -326,10 +358,25 @@ cdef class H1Protocol:
     cdef long long _expected
     cdef long long _sent
     cdef Py_ssize_t _max_head_size
+    # Read once from the server state: none of these change while the server runs.
+    cdef object _app
+    cdef str _root_path
+    cdef bytes _root_path_bytes
+    cdef dict _lifespan_state
+    cdef bint _access_log
+    cdef double _keep_alive_timeout
+    cdef object _tasks
 
     def __init__(self, state, parser="httptools"):
         self.state = state
         self.loop = state.loop
+        self._app = state.app
+        self._root_path = state.root_path
+        self._root_path_bytes = state.root_path_bytes
+        self._lifespan_state = state.lifespan_state
+        self._access_log = state.access_log
+        self._keep_alive_timeout = state.keep_alive_timeout
+        self._tasks = state.tasks
         self.transport = None
         if parser == "httptools":
             self.parser = httptools.HttpRequestParser(self)
@@ -384,7 +431,7 @@ cdef class H1Protocol:
         if state.proxy is not None:
             host = self.client[0] if self.client else None
             self.proxy_trusted = state.proxy.is_trusted(host) if host else state.proxy.always
-        self.deadline = self.loop.time() + state.keep_alive_timeout
+        self.deadline = self.loop.time() + self._keep_alive_timeout
 
     def connection_lost(self, exc):
         self.disconnected = True
@@ -490,18 +537,21 @@ cdef class H1Protocol:
             )
         if (flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE) or method == "CONNECT":
             keep_alive = False
-        raw_path, query = split_target(self._url)
+        split = _split_target_fast(self._url)
+        if split is not None:
+            raw_path, query, path = split
+        else:
+            raw_path, query = split_target(self._url)
+            path = decode_path(raw_path)
         state = self.state
         client = self.client
         scheme = self.scheme
         if self.proxy_trusted:
             client, scheme = state.proxy.apply(headers, client, scheme)
-        root_path = state.root_path
+        root_path = self._root_path
         if root_path:
-            path = root_path + decode_path(raw_path)
-            raw_path = state.root_path_bytes + raw_path
-        else:
-            path = decode_path(raw_path)
+            path = root_path + path
+            raw_path = self._root_path_bytes + raw_path
         scope = {
             "type": "http",
             "asgi": ASGI_VERSION,
@@ -515,17 +565,12 @@ cdef class H1Protocol:
             "raw_path": raw_path,
             "query_string": query,
             "headers": headers,
-            "state": state.lifespan_state.copy(),
+            "state": self._lifespan_state.copy(),
         }
         cdef bint more_body = content_length > 0 or (flags & REQ_CHUNKED) != 0
-        cycle = RequestResponseCycle(
-            scope,
-            self,
-            self.loop,
-            more_body,
-            more_body and (flags & REQ_EXPECT_CONTINUE) != 0,
-        )
-        if state.access_log:
+        cdef RequestResponseCycle cycle = RequestResponseCycle.__new__(RequestResponseCycle)
+        cycle._setup(scope, self, self.loop, more_body, more_body and (flags & REQ_EXPECT_CONTINUE) != 0)
+        if self._access_log:
             cycle.start_time = self.loop.time()
         self._reading = cycle if more_body else None
         self._message_keep_alive = keep_alive
@@ -582,16 +627,20 @@ cdef class H1Protocol:
         state.total_requests += 1
         if state.on_request is not None:
             state.on_request(state.total_requests)
-        app = state.app
+        app = self._app
         if state.limit_concurrency and state.over_concurrency_limit():
             app = service_unavailable
         self._starting = True
-        task = start_task(self.loop, cycle.run_asgi(app))
+        if C_EAGER_TASKS:
+            task = Task(cycle.run_asgi(app), loop=self.loop, eager_start=True)
+        else:
+            task = self.loop.create_task(cycle.run_asgi(app))
         self._starting = False
         if not task.done():
             cycle.task = task
-            state.tasks.add(task)
-            task.add_done_callback(state.tasks.discard)
+            tasks = self._tasks
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
             if self._head is not None and cycle is self.cycle:
                 self._flush_head(cycle)
         if self.pipeline:
@@ -745,7 +794,7 @@ cdef class H1Protocol:
             if self.closing:
                 self.transport.close()
             else:
-                self.deadline = self.loop.time() + self.state.keep_alive_timeout
+                self.deadline = self.loop.time() + self._keep_alive_timeout
 
     def app_failed(self, cycle):
         if cycle is not self.cycle or self.disconnected:
