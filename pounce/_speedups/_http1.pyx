@@ -9,6 +9,7 @@ runs against both).
 """
 
 import asyncio
+import collections.abc
 import logging
 from collections import deque
 
@@ -74,6 +75,47 @@ cdef class H1Protocol
 
 cdef inline dict _disconnect():
     return {"type": "http.disconnect"}
+
+
+cdef class _Ready:
+    """An awaitable that is already done with ``value``: what ``send()`` and ``receive()``
+    return when they complete without waiting (nearly always), instead of a coroutine object
+    per call. It also speaks the coroutine protocol (send/throw/close) and is registered as a
+    ``collections.abc.Coroutine``, so ``asyncio.create_task(send(...))`` keeps working.
+    """
+
+    cdef object value
+
+    def __cinit__(self, value=None):
+        self.value = value
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.value is None:
+            raise StopIteration
+        raise StopIteration(self.value)
+
+    def send(self, arg):
+        if self.value is None:
+            raise StopIteration
+        raise StopIteration(self.value)
+
+    def throw(self, typ, val=None, tb=None):
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        raise val
+
+    def close(self):
+        pass
+
+
+collections.abc.Coroutine.register(_Ready)
+cdef _Ready _DONE = _Ready(None)
 
 
 cdef tuple _split_target_fast(bytes target):
@@ -197,21 +239,34 @@ cdef class RequestResponseCycle:
 
     # ASGI
 
-    async def receive(self):
+    def receive(self):
+        """ASGI receive(): a ready awaitable when a message is at hand, else a coroutine."""
         if self._body_delivered:
             if not (self._disconnected or self.response_complete):
-                await self._wait()
-            return _disconnect()
+                return self._receive_after_body()
+            return _Ready(_disconnect())
         if self._disconnected:
-            return _disconnect()
+            return _Ready(_disconnect())
         if not self._body and self._more_body:
-            if self._expect_continue:
-                self._expect_continue = False
-                if not self.response_started:
-                    self.writer.send_continue(self)
-            await self._wait()
-            if self._disconnected or (not self._body and self.response_complete):
-                return _disconnect()
+            return self._receive_wait()
+        return _Ready(self._take_body())
+
+    async def _receive_after_body(self):
+        # After the body, receive() blocks until the client goes or the response is done.
+        await self._wait()
+        return _disconnect()
+
+    async def _receive_wait(self):
+        if self._expect_continue:
+            self._expect_continue = False
+            if not self.response_started:
+                self.writer.send_continue(self)
+        await self._wait()
+        if self._disconnected or (not self._body and self.response_complete):
+            return _disconnect()
+        return self._take_body()
+
+    cdef dict _take_body(self):
         cdef list body_parts = self._body
         cdef Py_ssize_t nbytes = self._body_size
         if not body_parts:
@@ -233,7 +288,8 @@ cdef class RequestResponseCycle:
                 self.writer.body_consumed(self, nbytes)
         return {"type": "http.request", "body": body, "more_body": more_body}
 
-    async def send(self, message):
+    def send(self, message):
+        """ASGI send(): does the work now; returns the drain future or a ready awaitable."""
         mtype = message["type"]
         if not self.response_started:
             if mtype != "http.response.start":
@@ -250,7 +306,7 @@ cdef class RequestResponseCycle:
             self.response_started = True
             self.status = status
             self._trailers_pending = trailers
-            return
+            return _DONE
         if self.response_complete:
             raise RuntimeError(
                 f"Unexpected ASGI message '{mtype}' sent, after response already completed."
@@ -281,7 +337,8 @@ cdef class RequestResponseCycle:
                 f"Expected ASGI message 'http.response.{expected}', but got '{mtype}'."
             )
         if drain is not None:
-            await drain
+            return drain
+        return _DONE
 
     cdef _finish(self):
         if self._h1 is not None:

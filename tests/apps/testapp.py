@@ -245,8 +245,18 @@ async def context_var(scope, receive, send, query, key):
     await send_response(send, 200, json.dumps([before, task is not None]).encode())
 
 
+async def sends_in_tasks(scope, receive, send, query, key):
+    """send() and receive() results handed to create_task / ensure_future, as some apps do."""
+    message = await asyncio.ensure_future(receive())
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+    await asyncio.create_task(send(start))
+    await asyncio.ensure_future(send({"type": "http.response.body", "body": b"ok"}))
+    record(key, message["type"])
+
+
 ROUTES = {
     "/ctx": context_var,
+    "/task-send": sends_in_tasks,
     "/": hello,
     "/echo": echo,
     "/scope": dump_scope,

@@ -260,3 +260,11 @@ def test_context_vars_do_not_leak_between_requests(h1):
         for i in range(3):
             c.send(get(f"/ctx?set=v{i}"))
             assert json.loads(c.read_response().body) == ["unset", True]
+
+
+def test_send_and_receive_work_inside_tasks(h1, parser):
+    with RawClient(h1.port) as c:
+        c.send(get(f"/task-send?id=task-{parser}"))
+        assert c.read_response().body == b"ok"
+    events = httpx.get(f"{h1.url}/events?id=task-{parser}", timeout=5).json()
+    assert events == ["http.request"]
