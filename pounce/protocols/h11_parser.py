@@ -65,11 +65,14 @@ class H11Parser:
                 self._version = event.http_version.decode("ascii", "replace")
                 self._method = event.method
                 head, self._head = self._head, b""
-                if _repeats_content_length(head, event.headers):
+                # raw_items() is a plain list; iterating Headers itself goes through the
+                # Sequence ABC, a Python call per item. Names are lower-cased by on_header.
+                items = event.headers.raw_items()
+                if _repeats_content_length(head, items):
                     raise BadRequest(400, "Duplicate Content-Length")
                 callbacks.on_message_begin()
                 callbacks.on_url(event.target)
-                for name, value in event.headers:
+                for name, value in items:
                     callbacks.on_header(name, value)
                 callbacks.on_headers_complete()
             elif event_type is h11.EndOfMessage:
@@ -84,6 +87,8 @@ class H11Parser:
                 if closed:
                     conn.receive_data(b"")
                 callbacks.on_message_complete()
+                if not rest and not closed:
+                    return  # nothing left to parse: spare the fresh connection a next_event()
             else:  # NEED_DATA, PAUSED or ConnectionClosed: nothing more to parse now
                 return
 
@@ -108,7 +113,7 @@ def _repeats_content_length(head: bytes, headers: list[tuple[bytes, bytes]]) -> 
     h11 merges identical repeated Content-Length fields (RFC 9110 §8.6 allows that), while
     llhttp refuses them; pounce refuses them under both parsers.
     """
-    if not any(name == b"content-length" for name, _ in headers):
+    if not any(name.lower() == b"content-length" for name, _ in headers):
         return False
     end = head.find(b"\r\n\r\n")
     return head[: end if end != -1 else len(head)].lower().count(b"\ncontent-length:") > 1
