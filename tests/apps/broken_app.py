@@ -1,3 +1,3 @@
-"""Fails at import time, as an app with a bug would."""
+"""An app module that cannot be imported."""
 
-raise RuntimeError("broken at import")
+raise RuntimeError("broken_app refuses to import")

@@ -1,0 +1,519 @@
+"""The prefork supervisor with real processes, real signals and a real load client (wrk).
+
+Every load run is bounded (wrk -d5s or less) and counts every failure; every process a test
+starts is stopped by the ``pounce_server`` fixture or a ``finally``, also when the test fails.
+The machine may be busy (2 cores shared with other test runs): waits are generous, and the
+only tight time bound is the one the issue asks for (a killed worker replaced within 2 s).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import APPS, PounceProcess, RawClient, get, request, run_pounce
+
+APP = "supervisor_app:app"
+QUIET = ("--no-access-log",)
+
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+
+
+# Helpers ------------------------------------------------------------------------------------
+
+
+def children(pid: int) -> set[int]:
+    """Live (not zombie) child processes of ``pid``, from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may contain spaces, so split after the last ")".
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state not in ("Z", "X"):
+            found.add(int(entry))
+    return found
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def workers_of(proc: PounceProcess) -> set[int]:
+    return children(proc.proc.pid)
+
+
+def ready_pids(proc: PounceProcess) -> set[int]:
+    return {int(p) for p in re.findall(r"Worker \[(\d+)\] ready", proc.output())}
+
+
+def start(
+    pounce_server: Callable[..., PounceProcess], *args: str, workers: int = 2, **kw: object
+) -> PounceProcess:
+    """A supervisor with ``workers`` workers, all ready ("running on" is logged after that)."""
+    proc = pounce_server(APP, "--workers", str(workers), *QUIET, *args, **kw)
+    assert wait_until(lambda: len(workers_of(proc)) == workers, 10), proc.output()
+    return proc
+
+
+def pid_of_response(port: int) -> int:
+    """The pid of the worker that served a request on a new connection."""
+    resp = request(port, b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert resp.status == 200
+    return int(resp.body)
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    socket_errors: int
+    non_2xx: int
+    rps: float
+    output: str
+
+
+def parse_wrk(output: str) -> WrkResult:
+    requests = re.search(r"(\d+) requests in", output)
+    assert requests is not None, output
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    return WrkResult(
+        requests=int(requests.group(1)),
+        socket_errors=sum(int(g) for g in errors.groups()) if errors else 0,
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        rps=float(rps.group(1)) if rps else 0.0,
+        output=output,
+    )
+
+
+@contextmanager
+def wrk_load(port: int, seconds: int = 5, connections: int = 32) -> Iterator[list[WrkResult]]:
+    """Run wrk for ``seconds`` in the background; the result is in the list after the block."""
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/"]
+    wrk = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result: list[WrkResult] = []
+    try:
+        time.sleep(0.3)  # let wrk connect before the test acts
+        yield result
+        out, _ = wrk.communicate(timeout=seconds + 20)
+        result.append(parse_wrk(out))
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+            wrk.wait(5)
+
+
+# Starting workers ---------------------------------------------------------------------------
+
+
+def test_two_workers_answer_from_both_pids(pounce_server):
+    proc = start(pounce_server)
+    pids = workers_of(proc)
+    assert len(pids) == 2
+    assert ready_pids(proc) == pids
+    assert "2 workers ready" in proc.output()
+    seen: set[int] = set()
+    deadline = time.monotonic() + 15
+    while seen != pids and time.monotonic() < deadline:
+        seen.add(pid_of_response(proc.port))
+    assert seen == pids, f"answered by {seen}, workers are {pids}"
+
+
+def test_web_concurrency_sets_the_default(pounce_server):
+    proc = pounce_server(APP, *QUIET, env={"WEB_CONCURRENCY": "3"})
+    assert wait_until(lambda: len(workers_of(proc)) == 3, 10)
+    assert "3 workers ready" in proc.output()
+
+
+def test_workers_option_beats_web_concurrency(pounce_server):
+    proc = pounce_server(APP, "--workers", "2", *QUIET, env={"WEB_CONCURRENCY": "3"})
+    assert "2 workers ready" in proc.output()
+
+
+def test_startup_log_says_what_was_bound_and_which_implementations(pounce_server):
+    proc = start(pounce_server)
+    out = proc.output()
+    assert f"Bound http://127.0.0.1:{proc.port}" in out
+    assert "Starting 2 workers" in out
+    assert re.search(r"speedups: (compiled|pure), http: \w+, loop: \w+", out)
+    for pid in workers_of(proc):
+        assert f"Started worker [{pid}]" in out
+
+
+def test_app_is_imported_in_each_worker_unless_preload(pounce_server):
+    proc = start(pounce_server)
+    pids = workers_of(proc)
+    for _ in range(20):
+        resp = request(
+            proc.port, b"GET /import-pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        assert int(resp.body) in pids
+
+    preloaded = start(pounce_server, "--preload")
+    resp = request(preloaded.port, get("/import-pid"))
+    assert int(resp.body) == preloaded.proc.pid
+    assert pid_of_response(preloaded.port) in workers_of(preloaded)
+
+
+def test_reuse_port_gives_each_worker_its_own_socket(pounce_server):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = pounce_server(
+        APP, "--workers", "2", "--reuse-port", "--port", str(port), *QUIET, use_fd=False
+    )
+    proc.port = port
+    pids = workers_of(proc)
+    assert len(pids) == 2
+    assert "each worker binds its own SO_REUSEPORT socket" in proc.output()
+    seen: set[int] = set()
+    deadline = time.monotonic() + 15
+    while seen != pids and time.monotonic() < deadline:
+        seen.add(pid_of_response(port))
+    assert seen == pids
+
+
+def test_limit_max_requests_alone_runs_the_supervisor(pounce_server):
+    proc = pounce_server(APP, "--limit-max-requests", "5", *QUIET)
+    (first,) = workers_of(proc)
+    for _ in range(5):
+        assert pid_of_response(proc.port) == first
+    # The replacement is started, becomes ready, then the old worker drains and exits.
+    assert wait_until(lambda: len(workers_of(proc)) == 1 and first not in workers_of(proc), 15)
+    assert pid_of_response(proc.port) != first
+    assert "reached --limit-max-requests" in proc.output()
+
+
+# Watching workers ---------------------------------------------------------------------------
+
+
+@needs_wrk
+def test_kill_9_under_load_is_replaced_within_2s(pounce_server):
+    proc = start(pounce_server)
+    before = workers_of(proc)
+    victim = min(before)
+    with wrk_load(proc.port, seconds=4) as result:
+        time.sleep(1.0)
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+
+        def replaced() -> bool:
+            now = workers_of(proc)
+            return len(now) == 2 and victim not in now and bool(ready_pids(proc) - before)
+
+        assert wait_until(replaced, 10), proc.output()
+        elapsed = time.monotonic() - killed_at
+    assert elapsed < 2.0, f"took {elapsed:.2f}s to have 2 ready workers again"
+    (wrk,) = result
+    # The killed worker's connections are reset (that is what kill -9 does); the server as a
+    # whole keeps answering: the other worker and the replacement carry the load.
+    assert wrk.requests > 100, wrk.output
+    assert f"Worker [{victim}] died (killed by SIGKILL)" in proc.output()
+    for _ in range(5):
+        assert pid_of_response(proc.port) in workers_of(proc)
+
+
+def test_worker_that_stops_answering_pings_is_replaced(pounce_server):
+    proc = start(pounce_server, "--timeout-worker-healthcheck", "1")
+    before = workers_of(proc)
+    blocked = RawClient(proc.port, timeout=30)
+    try:
+        blocked.send(get("/block?t=30"))  # blocks one worker's event loop for 30 s
+        assert wait_until(
+            lambda: "did not answer" in proc.output() or "health check" in proc.output(), 15
+        )
+        assert wait_until(lambda: len(workers_of(proc)) == 2 and workers_of(proc) != before, 15)
+    finally:
+        blocked.close()
+    assert re.search(r"Killing worker \[\d+\]: no answer to the health check", proc.output())
+    assert pid_of_response(proc.port) in workers_of(proc)
+
+
+def test_supervisor_exits_3_when_the_app_cannot_be_imported(pounce_server):
+    proc = pounce_server("broken_app:app", "--workers", "2", *QUIET, ready=False)
+    assert proc.wait(30) == 3
+    out = proc.output()
+    assert "broken_app refuses to import" in out
+    assert "the app failed to start" in out
+    # It did not loop: only the two workers of the first boot were ever started.
+    assert len(re.findall(r"Started worker \[\d+\]", out)) == 2, out
+
+
+def test_preload_with_a_broken_app_exits_3_before_forking(pounce_server):
+    proc = pounce_server("broken_app:app", "--workers", "2", "--preload", *QUIET, ready=False)
+    assert proc.wait(30) == 3
+    out = proc.output()
+    assert "broken_app refuses to import" in out
+    assert "Started worker" not in out
+
+
+def test_crash_loop_after_boot_backs_off_then_exits_3(pounce_server, tmp_path):
+    """A deploy breaks the app; a worker dies; its replacements cannot start: give up, exit 3."""
+    marker = tmp_path / "broken"
+    # --limit-max-requests (never reached) makes the supervisor run a single worker.
+    proc = start(
+        pounce_server,
+        "--limit-max-requests",
+        "1000000",
+        env={"POUNCE_TEST_BREAK_FILE": str(marker)},
+        workers=1,
+    )
+    marker.touch()
+    (worker,) = workers_of(proc)
+    os.kill(worker, signal.SIGKILL)
+    started = time.monotonic()
+    assert proc.wait(60) == 3
+    elapsed = time.monotonic() - started
+    out = proc.output()
+    assert "workers in a row died before they were ready" in out
+    failures = re.findall(r"Worker \[\d+\] failed to start", out)
+    assert len(failures) == 5, out
+    # The retries were spaced out (0.5 + 1 + 2 + 4 s), not a tight loop.
+    assert elapsed > 7.0
+
+
+def test_sighup_with_a_broken_app_keeps_the_running_workers(pounce_server, tmp_path):
+    marker = tmp_path / "broken"
+    proc = start(pounce_server, env={"POUNCE_TEST_BREAK_FILE": str(marker)})
+    before = workers_of(proc)
+    marker.touch()
+    proc.signal(signal.SIGHUP)
+    assert wait_until(lambda: "Rolling restart abandoned" in proc.output(), 15), proc.output()
+    assert proc.proc.poll() is None
+    assert workers_of(proc) == before
+    for _ in range(5):
+        assert pid_of_response(proc.port) in before
+    marker.unlink()  # fixed: the next SIGHUP goes through
+    proc.signal(signal.SIGHUP)
+    assert wait_until(lambda: len(workers_of(proc)) == 2 and not workers_of(proc) & before, 20)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(pounce_server):
+    proc = start(pounce_server)
+    pids = workers_of(proc)
+    proc.proc.kill()
+    proc.proc.wait(5)
+
+    def gone() -> bool:
+        return not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+    try:
+        assert wait_until(gone, 15), "workers outlived their supervisor"
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+# Signals ------------------------------------------------------------------------------------
+
+
+@needs_wrk
+def test_sighup_under_load_is_a_zero_failure_rolling_restart(pounce_server):
+    proc = start(pounce_server)
+    before = workers_of(proc)
+    with wrk_load(proc.port, seconds=5) as result:
+        time.sleep(1.5)
+        proc.signal(signal.SIGHUP)
+    (wrk,) = result
+    print(
+        f"SIGHUP under load: {wrk.requests} requests, {wrk.socket_errors} socket errors, "
+        f"{wrk.non_2xx} non-2xx, {wrk.rps:.0f} req/s"
+    )
+    assert wrk.requests > 1000, wrk.output
+    assert wrk.socket_errors == 0, wrk.output
+    assert wrk.non_2xx == 0, wrk.output
+    assert wait_until(lambda: len(workers_of(proc)) == 2 and not workers_of(proc) & before, 20), (
+        proc.output()
+    )
+    after = workers_of(proc)
+    assert after <= ready_pids(proc)
+    out = proc.output()
+    for old in before:
+        assert f"Draining worker [{old}]: replaced by worker" in out
+    # Each new worker was ready before the old one it replaced started draining.
+    for old in before:
+        drain_at = out.index(f"Draining worker [{old}]")
+        replacement = re.search(
+            rf"Started worker \[(\d+)\] \(SIGHUP: replaces worker \[{old}\]\)", out
+        )
+        assert replacement is not None, out
+        assert out.index(f"Worker [{replacement.group(1)}] ready") < drain_at
+
+
+def test_ttin_then_ttou(pounce_server):
+    proc = start(pounce_server)
+    proc.signal(signal.SIGTTIN)
+    assert wait_until(lambda: len(workers_of(proc)) == 3, 15), proc.output()
+    three = workers_of(proc)
+    assert wait_until(lambda: three <= ready_pids(proc), 15)
+    proc.signal(signal.SIGTTOU)
+    assert wait_until(lambda: len(workers_of(proc)) == 2, 15), proc.output()
+    assert workers_of(proc) < three
+    assert "scaling up to 3 workers" in proc.output()
+    assert "scaling down to 2 workers" in proc.output()
+
+
+def test_ttou_never_goes_below_one_worker(pounce_server):
+    # One worker alone runs as a plain server; --limit-max-requests (here never reached) makes
+    # the supervisor run it.
+    sup = pounce_server(APP, "--limit-max-requests", "1000000", *QUIET)
+    (only,) = workers_of(sup)
+    sup.signal(signal.SIGTTOU)
+    assert wait_until(lambda: "already at 1 worker" in sup.output(), 10)
+    time.sleep(0.5)
+    assert workers_of(sup) == {only}
+    assert pid_of_response(sup.port) == only
+
+
+def test_sigterm_lets_an_inflight_request_finish_and_exits_0(pounce_server):
+    proc = start(pounce_server)
+    client = RawClient(proc.port, timeout=15)
+    try:
+        client.send(get("/slow?t=1.5"))
+        time.sleep(0.4)
+        proc.signal(signal.SIGTERM)
+        resp = client.read_response()
+    finally:
+        client.close()
+    assert resp.status == 200
+    assert resp.body == b"slow done"
+    assert proc.wait(15) == 0
+    assert "stopping 2 workers gracefully" in proc.output()
+
+
+def test_sigint_is_graceful_too(pounce_server):
+    proc = start(pounce_server)
+    pids = workers_of(proc)
+    proc.signal(signal.SIGINT)
+    assert proc.wait(15) == 0
+    assert not any(Path(f"/proc/{pid}").exists() and pid in children(os.getpid()) for pid in pids)
+
+
+def test_sigquit_stops_at_once(pounce_server):
+    proc = start(pounce_server)
+    client = RawClient(proc.port, timeout=15)
+    try:
+        client.send(get("/slow?t=10"))
+        time.sleep(0.4)
+        stopped_at = time.monotonic()
+        proc.signal(signal.SIGQUIT)
+        assert proc.wait(10) == 0
+        assert time.monotonic() - stopped_at < 5
+        assert client.is_closed(5)  # the 10 s request was cut, not waited for
+    finally:
+        client.close()
+
+
+def test_graceful_timeout_bounds_the_stop(pounce_server):
+    proc = start(pounce_server, "--timeout-graceful-shutdown", "0.5")
+    client = RawClient(proc.port, timeout=15)
+    try:
+        client.send(get("/slow?t=30"))
+        time.sleep(0.4)
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        client.close()
+    assert "timeout graceful shutdown exceeded" in proc.output()
+
+
+# Recycling ----------------------------------------------------------------------------------
+
+
+@needs_wrk
+def test_limit_max_requests_under_load_recycles_without_failures(pounce_server):
+    proc = start(
+        pounce_server, "--limit-max-requests", "1000", "--limit-max-requests-jitter", "100"
+    )
+    before = workers_of(proc)
+    with wrk_load(proc.port, seconds=5) as result:
+        pass
+    (wrk,) = result
+    print(
+        f"--limit-max-requests 1000 under load: {wrk.requests} requests, "
+        f"{wrk.socket_errors} socket errors, {wrk.non_2xx} non-2xx"
+    )
+    assert wrk.requests > 2000, wrk.output
+    assert wrk.socket_errors == 0, wrk.output
+    assert wrk.non_2xx == 0, wrk.output
+    out = proc.output()
+    recycled = re.findall(r"Worker \[(\d+)\] reached --limit-max-requests", out)
+    assert len(recycled) >= 2, out
+    assert before & {int(p) for p in recycled}
+    assert wait_until(lambda: len(workers_of(proc)) == 2, 15)
+    assert not workers_of(proc) & before
+
+
+# Options ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "0"], "--workers"),
+        (["--timeout-worker-healthcheck", "0"], "--timeout-worker-healthcheck"),
+        (["--limit-max-requests", "0"], "--limit-max-requests"),
+        (["--limit-max-requests-jitter", "-1"], "--limit-max-requests-jitter"),
+        (["--reload-delay", "-1"], "--reload-delay"),
+        (["--reuse-port", "--uds", "/tmp/pounce-x.sock"], "--reuse-port"),
+    ],
+)
+def test_bad_options_name_the_option(args, message):
+    result = run_pounce(*args, "--app-dir", str(APPS), APP)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_web_concurrency_is_a_usage_error():
+    result = run_pounce("--app-dir", str(APPS), APP, env={"WEB_CONCURRENCY": "many"})
+    assert result.returncode == 2
+    assert "WEB_CONCURRENCY" in result.stderr
+
+
+def test_options_from_environment(pounce_server):
+    proc = pounce_server(APP, *QUIET, env={"POUNCE_WORKERS": "2"})
+    assert wait_until(lambda: len(workers_of(proc)) == 2, 10)
+
+
+def test_uds_with_workers(pounce_server, tmp_path):
+    path = tmp_path / "pounce.sock"
+    proc = pounce_server(APP, "--workers", "2", "--uds", str(path), *QUIET, use_fd=False)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(str(path))
+        s.sendall(get("/pid"))
+        data = s.recv(4096)
+    assert data.startswith(b"HTTP/1.1 200")
+    # A draining worker must not remove the shared socket file: only the supervisor does.
+    proc.signal(signal.SIGHUP)
+    assert wait_until(lambda: proc.output().count("exited (exit code 0)") == 2, 20)
+    assert path.exists()
+    assert proc.stop() == 0
+    assert not path.exists()
