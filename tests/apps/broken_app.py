@@ -1,3 +1,3 @@
-"""An app module that cannot be imported."""
+"""Fails at import time, as an app with a bug would."""
 
-raise RuntimeError("broken_app refuses to import")
+raise RuntimeError("broken at import")
