@@ -27,7 +27,7 @@ from typing import Any
 
 from .config import Config
 from .errors import AppLoadError, ConfigError
-from .importer import AppPathError
+from .importer import AppPathError, check_app_path
 from .logs import configure_logging
 from .sockets import bind_socket, describe_socket
 
@@ -116,6 +116,8 @@ class Reloader:
                 "--reload: watchfiles is not installed (pip install pounce[reload])"
             ) from exc
         config = self.config
+        assert isinstance(config.app, str)  # Config refuses --reload with an app object
+        check_app_path(config.app)
         self.sock = bind_socket(config)
         logger.info(
             "Will watch for changes in these directories: %s",
@@ -143,7 +145,7 @@ class Reloader:
                 # Edits often touch several files: wait, then fold in what changed meanwhile.
                 if self.should_exit.wait(config.reload_delay):
                     break
-                paths = sorted({os.path.relpath(p) for _, p in changes})
+                paths = sorted({self._display(p) for _, p in changes})
                 logger.warning("WatchFiles detected changes in %s. Reloading...", ", ".join(paths))
                 self._stop_child()
                 self._start()
@@ -158,6 +160,14 @@ class Reloader:
         logger.info("Stopping reloader process [%d]", os.getpid())
         return 0
 
+    def _display(self, path: str) -> str:
+        """A changed path relative to the watched directory it is in (else absolute)."""
+        resolved = Path(path).resolve()
+        for base in self.filter.dirs:
+            if resolved.is_relative_to(base):
+                return str(resolved.relative_to(base))
+        return str(resolved)
+
     def _enqueue_signal(self, sig: int, frame: Any) -> None:
         # Only records and wakes the watcher (which checks should_exit every few ms).
         self.signals.append(sig)
@@ -171,7 +181,7 @@ class Reloader:
         )
         self.process.start()
         logger.info(
-            "Started server process [%s] on %s",
+            "Started child process [%s] on %s",
             self.process.pid,
             describe_socket(self.sock, self.config),
         )

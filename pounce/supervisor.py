@@ -35,7 +35,7 @@ from typing import Any
 
 from ._version import __version__
 from .config import Config, python_description
-from .importer import load_app
+from .importer import check_app_path, load_app
 from .logs import configure_logging
 from .server import Server, implementations
 from .sockets import bind_socket, describe_socket
@@ -141,6 +141,8 @@ class Supervisor:
         """Bind, start the workers, supervise until stopped. Returns the exit code."""
         configure_logging(self.config)
         config = self.config
+        if isinstance(config.app, str):
+            check_app_path(config.app)  # a usage error, not N workers failing to start
         logger.info("Started supervisor process [%d]", os.getpid())
         if not self.sockets:
             self.sockets = [bind_socket(config, listen=not config.reuse_port)]

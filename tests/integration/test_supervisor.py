@@ -491,6 +491,13 @@ def test_bad_options_name_the_option(args, message):
     assert "Traceback" not in result.stderr
 
 
+def test_malformed_app_path_fails_before_any_worker_starts():
+    result = run_pounce("--workers", "2", "not-an-app-path")
+    assert result.returncode == 2
+    assert "<module>:<attribute>" in result.stderr
+    assert "Started worker" not in result.stderr
+
+
 def test_bad_web_concurrency_is_a_usage_error():
     result = run_pounce("--app-dir", str(APPS), APP, env={"WEB_CONCURRENCY": "many"})
     assert result.returncode == 2
@@ -517,3 +524,97 @@ def test_uds_with_workers(pounce_server, tmp_path):
     assert path.exists()
     assert proc.stop() == 0
     assert not path.exists()
+
+
+# Dev reload ---------------------------------------------------------------------------------
+
+RELOAD_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"VERSION"})
+"""
+
+
+def write_app(directory: Path, version: str) -> None:
+    (directory / "reload_app.py").write_text(RELOAD_APP.replace("VERSION", version))
+
+
+def body_becomes(port: int, expected: bytes, timeout: float = 20) -> bool:
+    def check() -> bool:
+        try:
+            return request(port, get("/"), timeout=2).body == expected
+        except (OSError, EOFError):
+            return False
+
+    return wait_until(check, timeout, interval=0.2)
+
+
+def test_reload_restarts_on_a_change_and_survives_a_broken_edit(pounce_server, tmp_path):
+    pytest.importorskip("watchfiles")
+    write_app(tmp_path, "v1")
+    (tmp_path / "ignored").mkdir()
+    proc = pounce_server(
+        "reload_app:app",
+        "--reload",
+        "--reload-dir",
+        str(tmp_path),
+        "--reload-exclude",
+        "ignored",
+        "--reload-delay",
+        "0.1",
+        *QUIET,
+        app_dir=tmp_path,
+        cwd=tmp_path,
+    )
+    assert request(proc.port, get("/")).body == b"v1"
+    assert "Started reloader process" in proc.output()
+
+    write_app(tmp_path, "v2")
+    assert body_becomes(proc.port, b"v2"), proc.output()
+    assert "detected changes in reload_app.py" in proc.output()
+
+    # Files outside --reload-include (*.py by default) or under an excluded directory do not
+    # restart anything.
+    reloads = proc.output().count("Reloading")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "ignored" / "skip.py").write_text("x = 1\n")
+    time.sleep(1.5)
+    assert proc.output().count("Reloading") == reloads
+
+    # A broken edit: the error is shown, the reloader waits for the fix.
+    (tmp_path / "reload_app.py").write_text("raise RuntimeError('half-typed edit')\n")
+    assert wait_until(lambda: "half-typed edit" in proc.output(), 20), proc.output()
+    write_app(tmp_path, "v3")
+    assert body_becomes(proc.port, b"v3"), proc.output()
+    assert proc.stop() == 0
+    assert "Stopping reloader process" in proc.output()
+
+
+def test_reload_needs_an_import_string():
+    result = run_pounce("--reload", "--app-dir", str(APPS), "not-an-app-path")
+    assert result.returncode == 2
+
+
+def test_reload_filter_patterns(tmp_path):
+    from pounce.reload import ReloadFilter
+
+    (tmp_path / "build").mkdir()
+    (tmp_path / "pkg").mkdir()
+    default = ReloadFilter([tmp_path], (), ())
+    assert default.matches(tmp_path / "app.py")
+    assert default.matches(tmp_path / "pkg" / "mod.py")
+    assert not default.matches(tmp_path / "notes.txt")
+    assert not default.matches(tmp_path / ".hidden.py")
+    assert not default.matches(tmp_path / "app.pyc")
+    assert not default.matches(tmp_path / ".venv" / "lib.py")
+
+    custom = ReloadFilter(
+        [tmp_path], ("*.py", "templates/*.html"), ("test_*.py", str(tmp_path / "build"))
+    )
+    assert custom.matches(tmp_path / "templates" / "index.html")
+    assert not custom.matches(tmp_path / "index.html")
+    assert not custom.matches(tmp_path / "test_app.py")
+    assert not custom.matches(tmp_path / "build" / "gen.py")
+    assert custom.matches(tmp_path / "pkg" / "mod.py")
