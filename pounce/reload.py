@@ -95,7 +95,9 @@ class Reloader:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.child_config = config.replace(reload=False)
+        # The reloader binds the one socket and keeps it across restarts, so the child serves
+        # that socket: --reuse-port (a socket per worker) does not apply under --reload.
+        self.child_config = config.replace(reload=False, reuse_port=False)
         dirs = [Path(d) for d in config.reload_dirs] or [Path.cwd()]
         for d in dirs:
             if not d.is_dir():
@@ -118,7 +120,7 @@ class Reloader:
         config = self.config
         assert isinstance(config.app, str)  # Config refuses --reload with an app object
         check_app_path(config.app)
-        self.sock = bind_socket(config)
+        self.sock = bind_socket(config.replace(reuse_port=False))
         logger.info(
             "Will watch for changes in these directories: %s",
             ", ".join(str(d.resolve()) for d in self.dirs),
