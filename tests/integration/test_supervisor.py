@@ -658,3 +658,24 @@ def test_programmatic_run_with_workers(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def test_config_worker_count_and_process_options(monkeypatch):
+    from pounce import Config
+    from pounce.errors import ConfigError
+
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    assert Config(app="x:y").worker_count == 1
+    assert not Config(app="x:y").use_supervisor
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    assert Config(app="x:y").worker_count == 4
+    assert Config(app="x:y", workers=2).worker_count == 2
+    assert Config(app="x:y", workers=1, limit_max_requests=10).use_supervisor
+
+    async def app(scope, receive, send):  # pragma: no cover - never called
+        pass
+
+    with pytest.raises(ConfigError, match="--reload"):
+        Config(app=app, reload=True)
+    with pytest.raises(ConfigError, match="--reuse-port"):
+        Config(app="x:y", reuse_port=True, fd=3)
