@@ -35,6 +35,7 @@ from typing import Any
 
 from ._version import __version__
 from .config import Config, python_description
+from .errors import ConfigError
 from .importer import check_app_path, load_app
 from .logs import configure_logging
 from .server import Server, implementations
@@ -410,7 +411,8 @@ class Supervisor:
                         describe_socket(sock, self.config),
                     )
                 pids = ", ".join(str(w.pid) for w in ready)
-                logger.info("%d workers ready (pids %s)", len(ready), pids)
+                noun = "worker" if len(ready) == 1 else "workers"
+                logger.info("%d %s ready (pids %s)", len(ready), noun, pids)
 
     def _recycle(self, worker: Worker) -> None:
         if worker.draining or any(w is worker for w, _ in self.replace_queue):
@@ -544,6 +546,9 @@ class Supervisor:
                     sock.close()
                 sockets = [bind_socket(self.config.replace(port=port))]
             code = run_worker(self.worker_config, sockets, channel, max_requests)
+        except ConfigError as exc:  # --reuse-port: this worker's own bind failed
+            logger.error("Error: %s", exc)
+            code = 2
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:

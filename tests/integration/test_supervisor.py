@@ -287,7 +287,7 @@ def test_crash_loop_after_boot_backs_off_then_exits_3(pounce_server, tmp_path):
     (worker,) = workers_of(proc)
     os.kill(worker, signal.SIGKILL)
     started = time.monotonic()
-    assert proc.wait(60) == 3
+    assert proc.wait(40) == 3
     elapsed = time.monotonic() - started
     out = proc.output()
     assert "workers in a row died before they were ready" in out
