@@ -42,6 +42,7 @@ from ..errors import BadRequest
 from ..state import ServerState
 from .cycle import Headers, RequestResponseCycle
 from .h11_parser import H11Parser
+from .tasks import start_task
 
 if HAS_HTTPTOOLS:
     import httptools
@@ -80,6 +81,9 @@ _METHODS = {
     m.encode(): m
     for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 }
+# After an error response with input possibly still arriving: how long to keep reading (and
+# discarding) before closing, so that the client reads the response instead of a reset.
+LINGER_SECONDS = 2.0
 # Above this, body parts are handed to writelines() instead of being joined.
 _JOIN_LIMIT = 16 * 1024
 
@@ -111,6 +115,8 @@ class H1Protocol(asyncio.Protocol):
         self.deadline = 0.0
         self.closing = False
         self.disconnected = False
+        self._lingering = False
+        self._starting = False  # inside an eager task start (see _run_next)
         self._discard_input = False
         self._read_paused = 0
         self._write_paused = False
@@ -199,7 +205,11 @@ class H1Protocol(asyncio.Protocol):
             elif isinstance(cause, BadRequest):
                 self._bad_request(cause.status, cause.reason)
             elif isinstance(exc, _PARSE_ERRORS):
-                self._bad_request(400, str(exc) or "Invalid HTTP request")
+                reason = str(exc) or "Invalid HTTP request"
+                # llhttp's word for a well-formed HTTP/x.y other than 1.0/1.1 (h11 reports
+                # those as parsed, and on_headers_complete answers 505 the same way).
+                status = 505 if reason == "Invalid HTTP version" else 400
+                self._bad_request(status, reason)
             else:  # a bug of ours: the client still gets an answer, the worker lives on
                 logger.exception("Unexpected error while parsing a request")
                 self._bad_request(400, "Invalid HTTP request")
@@ -348,14 +358,23 @@ class H1Protocol(asyncio.Protocol):
         app = state.app
         if state.limit_concurrency and state.over_concurrency_limit():
             app = _service_unavailable
-        task = self.loop.create_task(cycle.run_asgi(app))
-        cycle.task = task
-        state.tasks.add(task)
-        task.add_done_callback(state.tasks.discard)
+        self._starting = True
+        task = start_task(self.loop, cycle.run_asgi(app))
+        self._starting = False
+        if not task.done():
+            cycle.task = task
+            state.tasks.add(task)
+            task.add_done_callback(state.tasks.discard)
+            if self._head is not None and cycle is self.cycle:
+                self._flush_head(cycle)  # the app paused after starting its response
         if self.pipeline:
             self._pause_reading(_PAUSE_PIPELINE)
         elif self._read_paused & _PAUSE_PIPELINE:
             self._resume_reading(_PAUSE_PIPELINE)
+
+    def _run_queued(self) -> None:
+        if self.cycle is None and self.pipeline and not self.disconnected:
+            self._run_next()
 
     def _pause_reading(self, reason: int) -> None:
         if not self._read_paused and not self.disconnected:
@@ -401,8 +420,10 @@ class H1Protocol(asyncio.Protocol):
         self._head = b"".join(
             (head, self.state.default_headers[(flags >> 2) & 3], framing, b"\r\n")
         )
-        # An app that pauses between start and body still gets its head out promptly.
-        self.loop.call_soon(self._flush_head, cycle)
+        # An app that pauses between start and body still gets its head out promptly: when an
+        # eagerly started app pauses, _run_next flushes; otherwise the loop's next turn does.
+        if not self._starting:
+            self.loop.call_soon(self._flush_head, cycle)
 
     def _flush_head(self, cycle: RequestResponseCycle) -> None:
         head = self._head
@@ -486,13 +507,18 @@ class H1Protocol(asyncio.Protocol):
         if cycle is not self.cycle:
             return
         self.cycle = None
-        if not self._keep_alive or not cycle.request_complete or self.disconnected:
+        if not cycle.request_complete:
+            self._linger_close()  # the rest of the request body is unread
+            return
+        if not self._keep_alive or self.disconnected:
             self._discard_input = True
             if not self.disconnected:
                 self.transport.close()
             return
         if self.pipeline:
-            self._run_next()
+            # Not directly: with eager tasks that would run the next app inside this one's
+            # send(), nesting one frame per pipelined request.
+            self.loop.call_soon(self._run_queued)
         else:
             self._resume_reading(_PAUSE_PIPELINE)
             self._resume_reading(_PAUSE_BODY)
@@ -559,10 +585,34 @@ class H1Protocol(asyncio.Protocol):
         self.transport.write(
             b"".join((head, self.state.default_headers[0], extra, _CLOSE_LINE, b"\r\n", body))
         )
-        self.transport.close()
+        self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Close after a response while the client may still be sending.
+
+        Closing a socket with unread input makes the kernel send a reset, which can destroy
+        the response before the client reads it. Like nginx's lingering close: half-close
+        (FIN after the buffered response), discard what still arrives, close when the client
+        does or after LINGER_SECONDS (the server's sweep calls check_deadline).
+        """
+        self._discard_input = True
+        if self.disconnected:
+            return
+        transport = self.transport
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self._lingering = True
+        self.deadline = self.loop.time() + LINGER_SECONDS
+        if self._read_paused:
+            self._read_paused = 0
+            transport.resume_reading()
 
     def is_idle(self) -> bool:
-        return self.cycle is None and not self.pipeline and self._phase == _IDLE
+        return self._lingering or (
+            self.cycle is None and not self.pipeline and self._phase == _IDLE
+        )
 
     def shutdown(self) -> None:
         """Graceful stop: finish the request in progress with ``Connection: close``."""
@@ -583,7 +633,7 @@ class H1Protocol(asyncio.Protocol):
         """Called by the server's sweep once ``deadline`` has passed."""
         self.deadline = 0.0
         if self.is_idle() and not self.disconnected:
-            self.transport.close()
+            self.transport.close()  # keep-alive timeout, or the end of a lingering close
 
 
 async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:

@@ -7,12 +7,14 @@ EVENTS under a key the test chooses (``?id=``) and read back through ``/events?i
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 from typing import Any
 from urllib.parse import parse_qs
 
 EVENTS: dict[str, list[Any]] = {}
+REQUEST_VAR: contextvars.ContextVar[str] = contextvars.ContextVar("request_var", default="unset")
 
 
 def record(key: str, event: Any) -> None:
@@ -59,6 +61,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     path = scope["path"]
     query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
     key = query.get("id", "")
+    if "track" in query:  # lets a test prove which requests reached the app
+        record("tracked", query["track"])
     handler = ROUTES.get(path)
     if handler is None:
         await send_response(send, 404, b"not found")
@@ -233,7 +237,16 @@ async def pid(scope, receive, send, query, key):
     await send_response(send, 200, str(os.getpid()).encode())
 
 
+async def context_var(scope, receive, send, query, key):
+    """Report the variable's value as this request found it, then set it."""
+    before = REQUEST_VAR.get()
+    REQUEST_VAR.set(query.get("set", "x"))
+    task = asyncio.current_task()
+    await send_response(send, 200, json.dumps([before, task is not None]).encode())
+
+
 ROUTES = {
+    "/ctx": context_var,
     "/": hello,
     "/echo": echo,
     "/scope": dump_scope,

@@ -252,3 +252,11 @@ def test_date_header_is_refreshed(h1):
     time.sleep(1.2)
     second = request(h1.port, get("/")).header("date")
     assert first != second
+
+
+def test_context_vars_do_not_leak_between_requests(h1):
+    """Each request runs in its own context, inside a real task (eager or not)."""
+    with RawClient(h1.port) as c:
+        for i in range(3):
+            c.send(get(f"/ctx?set=v{i}"))
+            assert json.loads(c.read_response().body) == ["unset", True]
