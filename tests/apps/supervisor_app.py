@@ -1,6 +1,7 @@
 """The app the supervisor tests run: testapp's routes plus a few that act on the process.
 
 ``/import-pid`` says which process imported this module (the supervisor with ``--preload``),
+``/version`` what ``$POUNCE_TEST_VERSION_FILE`` held at import (shows a re-import), and
 ``/block?t=`` blocks the event loop (a worker that stops answering health pings).
 If ``$POUNCE_TEST_BREAK_FILE`` names a file that exists, importing this module fails: a test
 can break the app for workers started later, as a bad deploy would.
@@ -10,12 +11,16 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from testapp import app as testapp
 
 IMPORT_PID = os.getpid()
+# What $POUNCE_TEST_VERSION_FILE said when this module was imported: shows a re-import.
+_version_file = os.environ.get("POUNCE_TEST_VERSION_FILE")
+VERSION = Path(_version_file).read_text().strip() if _version_file else "none"
 
 _break_file = os.environ.get("POUNCE_TEST_BREAK_FILE")
 if _break_file and os.path.exists(_break_file):
@@ -38,6 +43,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"]
         if path == "/import-pid":
             await _text(send, str(IMPORT_PID).encode())
+            return
+        if path == "/version":
+            await _text(send, VERSION.encode())
             return
         if path == "/block":
             query = parse_qs(scope["query_string"].decode())

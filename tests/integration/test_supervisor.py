@@ -368,6 +368,23 @@ def test_sighup_under_load_is_a_zero_failure_rolling_restart(pounce_server):
         assert out.index(f"Worker [{replacement.group(1)}] ready") < drain_at
 
 
+@pytest.mark.parametrize("preload", [False, True])
+def test_sighup_reimports_the_app_unless_preloaded(pounce_server, tmp_path, preload):
+    version = tmp_path / "version"
+    version.write_text("one")
+    extra = ("--preload",) if preload else ()
+    proc = start(pounce_server, *extra, env={"POUNCE_TEST_VERSION_FILE": str(version)})
+    before = workers_of(proc)
+    assert request(proc.port, get("/version")).body == b"one"
+    version.write_text("two")
+    proc.signal(signal.SIGHUP)
+    assert wait_until(lambda: len(workers_of(proc)) == 2 and not workers_of(proc) & before, 20)
+    expected = b"one" if preload else b"two"
+    for _ in range(4):
+        resp = request(proc.port, b"GET /version HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        assert resp.body == expected
+
+
 def test_ttin_then_ttou(pounce_server):
     proc = start(pounce_server)
     proc.signal(signal.SIGTTIN)
