@@ -145,33 +145,17 @@ class Supervisor:
         if isinstance(config.app, str):
             check_app_path(config.app)  # a usage error, not N workers failing to start
         logger.info("Started supervisor process [%d]", os.getpid())
-        if not self.sockets:
-            self.sockets = [bind_socket(config, listen=not config.reuse_port)]
-        config.load_env_file()
-        if config.preload:
-            # Imported once here; the forked workers share the module's memory pages.
-            app = load_app(config)
-            self.worker_config = config.replace(app=app, factory=False)
-            logger.info("Preloaded the app %s in the supervisor", config.app)
-        for sock in self.sockets:
-            how = (
-                "each worker binds its own SO_REUSEPORT socket"
-                if config.reuse_port
-                else ("shared by the workers")
-            )
-            logger.info("Bound %s (%s)", describe_socket(sock, config), how)
-        logger.info(
-            "pounce %s on %s; %s", __version__, python_description(), implementations(config)
-        )
-        logger.info("Starting %d worker%s", self.target, "" if self.target == 1 else "s")
-        self._selector = selectors.DefaultSelector()
-        self._install_signal_handlers()
         try:
-            self._loop()
+            self._prepare()
+            self._selector = selectors.DefaultSelector()
+            self._install_signal_handlers()
+            try:
+                self._loop()
+            finally:
+                self._restore_signal_handlers()
+                self._kill_all()  # only if the loop itself failed: normally none is left
+                self._selector.close()
         finally:
-            self._restore_signal_handlers()
-            self._kill_all()  # only if the loop itself failed: normally none is left
-            self._selector.close()
             if self._own_sockets:
                 for sock in self.sockets:
                     sock.close()
@@ -180,6 +164,28 @@ class Supervisor:
                         os.unlink(config.uds)
         logger.info("Stopped supervisor process [%d]", os.getpid())
         return self.exit_code
+
+    def _prepare(self) -> None:
+        """Bind (unless the reloader passed its socket), preload, log what will run."""
+        config = self.config
+        if not self.sockets:
+            self.sockets = [bind_socket(config, listen=not config.reuse_port)]
+        config.load_env_file()
+        if config.preload:
+            # Imported once here; the forked workers share the module's memory pages.
+            app = load_app(config)
+            self.worker_config = config.replace(app=app, factory=False)
+            logger.info("Preloaded the app %s in the supervisor", config.app)
+        if config.reuse_port:
+            how = "each worker binds its own SO_REUSEPORT socket"
+        else:
+            how = "shared by the workers"
+        for sock in self.sockets:
+            logger.info("Bound %s (%s)", describe_socket(sock, config), how)
+        logger.info(
+            "pounce %s on %s; %s", __version__, python_description(), implementations(config)
+        )
+        logger.info("Starting %d worker%s", self.target, "" if self.target == 1 else "s")
 
     def _loop(self) -> None:
         while True:
