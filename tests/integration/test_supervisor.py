@@ -426,6 +426,35 @@ def test_sighup_under_load_is_a_zero_failure_rolling_restart(pounce_server):
         assert out.index(f"Worker [{replacement.group(1)}] ready") < drain_at
 
 
+def test_draining_worker_answers_the_next_keep_alive_request_with_close(pounce_server):
+    """The drain rule that makes restarts lose nothing: an idle keep-alive connection of a
+    draining worker is not closed under the client's feet; its next request is answered,
+    with ``connection: close``. A connection that stays idle is closed after the grace."""
+    proc = start(pounce_server, "--log-level", "debug")
+    busy = RawClient(proc.port, timeout=10)
+    idle = RawClient(proc.port, timeout=10)
+    try:
+        busy.send(get("/pid"))
+        first = busy.read_response()
+        assert first.status == 200 and first.header("connection") != "close"
+        pid = int(first.body)
+        idle.send(get("/pid"))
+        idle_pid = int(idle.read_response().body)
+        proc.signal(signal.SIGHUP)
+        assert wait_until(lambda: f"Worker [{pid}] draining" in proc.output(), 15), proc.output()
+        busy.send(get("/pid"))
+        last = busy.read_response()
+        assert last.status == 200
+        assert int(last.body) == pid
+        assert last.header("connection") == "close"
+        assert busy.is_closed(5)
+        assert wait_until(lambda: f"Worker [{idle_pid}] draining" in proc.output(), 15)
+        assert idle.is_closed(10)  # closed by the worker after the idle grace
+    finally:
+        busy.close()
+        idle.close()
+
+
 @pytest.mark.parametrize("preload", [False, True])
 def test_sighup_reimports_the_app_unless_preloaded(pounce_server, tmp_path, preload):
     version = tmp_path / "version"
