@@ -55,7 +55,7 @@ BACKOFF_MAX = 8.0
 STARTUP_TIMEOUT = 60.0
 # After --timeout-graceful-shutdown the worker itself cancels what is left and runs lifespan
 # shutdown; the supervisor gives it this much longer before SIGKILL.
-KILL_MARGIN = 5.0
+KILL_MARGIN = 3.0
 # SIGQUIT: how long workers get to exit before SIGKILL.
 QUIT_TIMEOUT = 1.0
 # The loop wakes at least this often to send pings and check deadlines.

@@ -553,6 +553,23 @@ def test_graceful_timeout_bounds_the_stop(pounce_server):
     assert "timeout graceful shutdown exceeded" in proc.output()
 
 
+def test_stop_kills_a_worker_stuck_past_the_graceful_timeout(pounce_server):
+    proc = start(
+        pounce_server, "--timeout-graceful-shutdown", "0.5", "--timeout-worker-healthcheck", "60"
+    )
+    client = RawClient(proc.port, timeout=30)
+    try:
+        client.send(get("/block?t=30"))  # the worker's loop cannot even run its own timeout
+        time.sleep(0.5)
+        stopped_at = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        assert time.monotonic() - stopped_at < 15
+    finally:
+        client.close()
+    assert re.search(r"Killing worker \[\d+\]: still running at the stop deadline", proc.output())
+
+
 # Recycling ----------------------------------------------------------------------------------
 
 
