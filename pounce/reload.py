@@ -86,6 +86,11 @@ class ReloadFilter:
         return any(_match(path, name, pattern) for pattern in self.includes)
 
 
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    """``pounce.run(reload_dirs="src")`` means one directory, not three letters."""
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _match(path: Path, name: str, pattern: str) -> bool:
     return fnmatch.fnmatch(name, pattern) or ("/" in pattern and path.match(pattern))
 
@@ -98,12 +103,14 @@ class Reloader:
         # The reloader binds the one socket and keeps it across restarts, so the child serves
         # that socket: --reuse-port (a socket per worker) does not apply under --reload.
         self.child_config = config.replace(reload=False, reuse_port=False)
-        dirs = [Path(d) for d in config.reload_dirs] or [Path.cwd()]
+        dirs = [Path(d) for d in _as_list(config.reload_dirs)] or [Path.cwd()]
         for d in dirs:
             if not d.is_dir():
                 raise ConfigError(f"--reload-dir: {d} is not a directory")
         self.dirs = dirs
-        self.filter = ReloadFilter(dirs, config.reload_includes, config.reload_excludes)
+        self.filter = ReloadFilter(
+            dirs, _as_list(config.reload_includes), _as_list(config.reload_excludes)
+        )
         self.should_exit = threading.Event()
         self.signals: list[int] = []
         self.sock: socket.socket | None = None

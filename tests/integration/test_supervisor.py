@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from pounce.errors import ConfigError
 from tests.support import APPS, ROOT, PounceProcess, RawClient, get, request, run_pounce
 
 APP = "supervisor_app:app"
@@ -782,7 +783,6 @@ def test_programmatic_run_with_workers(tmp_path):
 
 def test_config_worker_count_and_process_options(monkeypatch):
     from pounce import Config
-    from pounce.errors import ConfigError
 
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     assert Config(app="x:y").worker_count == 1
@@ -799,3 +799,17 @@ def test_config_worker_count_and_process_options(monkeypatch):
         Config(app=app, reload=True)
     with pytest.raises(ConfigError, match="--reuse-port"):
         Config(app="x:y", reuse_port=True, fd=3)
+
+
+def test_reload_options_accept_a_single_string(tmp_path):
+    from pounce import Config
+    from pounce.reload import Reloader
+
+    reloader = Reloader(
+        Config(app="x:y", reload=True, reload_dirs=str(tmp_path), reload_includes="*.txt")
+    )
+    assert reloader.dirs == [tmp_path]
+    assert reloader.filter.matches(tmp_path / "a.txt")
+    assert not reloader.filter.matches(tmp_path / "a.py")
+    with pytest.raises(ConfigError, match="--reload-dir"):
+        Reloader(Config(app="x:y", reload=True, reload_dirs=[str(tmp_path / "missing")]))
