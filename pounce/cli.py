@@ -76,12 +76,6 @@ EXIT_APP = 3
 @click.option("--app-dir", default=".", help="Look for APP in this directory.")
 @click.option("--factory", is_flag=True, default=False, help="APP is a factory to call.")
 @click.option(
-    "--h11-max-incomplete-event-size",
-    type=int,
-    default=None,
-    help="Largest request head in bytes [16384].",
-)
-@click.option(
     "--workers",
     type=int,
     default=None,
@@ -141,6 +135,12 @@ EXIT_APP = 3
     type=float,
     default=0.25,
     help="Seconds to wait after a change before restarting.",
+)
+@click.option(
+    "--h11-max-incomplete-event-size",
+    type=int,
+    default=None,
+    help="Largest request head in bytes [16384].",
 )
 @click.option("--version", is_flag=True, default=False, help="Show versions and implementations.")
 def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any) -> int:
