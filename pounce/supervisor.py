@@ -297,7 +297,12 @@ class Supervisor:
             for w in self.workers.values()
             if not w.draining and w.replaces is None and id(w) not in queued
         ]
-        note = " (--preload: the app is not re-imported)" if self.config.preload else ""
+        if self.config.preload:
+            note = " (--preload: the app is not re-imported)"
+        elif not isinstance(self.config.app, str):
+            note = " (the app was given as an object: it is not re-imported)"
+        else:
+            note = ""
         logger.info("%s: rolling restart of %d workers%s", reason, len(old), note)
         for worker in old:
             self.replace_queue.append((worker, reason.replace("Received ", "")))
