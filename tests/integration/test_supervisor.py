@@ -290,6 +290,10 @@ def test_kill_9_under_load_is_replaced_within_2s(pounce_server):
     print(f"kill -9 under load: 2 ready workers again after {elapsed:.2f}s")
     assert elapsed < 2.0, f"took {elapsed:.2f}s to have 2 ready workers again"
     (wrk,) = result
+    print(
+        f"kill -9 under load: {wrk.requests} requests, {wrk.socket_errors} socket errors "
+        "(the killed worker's connections)"
+    )
     # The killed worker's connections are reset (that is what kill -9 does); the server as a
     # whole keeps answering: the other worker and the replacement carry the load.
     assert wrk.requests > 100, wrk.output
