@@ -29,11 +29,21 @@ HAS_UVLOOP: bool = has_module("uvloop")
 HAS_HTTPTOOLS: bool = has_module("httptools")
 
 
+def compiled_modules() -> dict[str, bool]:
+    """Each hot module and whether its compiled twin is the one in use."""
+    from . import _headers
+    from .protocols import cycle, h1
+
+    return {
+        "_headers": _headers.IMPLEMENTATION == "compiled",
+        "cycle": cycle.RequestResponseCycle is not cycle.RequestResponseCyclePy,
+        "h1": h1.H1Protocol is not h1.H1ProtocolPy,
+    }
+
+
 def speedups_status() -> str:
     """``compiled`` when every compiled twin is active, else ``pure`` (with the reason)."""
-    from . import _headers
-
-    if _headers.IMPLEMENTATION == "compiled":
+    if all(compiled_modules().values()):
         return "compiled"
     if not USE_EXTENSIONS:
         return "pure (POUNCE_NO_EXTENSIONS is set)"

@@ -43,6 +43,28 @@ class LevelPrefixFormatter(logging.Formatter):
         return super().format(record)
 
 
+def log_access(cycle: Any) -> None:
+    """One access-log line: client, request line, status, body bytes and duration."""
+    scope = cycle.scope
+    client = scope.get("client")
+    client_str = f"{client[0]}:{client[1]}" if client else "-"
+    path = scope.get("path", "")
+    query = scope.get("query_string", b"")
+    if query:
+        path = f"{path}?{query.decode('latin-1')}"
+    duration_ms = (cycle.loop.time() - cycle.start_time) * 1000
+    access_logger.info(
+        '%s - "%s %s HTTP/%s" %d %d %.1fms',
+        client_str,
+        scope.get("method", "-"),
+        path,
+        scope.get("http_version", "1.1"),
+        cycle.status,
+        cycle.bytes_sent,
+        duration_ms,
+    )
+
+
 def configure_logging(config: Config) -> None:
     """Apply ``--log-config`` or the default handlers, then ``--log-level``/``--access-log``."""
     if config.log_config is not None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 from ..config import ASGIApp, Message, Scope
-from ..logs import access_logger
+from ..logs import access_logger, log_access
 
 logger = logging.getLogger("pounce.error")
 
@@ -285,23 +286,10 @@ class RequestResponseCycle:
             self.writer.cycle_finished(self)
 
 
-def log_access(cycle: RequestResponseCycle) -> None:
-    """One access-log line: client, request line, status, body bytes and duration."""
-    scope: dict[str, Any] = cycle.scope  # type: ignore[assignment]
-    client = scope.get("client")
-    client_str = f"{client[0]}:{client[1]}" if client else "-"
-    path = scope.get("path", "")
-    query = scope.get("query_string", b"")
-    if query:
-        path = f"{path}?{query.decode('latin-1')}"
-    duration_ms = (cycle.loop.time() - cycle.start_time) * 1000
-    access_logger.info(
-        '%s - "%s %s HTTP/%s" %d %d %.1fms',
-        client_str,
-        scope.get("method", "-"),
-        path,
-        scope.get("http_version", "1.1"),
-        cycle.status,
-        cycle.bytes_sent,
-        duration_ms,
-    )
+RequestResponseCyclePy = RequestResponseCycle
+
+if not TYPE_CHECKING and USE_EXTENSIONS:
+    try:
+        from .._speedups._http1 import RequestResponseCycle
+    except ImportError as exc:
+        EXTENSION_IMPORT_ERRORS[__name__] = str(exc)

@@ -21,10 +21,9 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable
-from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._compat import HAS_HTTPTOOLS
+from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 from .._headers import (
     REQ_CHUNKED,
     REQ_CONNECTION_CLOSE,
@@ -40,61 +39,42 @@ from .._headers import (
 from .._url import decode_path, split_target
 from ..errors import BadRequest
 from ..state import ServerState
-from .cycle import Headers, RequestResponseCycle
+from .cycle import Headers
+from .cycle import RequestResponseCyclePy as RequestResponseCycle
+from .h1_support import (
+    ASGI_VERSION,
+    BODY_HIGH_WATER,
+    BODY_LOW_WATER,
+    CHUNKED_LINE,
+    CLOSE_LINE,
+    CONTINUE,
+    JOIN_LIMIT,
+    KEEP_ALIVE_LINE,
+    LAST_CHUNK,
+    LINGER_SECONDS,
+    METHODS,
+    NO_BODY_STATUSES,
+    PARSE_ERRORS,
+    UPGRADE_ERRORS,
+    StopParsing,
+    error_response,
+    httptools,
+    service_unavailable,
+    socket_address,
+)
 from .h11_parser import H11Parser
 from .tasks import start_task
 
-if HAS_HTTPTOOLS:
-    import httptools
-
-    _UPGRADE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserUpgrade,)
-    _PARSE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserError, BadRequest)
-else:  # pragma: no cover - exercised by the pure-Python CI run
-    httptools = None
-    _UPGRADE_ERRORS = ()
-    _PARSE_ERRORS = (BadRequest,)
-
 logger = logging.getLogger("pounce.error")
-
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
-
-# Request body buffered per request before reading pauses, and the level it resumes at.
-BODY_HIGH_WATER = 64 * 1024
-BODY_LOW_WATER = 16 * 1024
-
-# Why reading is paused (bits): a body the app has not read yet, or queued pipelined requests.
-_PAUSE_BODY = 1
-_PAUSE_PIPELINE = 2
 
 # Where the parser is in the current message.
 _IDLE = 0
 _HEAD = 1
 _BODY = 2
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_LAST_CHUNK = b"0\r\n\r\n"
-_CHUNKED_LINE = b"transfer-encoding: chunked\r\n"
-_CLOSE_LINE = b"connection: close\r\n"
-_KEEP_ALIVE_LINE = b"connection: keep-alive\r\n"
-_NO_BODY_STATUSES = frozenset({204, 304})
-_METHODS = {
-    m.encode(): m
-    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
-}
-# After an error response with input possibly still arriving: how long to keep reading (and
-# discarding) before closing, so that the client reads the response instead of a reset.
-LINGER_SECONDS = 2.0
-# Above this, body parts are handed to writelines() instead of being joined.
-_JOIN_LIMIT = 16 * 1024
-
-
-class _StopParsing(Exception):
-    """Raised from a parser callback to drop the rest of the input (connection closing)."""
-
-
-def _error_body(status: int, reason: str) -> bytes:
-    phrase = HTTPStatus(status).phrase
-    return (f"{phrase}: {reason}\n" if reason and reason != phrase else f"{phrase}\n").encode()
+# Why reading is paused (bits): a body the app has not read yet, or queued pipelined requests.
+_PAUSE_BODY = 1
+_PAUSE_PIPELINE = 2
 
 
 class H1Protocol(asyncio.Protocol):
@@ -151,8 +131,8 @@ class H1Protocol(asyncio.Protocol):
         state.connections.add(self)
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            self.server = _address(sock.getsockname())
-            self.client = _address(transport.get_extra_info("peername"))
+            self.server = socket_address(sock.getsockname())
+            self.client = socket_address(transport.get_extra_info("peername"))
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
         if state.proxy is not None:
@@ -193,18 +173,18 @@ class H1Protocol(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
-        except _UPGRADE_ERRORS:
+        except UPGRADE_ERRORS:
             # An Upgrade or CONNECT request this server does not switch for: it is answered as
             # plain HTTP and the connection closes after it (the parser stops at the upgrade).
             self._discard_input = True
         except Exception as exc:
             # httptools wraps what a callback raised; h11's adapter raises it directly.
-            cause = exc if isinstance(exc, (BadRequest, _StopParsing)) else exc.__context__
-            if isinstance(cause, _StopParsing):
+            cause = exc if isinstance(exc, (BadRequest, StopParsing)) else exc.__context__
+            if isinstance(cause, StopParsing):
                 pass
             elif isinstance(cause, BadRequest):
                 self._bad_request(cause.status, cause.reason)
-            elif isinstance(exc, _PARSE_ERRORS):
+            elif isinstance(exc, PARSE_ERRORS):
                 reason = str(exc) or "Invalid HTTP request"
                 # llhttp's word for a well-formed HTTP/x.y other than 1.0/1.1 (h11 reports
                 # those as parsed, and on_headers_complete answers 505 the same way).
@@ -223,7 +203,7 @@ class H1Protocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         if self._discard_input:
-            raise _StopParsing
+            raise StopParsing
         self._phase = _HEAD
         self._url = b""
         self._headers = []
@@ -257,7 +237,7 @@ class H1Protocol(asyncio.Protocol):
         headers = self._headers
         content_length, flags = analyze_request_headers(headers, http11)
         method_bytes = parser.get_method()
-        method = _METHODS.get(method_bytes) or method_bytes.decode("ascii")
+        method = METHODS.get(method_bytes) or method_bytes.decode("ascii")
         if http11:
             keep_alive = not flags & REQ_CONNECTION_CLOSE
         else:
@@ -357,7 +337,7 @@ class H1Protocol(asyncio.Protocol):
             state.on_request(state.total_requests)
         app = state.app
         if state.limit_concurrency and state.over_concurrency_limit():
-            app = _service_unavailable
+            app = service_unavailable
         self._starting = True
         task = start_task(self.loop, cycle.run_asgi(app))
         self._starting = False
@@ -394,7 +374,7 @@ class H1Protocol(asyncio.Protocol):
         self, cycle: RequestResponseCycle, status: int, headers: Headers, trailers: bool
     ) -> None:
         head, content_length, flags = build_response_head(status, headers)
-        no_body = self._is_head_request or status in _NO_BODY_STATUSES or status < 200
+        no_body = self._is_head_request or status in NO_BODY_STATUSES or status < 200
         keep_alive = self._keep_alive and not flags & RESP_CONNECTION_CLOSE
         if self.closing and not self.pipeline:
             keep_alive = False  # shutting down: this is the connection's last response
@@ -406,7 +386,7 @@ class H1Protocol(asyncio.Protocol):
         elif not no_body:
             if self._http11:
                 self._chunked = True
-                framing = _CHUNKED_LINE
+                framing = CHUNKED_LINE
             else:
                 keep_alive = False  # HTTP/1.0: the body ends when the connection closes
         if not cycle.request_complete:
@@ -414,9 +394,9 @@ class H1Protocol(asyncio.Protocol):
         self._keep_alive = keep_alive
         self._no_body = no_body
         if not keep_alive:
-            framing += _CLOSE_LINE
+            framing += CLOSE_LINE
         elif not self._http11:
-            framing += _KEEP_ALIVE_LINE
+            framing += KEEP_ALIVE_LINE
         self._head = b"".join(
             (head, self.state.default_headers[(flags >> 2) & 3], framing, b"\r\n")
         )
@@ -454,10 +434,10 @@ class H1Protocol(asyncio.Protocol):
             if size:
                 parts += (b"%x\r\n" % size, body, b"\r\n")
             if not more_body:
-                parts.append(_LAST_CHUNK)
+                parts.append(LAST_CHUNK)
             self._write_parts(parts, size)
         elif head is not None:
-            if size < _JOIN_LIMIT:
+            if size < JOIN_LIMIT:
                 self.transport.write(head + body if size else head)
             else:
                 self.transport.writelines((head, body))
@@ -474,7 +454,7 @@ class H1Protocol(asyncio.Protocol):
     def _write_parts(self, parts: list[bytes], size: int) -> None:
         if len(parts) == 1:
             self.transport.write(parts[0])
-        elif size < _JOIN_LIMIT:
+        elif size < JOIN_LIMIT:
             self.transport.write(b"".join(parts))
         else:
             self.transport.writelines(parts)
@@ -497,7 +477,7 @@ class H1Protocol(asyncio.Protocol):
     def send_continue(self, cycle: RequestResponseCycle) -> None:
         if cycle is self.cycle and self._head is None and not self._head_written:
             if not self.disconnected:
-                self.transport.write(_CONTINUE)
+                self.transport.write(CONTINUE)
 
     def body_consumed(self, cycle: RequestResponseCycle, nbytes: int) -> None:
         if self._read_paused & _PAUSE_BODY and cycle.buffered < BODY_LOW_WATER:
@@ -576,15 +556,7 @@ class H1Protocol(asyncio.Protocol):
         self._discard_input = True
         if self.disconnected:
             return
-        body = _error_body(status, reason)
-        head = (
-            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            b"content-length: %d\r\n" % (status, HTTPStatus(status).phrase.encode(), len(body))
-        )
-        extra = b"retry-after: 1\r\n" if status == 503 else b""
-        self.transport.write(
-            b"".join((head, self.state.default_headers[0], extra, _CLOSE_LINE, b"\r\n", body))
-        )
+        self.transport.write(error_response(status, reason, self.state.default_headers[0]))
         self._linger_close()
 
     def _linger_close(self) -> None:
@@ -636,23 +608,10 @@ class H1Protocol(asyncio.Protocol):
             self.transport.close()  # keep-alive timeout, or the end of a lingering close
 
 
-async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", b"20"),
-                (b"retry-after", b"1"),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"Service Unavailable\n"})
+H1ProtocolPy = H1Protocol
 
-
-def _address(addr: Any) -> tuple[str, int] | None:
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        return (str(addr[0]), int(addr[1]))
-    return None
+if not TYPE_CHECKING and USE_EXTENSIONS:
+    try:
+        from .._speedups._http1 import H1Protocol
+    except ImportError as exc:
+        EXTENSION_IMPORT_ERRORS[__name__] = str(exc)

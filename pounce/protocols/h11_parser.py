@@ -59,7 +59,8 @@ class H11Parser:
                 raise self._translate(exc) from None
             event_type = type(event)
             if event_type is h11.Data:
-                callbacks.on_body(event.data)
+                data = event.data  # h11 may hand out a bytearray slice; ASGI bodies are bytes
+                callbacks.on_body(data if type(data) is bytes else bytes(data))
             elif event_type is h11.Request:
                 self._version = event.http_version.decode("ascii", "replace")
                 self._method = event.method

@@ -11,6 +11,7 @@ def test_compiled_is_default():
     if PURE_RUN:
         assert _headers.IMPLEMENTATION == "pure"
         assert _headers.get_header is _headers.get_header_py
+        assert not any(_compat.compiled_modules().values())
         assert _compat.speedups_status().startswith("pure (POUNCE_NO_EXTENSIONS")
     else:
         # A silent fallback to the pure twin (extension not built, import failing) fails here.
@@ -18,6 +19,12 @@ def test_compiled_is_default():
         assert _headers.IMPLEMENTATION == "compiled"
         assert _headers.get_header is _headers.get_header_c
         assert _headers.build_response_head is _headers.build_response_head_c
+        from pounce._speedups import _http1
+        from pounce.protocols import cycle, h1
+
+        assert h1.H1Protocol is _http1.H1Protocol
+        assert cycle.RequestResponseCycle is _http1.RequestResponseCycle
+        assert all(_compat.compiled_modules().values())
         assert _compat.speedups_status() == "compiled"
 
 

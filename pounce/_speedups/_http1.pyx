@@ -1,0 +1,874 @@
+# cython: language_level=3
+"""Compiled twin of ``pounce/protocols/cycle.py`` and ``pounce/protocols/h1.py``.
+
+The same classes with the same behaviour, as ``cdef`` classes: attributes live in C slots,
+and the cycle calls the HTTP/1.1 protocol's writer methods as C calls when its writer is the
+compiled ``H1Protocol`` (an HTTP/2 writer is called through Python as usual). Every rule and
+the reason for it is documented in the pure twins; keep the two in step (the whole test suite
+runs against both).
+"""
+
+import asyncio
+import logging
+from collections import deque
+
+from pounce._headers import analyze_request_headers, build_response_head
+from pounce._url import decode_path, split_target
+from pounce.errors import BadRequest
+from pounce.logs import access_logger, log_access
+from pounce.protocols.h11_parser import H11Parser
+from pounce.protocols.h1_support import (
+    ASGI_VERSION,
+    BODY_HIGH_WATER,
+    BODY_LOW_WATER,
+    CHUNKED_LINE,
+    CLOSE_LINE,
+    CONTINUE,
+    JOIN_LIMIT,
+    KEEP_ALIVE_LINE,
+    LAST_CHUNK,
+    LINGER_SECONDS,
+    METHODS,
+    PARSE_ERRORS,
+    UPGRADE_ERRORS,
+    StopParsing,
+    error_response,
+    httptools,
+    service_unavailable,
+    socket_address,
+)
+from pounce.protocols.tasks import EAGER_TASKS
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+cdef object Task = asyncio.Task
+cdef bint C_EAGER_TASKS = EAGER_TASKS
+
+logger = logging.getLogger("pounce.error")
+
+cdef object CancelledError = asyncio.CancelledError
+cdef int INFO = logging.INFO
+cdef Py_ssize_t C_BODY_HIGH_WATER = BODY_HIGH_WATER
+cdef Py_ssize_t C_BODY_LOW_WATER = BODY_LOW_WATER
+cdef Py_ssize_t C_JOIN_LIMIT = JOIN_LIMIT
+
+cdef int REQ_CHUNKED = 1
+cdef int REQ_CONNECTION_CLOSE = 2
+cdef int REQ_CONNECTION_KEEP_ALIVE = 4
+cdef int REQ_CONNECTION_UPGRADE = 8
+cdef int REQ_EXPECT_CONTINUE = 16
+cdef int REQ_HAS_UPGRADE = 32
+cdef int RESP_CHUNKED = 1
+cdef int RESP_CONNECTION_CLOSE = 2
+
+cdef enum:
+    _IDLE = 0
+    _HEAD = 1
+    _BODY = 2
+    _PAUSE_BODY = 1
+    _PAUSE_PIPELINE = 2
+
+
+cdef class H1Protocol
+
+
+cdef inline dict _disconnect():
+    return {"type": "http.disconnect"}
+
+
+cdef tuple _split_target_fast(bytes target):
+    """(raw_path, query_string, path) for the common origin-form target, else None.
+
+    Covers targets of printable ASCII that start with '/' and hold no '%' or '#': the path
+    then needs no decoding. Anything else goes through pounce._url, so the results are the
+    same as the pure twin's.
+    """
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(target), i, q = -1
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(target)
+    cdef unsigned char c
+    if n == 0 or p[0] != 47:  # '/'
+        return None
+    for i in range(n):
+        c = p[i]
+        if c < 0x21 or c > 0x7E or c == 37 or c == 35:  # controls, space, DEL, non-ASCII, % #
+            return None
+        if c == 63 and q == -1:  # '?'
+            q = i
+    if q == -1:
+        return (target, b"", target.decode("ascii"))
+    raw_path = target[:q]
+    return (raw_path, target[q + 1:], raw_path.decode("ascii"))
+
+
+cdef class RequestResponseCycle:
+    """The ASGI receive/send pair for one request (see protocols/cycle.py)."""
+
+    cdef public object scope
+    cdef public object writer
+    cdef public object loop
+    cdef public object task
+    cdef public object status
+    cdef public Py_ssize_t bytes_sent
+    cdef public double start_time
+    cdef public bint response_started
+    cdef public bint response_complete
+    cdef bint _trailers_pending
+    cdef bint _body_sent
+    cdef list _body
+    cdef Py_ssize_t _body_size
+    cdef bint _more_body
+    cdef bint _body_delivered
+    cdef bint _disconnected
+    cdef bint _expect_continue
+    cdef object _waiter
+    cdef H1Protocol _h1  # the writer, when it is the compiled HTTP/1.1 protocol
+
+    def __init__(self, scope, writer, loop, more_body, expect_continue=False):
+        self._setup(scope, writer, loop, more_body, expect_continue)
+
+    cdef _setup(self, scope, writer, loop, bint more_body, bint expect_continue):
+        self.scope = scope
+        self.writer = writer
+        self._h1 = writer if type(writer) is H1Protocol else None
+        self.loop = loop
+        self.task = None
+        self.status = 0
+        self.bytes_sent = 0
+        self.start_time = 0.0
+        self.response_started = False
+        self.response_complete = False
+        self._trailers_pending = False
+        self._body_sent = False
+        self._body = []
+        self._body_size = 0
+        self._more_body = more_body
+        self._body_delivered = False
+        self._disconnected = False
+        self._expect_continue = expect_continue
+        self._waiter = None
+
+    # Fed by the connection
+
+    cpdef Py_ssize_t feed_body(self, bytes data):
+        self._body.append(data)
+        self._body_size += len(data)
+        self._wake()
+        return self._body_size
+
+    cpdef end_body(self):
+        self._more_body = False
+        self._wake()
+
+    @property
+    def buffered(self):
+        return self._body_size
+
+    @property
+    def request_complete(self):
+        return not self._more_body
+
+    @property
+    def disconnected(self):
+        return self._disconnected
+
+    cpdef disconnect(self):
+        if self._disconnected:
+            return
+        self._disconnected = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+            return
+        task = self.task
+        if task is not None and not self.response_complete and not task.done():
+            task.cancel()
+
+    cdef inline void _wake(self):
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self):
+        waiter = self._waiter = self.loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    # ASGI
+
+    async def receive(self):
+        if self._body_delivered:
+            if not (self._disconnected or self.response_complete):
+                await self._wait()
+            return _disconnect()
+        if self._disconnected:
+            return _disconnect()
+        if not self._body and self._more_body:
+            if self._expect_continue:
+                self._expect_continue = False
+                if not self.response_started:
+                    self.writer.send_continue(self)
+            await self._wait()
+            if self._disconnected or (not self._body and self.response_complete):
+                return _disconnect()
+        cdef list body_parts = self._body
+        cdef Py_ssize_t nbytes = self._body_size
+        if not body_parts:
+            body = b""
+        elif len(body_parts) == 1:
+            body = body_parts[0]
+            body_parts.clear()
+        else:
+            body = b"".join(body_parts)
+            body_parts.clear()
+        self._body_size = 0
+        cdef bint more_body = self._more_body
+        if not more_body:
+            self._body_delivered = True
+        if nbytes:
+            if self._h1 is not None:
+                self._h1.body_consumed(self, nbytes)
+            else:
+                self.writer.body_consumed(self, nbytes)
+        return {"type": "http.request", "body": body, "more_body": more_body}
+
+    async def send(self, message):
+        mtype = message["type"]
+        if not self.response_started:
+            if mtype != "http.response.start":
+                raise RuntimeError(
+                    f"Expected ASGI message 'http.response.start', but got '{mtype}'."
+                )
+            status = message["status"]
+            trailers = bool(message.get("trailers", False))
+            if not self._disconnected:
+                if self._h1 is not None:
+                    self._h1.write_start(self, status, message.get("headers", ()), trailers)
+                else:
+                    self.writer.write_start(self, status, message.get("headers", ()), trailers)
+            self.response_started = True
+            self.status = status
+            self._trailers_pending = trailers
+            return
+        if self.response_complete:
+            raise RuntimeError(
+                f"Unexpected ASGI message '{mtype}' sent, after response already completed."
+            )
+        drain = None
+        if mtype == "http.response.body" and not self._body_sent:
+            body = message.get("body", b"")
+            more_body = message.get("more_body", False)
+            if not self._disconnected:
+                if self._h1 is not None:
+                    drain = self._h1.write_body(self, body, more_body)
+                else:
+                    drain = self.writer.write_body(self, body, more_body)
+            if not more_body:
+                self._body_sent = True
+                if not self._trailers_pending:
+                    self.response_complete = True
+                    self._finish()
+        elif mtype == "http.response.trailers" and self._body_sent and self._trailers_pending:
+            if not self._disconnected:
+                drain = self.writer.write_trailers(self, message.get("headers", ()))
+            if not message.get("more_trailers", False):
+                self.response_complete = True
+                self._finish()
+        else:
+            expected = "trailers" if self._body_sent else "body"
+            raise RuntimeError(
+                f"Expected ASGI message 'http.response.{expected}', but got '{mtype}'."
+            )
+        if drain is not None:
+            await drain
+
+    cdef _finish(self):
+        if self._h1 is not None:
+            self._h1.response_complete(self)
+        else:
+            self.writer.response_complete(self)
+        if self.start_time and access_logger.isEnabledFor(INFO):
+            log_access(self)
+        self._wake()
+
+    async def run_asgi(self, app):
+        try:
+            result = await app(self.scope, self.receive, self.send)
+        except CancelledError:
+            if not self.response_complete:
+                self.writer.app_failed(self)
+        except Exception as exc:
+            logger.error("Exception in ASGI application", exc_info=exc)
+            if not self.response_started:
+                self.writer.write_error(self, 500)
+            elif not self.response_complete:
+                self.writer.app_failed(self)
+        else:
+            if result is not None:
+                logger.error("ASGI callable returned a value other than None: %r", result)
+            if not self.response_started:
+                if not self._disconnected:
+                    logger.error("ASGI callable returned without starting response.")
+                    self.writer.write_error(self, 500)
+            elif not self.response_complete and not self._disconnected:
+                logger.error("ASGI callable returned without completing response.")
+                self.writer.app_failed(self)
+        finally:
+            self.writer.cycle_finished(self)
+
+
+cdef class H1Protocol:
+    """One HTTP/1.1 connection (see protocols/h1.py)."""
+
+    cdef public object state
+    cdef public object loop
+    cdef public object transport
+    cdef public object parser
+    cdef public object server
+    cdef public object client
+    cdef public str scheme
+    cdef public bint proxy_trusted
+    cdef public double deadline
+    cdef public bint closing
+    cdef public bint disconnected
+    cdef public RequestResponseCycle cycle
+    cdef public object pipeline
+    cdef public object _preface
+    cdef bint _lingering
+    cdef bint _starting
+    cdef bint _discard_input
+    cdef int _read_paused
+    cdef bint _write_paused
+    cdef object _drain_waiter
+    cdef int _phase
+    cdef bytes _url
+    cdef list _headers
+    cdef Py_ssize_t _head_size
+    cdef Py_ssize_t _partial_line
+    cdef RequestResponseCycle _reading
+    cdef bint _message_keep_alive
+    cdef bint _keep_alive
+    cdef bint _http11
+    cdef bint _is_head_request
+    cdef object _head
+    cdef bint _head_written
+    cdef bint _chunked
+    cdef bint _no_body
+    cdef long long _expected
+    cdef long long _sent
+    cdef Py_ssize_t _max_head_size
+    # Read once from the server state: none of these change while the server runs.
+    cdef object _app
+    cdef str _root_path
+    cdef bytes _root_path_bytes
+    cdef dict _lifespan_state
+    cdef bint _access_log
+    cdef double _keep_alive_timeout
+    cdef object _tasks
+
+    def __init__(self, state, parser="httptools"):
+        self.state = state
+        self.loop = state.loop
+        self._app = state.app
+        self._root_path = state.root_path
+        self._root_path_bytes = state.root_path_bytes
+        self._lifespan_state = state.lifespan_state
+        self._access_log = state.access_log
+        self._keep_alive_timeout = state.keep_alive_timeout
+        self._tasks = state.tasks
+        self.transport = None
+        if parser == "httptools":
+            self.parser = httptools.HttpRequestParser(self)
+        else:
+            self.parser = H11Parser(self, state.max_head_size)
+        self._max_head_size = state.max_head_size
+        self.server = None
+        self.client = None
+        self.scheme = "http"
+        self.proxy_trusted = False
+        self.deadline = 0.0
+        self.closing = False
+        self.disconnected = False
+        self._preface = None
+        self._lingering = False
+        self._starting = False
+        self._discard_input = False
+        self._read_paused = 0
+        self._write_paused = False
+        self._drain_waiter = None
+        self.cycle = None
+        self.pipeline = deque()
+        self._phase = _IDLE
+        self._url = b""
+        self._headers = []
+        self._head_size = 0
+        self._partial_line = 0
+        self._reading = None
+        self._message_keep_alive = True
+        self._keep_alive = True
+        self._http11 = True
+        self._is_head_request = False
+        self._head = None
+        self._head_written = False
+        self._chunked = False
+        self._no_body = False
+        self._expected = -1
+        self._sent = 0
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport):
+        self.transport = transport
+        state = self.state
+        state.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.server = socket_address(sock.getsockname())
+            self.client = socket_address(transport.get_extra_info("peername"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+        if state.proxy is not None:
+            host = self.client[0] if self.client else None
+            self.proxy_trusted = state.proxy.is_trusted(host) if host else state.proxy.always
+        self.deadline = self.loop.time() + self._keep_alive_timeout
+
+    def connection_lost(self, exc):
+        self.disconnected = True
+        self.deadline = 0.0
+        self.state.connections.discard(self)
+        if self.cycle is not None:
+            self.cycle.disconnect()
+        for cycle, _, _ in self.pipeline:
+            if cycle is not None:
+                (<RequestResponseCycle>cycle).disconnect()
+        self.pipeline.clear()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def eof_received(self):
+        return None
+
+    def pause_writing(self):
+        self._write_paused = True
+
+    def resume_writing(self):
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def data_received(self, bytes data):
+        if self._discard_input:
+            return
+        try:
+            self.parser.feed_data(data)
+        except UPGRADE_ERRORS:
+            self._discard_input = True
+        except Exception as exc:
+            cause = exc if isinstance(exc, (BadRequest, StopParsing)) else exc.__context__
+            if isinstance(cause, StopParsing):
+                pass
+            elif isinstance(cause, BadRequest):
+                self._bad_request(cause.status, cause.reason)
+            elif isinstance(exc, PARSE_ERRORS):
+                reason = str(exc) or "Invalid HTTP request"
+                status = 505 if reason == "Invalid HTTP version" else 400
+                self._bad_request(status, reason)
+            else:
+                logger.exception("Unexpected error while parsing a request")
+                self._bad_request(400, "Invalid HTTP request")
+        else:
+            if self._phase == _HEAD:
+                self._check_partial_head(data)
+        if self.cycle is None and self.pipeline:
+            self._run_next()
+
+    # Parser callbacks
+
+    def on_message_begin(self):
+        if self._discard_input:
+            raise StopParsing
+        self._phase = _HEAD
+        self._url = b""
+        self._headers = []
+        self._head_size = 0
+        self._partial_line = 0
+        self.deadline = 0.0
+
+    def on_url(self, bytes url):
+        self._url += url
+        self._head_size += len(url)
+        if len(self._url) > self._max_head_size:
+            raise BadRequest(400, "Request line too long")
+
+    def on_header(self, bytes name, bytes value):
+        if self._phase != _HEAD:
+            return
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self._max_head_size:
+            raise BadRequest(431, "Request header fields too large")
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self):
+        self._phase = _BODY
+        parser = self.parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            if version[:2] == "0.":
+                raise BadRequest(400, "Invalid request line")
+            raise BadRequest(505, f"HTTP/{version} is not supported")
+        cdef bint http11 = version == "1.1"
+        cdef list headers = self._headers
+        cdef long long content_length
+        cdef int flags
+        content_length, flags = analyze_request_headers(headers, http11)
+        method_bytes = parser.get_method()
+        method = METHODS.get(method_bytes) or method_bytes.decode("ascii")
+        cdef bint keep_alive
+        if http11:
+            keep_alive = not flags & REQ_CONNECTION_CLOSE
+        else:
+            keep_alive = bool(flags & REQ_CONNECTION_KEEP_ALIVE) and not (
+                flags & REQ_CONNECTION_CLOSE
+            )
+        if (flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE) or method == "CONNECT":
+            keep_alive = False
+        split = _split_target_fast(self._url)
+        if split is not None:
+            raw_path, query, path = split
+        else:
+            raw_path, query = split_target(self._url)
+            path = decode_path(raw_path)
+        state = self.state
+        client = self.client
+        scheme = self.scheme
+        if self.proxy_trusted:
+            client, scheme = state.proxy.apply(headers, client, scheme)
+        root_path = self._root_path
+        if root_path:
+            path = root_path + path
+            raw_path = self._root_path_bytes + raw_path
+        scope = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": version,
+            "server": self.server,
+            "client": client,
+            "scheme": scheme,
+            "method": method,
+            "root_path": root_path,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": headers,
+            "state": self._lifespan_state.copy(),
+        }
+        cdef bint more_body = content_length > 0 or (flags & REQ_CHUNKED) != 0
+        cdef RequestResponseCycle cycle = RequestResponseCycle.__new__(RequestResponseCycle)
+        cycle._setup(scope, self, self.loop, more_body, more_body and (flags & REQ_EXPECT_CONTINUE) != 0)
+        if self._access_log:
+            cycle.start_time = self.loop.time()
+        self._reading = cycle if more_body else None
+        self._message_keep_alive = keep_alive
+        self.pipeline.append((cycle, keep_alive, None))
+
+    def on_body(self, bytes body):
+        cycle = self._reading
+        if cycle is None:
+            return
+        if cycle.feed_body(body) > C_BODY_HIGH_WATER and not cycle.response_complete:
+            self._pause_reading(_PAUSE_BODY)
+
+    def on_message_complete(self):
+        self._phase = _IDLE
+        cycle = self._reading
+        if cycle is not None:
+            cycle.end_body()
+            self._reading = None
+        if not self._message_keep_alive or self.closing:
+            self._discard_input = True
+
+    cdef _check_partial_head(self, bytes data):
+        newline = data.rfind(b"\n")
+        if newline == -1:
+            self._partial_line += len(data)
+        else:
+            self._partial_line = len(data) - newline - 1
+        if self._head_size + self._partial_line > self._max_head_size:
+            self._bad_request(431, "Request header fields too large")
+
+    # Running requests
+
+    cpdef _run_next(self):
+        cycle_obj, keep_alive, error = self.pipeline.popleft()
+        if cycle_obj is None:
+            self._write_error_and_close(error[0], error[1])
+            return
+        cdef RequestResponseCycle cycle = <RequestResponseCycle>cycle_obj
+        if self.closing and not self.pipeline:
+            keep_alive = False
+        self.cycle = cycle
+        self._keep_alive = keep_alive
+        scope = cycle.scope
+        self._http11 = scope["http_version"] == "1.1"
+        self._is_head_request = scope["method"] == "HEAD"
+        self._head = None
+        self._head_written = False
+        self._chunked = False
+        self._no_body = False
+        self._expected = -1
+        self._sent = 0
+        self.deadline = 0.0
+        state = self.state
+        state.total_requests += 1
+        if state.on_request is not None:
+            state.on_request(state.total_requests)
+        app = self._app
+        if state.limit_concurrency and state.over_concurrency_limit():
+            app = service_unavailable
+        self._starting = True
+        if C_EAGER_TASKS:
+            task = Task(cycle.run_asgi(app), loop=self.loop, eager_start=True)
+        else:
+            task = self.loop.create_task(cycle.run_asgi(app))
+        self._starting = False
+        if not task.done():
+            cycle.task = task
+            tasks = self._tasks
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            if self._head is not None and cycle is self.cycle:
+                self._flush_head(cycle)
+        if self.pipeline:
+            self._pause_reading(_PAUSE_PIPELINE)
+        elif self._read_paused & _PAUSE_PIPELINE:
+            self._resume_reading(_PAUSE_PIPELINE)
+
+    def _run_queued(self):
+        if self.cycle is None and self.pipeline and not self.disconnected:
+            self._run_next()
+
+    cdef _pause_reading(self, int reason):
+        if not self._read_paused and not self.disconnected:
+            self.transport.pause_reading()
+        self._read_paused |= reason
+
+    cdef _resume_reading(self, int reason):
+        if not self._read_paused & reason:
+            return
+        self._read_paused &= ~reason
+        if not self._read_paused and not self.disconnected:
+            self.transport.resume_reading()
+
+    # ResponseWriter
+
+    cpdef write_start(self, cycle, status, headers, trailers):
+        cdef long long content_length
+        cdef int flags
+        head, content_length, flags = build_response_head(status, headers)
+        cdef bint no_body = self._is_head_request or status == 204 or status == 304 or status < 200
+        cdef bint keep_alive = self._keep_alive and not flags & RESP_CONNECTION_CLOSE
+        if self.closing and not self.pipeline:
+            keep_alive = False
+        framing = b""
+        if content_length >= 0:
+            self._expected = content_length
+        elif flags & RESP_CHUNKED:
+            self._chunked = not no_body
+        elif not no_body:
+            if self._http11:
+                self._chunked = True
+                framing = CHUNKED_LINE
+            else:
+                keep_alive = False
+        if (<RequestResponseCycle>cycle)._more_body:
+            keep_alive = False
+        self._keep_alive = keep_alive
+        self._no_body = no_body
+        if not keep_alive:
+            framing += CLOSE_LINE
+        elif not self._http11:
+            framing += KEEP_ALIVE_LINE
+        self._head = b"".join(
+            (head, self.state.default_headers[(flags >> 2) & 3], framing, b"\r\n")
+        )
+        if not self._starting:
+            self.loop.call_soon(self._flush_head, cycle)
+
+    def _flush_head(self, cycle):
+        head = self._head
+        if head is not None and cycle is self.cycle and not self.disconnected:
+            self._head = None
+            self._head_written = True
+            self.transport.write(head)
+
+    cpdef write_body(self, cycle, body, more_body):
+        if self.disconnected:
+            return None
+        cdef Py_ssize_t size = len(body)
+        if self._expected >= 0:
+            self._sent += size
+            if self._sent > self._expected:
+                raise RuntimeError("Response content longer than Content-Length")
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._head_written = True
+        if self._no_body:
+            if head is not None:
+                self.transport.write(head)
+        elif self._chunked:
+            parts = [head] if head is not None else []
+            if size:
+                parts += (b"%x\r\n" % size, body, b"\r\n")
+            if not more_body:
+                parts.append(LAST_CHUNK)
+            self._write_parts(parts, size)
+        elif head is not None:
+            if size < C_JOIN_LIMIT:
+                self.transport.write(head + body if size else head)
+            else:
+                self.transport.writelines((head, body))
+        elif size:
+            self.transport.write(body)
+        (<RequestResponseCycle>cycle).bytes_sent += size
+        if not more_body and 0 <= self._expected != self._sent and not self._no_body:
+            logger.error("Response content shorter than Content-Length")
+            self._keep_alive = False
+        if self._write_paused:
+            return self._drain()
+        return None
+
+    cdef _write_parts(self, list parts, Py_ssize_t size):
+        if len(parts) == 1:
+            self.transport.write(parts[0])
+        elif size < C_JOIN_LIMIT:
+            self.transport.write(b"".join(parts))
+        else:
+            self.transport.writelines(parts)
+
+    cdef _drain(self):
+        waiter = self._drain_waiter
+        if waiter is None:
+            waiter = self._drain_waiter = self.loop.create_future()
+        return waiter
+
+    def write_trailers(self, cycle, headers):
+        return None
+
+    def write_error(self, cycle, status):
+        if cycle is self.cycle and not self._head_written and not self.disconnected:
+            self._head = None
+            self._write_error_and_close(status, "")
+
+    def send_continue(self, cycle):
+        if cycle is self.cycle and self._head is None and not self._head_written:
+            if not self.disconnected:
+                self.transport.write(CONTINUE)
+
+    cpdef body_consumed(self, cycle, Py_ssize_t nbytes):
+        if self._read_paused & _PAUSE_BODY and (<RequestResponseCycle>cycle)._body_size < C_BODY_LOW_WATER:
+            self._resume_reading(_PAUSE_BODY)
+
+    cpdef response_complete(self, cycle):
+        if cycle is not self.cycle:
+            return
+        self.cycle = None
+        if (<RequestResponseCycle>cycle)._more_body:
+            self._linger_close()
+            return
+        if not self._keep_alive or self.disconnected:
+            self._discard_input = True
+            if not self.disconnected:
+                self.transport.close()
+            return
+        if self.pipeline:
+            self.loop.call_soon(self._run_queued)
+        else:
+            self._resume_reading(_PAUSE_PIPELINE)
+            self._resume_reading(_PAUSE_BODY)
+            if self.closing:
+                self.transport.close()
+            else:
+                self.deadline = self.loop.time() + self._keep_alive_timeout
+
+    def app_failed(self, cycle):
+        if cycle is not self.cycle or self.disconnected:
+            return
+        self.cycle = None
+        if not self._head_written:
+            self._head = None
+            self._write_error_and_close(500, "")
+        else:
+            self._discard_input = True
+            self.transport.close()
+
+    def cycle_finished(self, cycle):
+        if cycle is self.cycle and not cycle.response_complete and not self.disconnected:
+            self.cycle = None
+            self._discard_input = True
+            self.transport.close()
+
+    # Errors, shutdown, timeouts
+
+    cpdef _bad_request(self, int status, reason):
+        logger.debug("Invalid HTTP request from %s: %s", self.client, reason)
+        self._discard_input = True
+        self._phase = _IDLE
+        reading = self._reading
+        self._reading = None
+        if reading is not None:
+            reading.disconnect()
+            if reading is self.cycle:
+                self.cycle = None
+                if self._head_written:
+                    self.transport.close()
+                    return
+                self._head = None
+            elif self.pipeline and self.pipeline[len(self.pipeline) - 1][0] is reading:
+                self.pipeline.pop()
+        if self.cycle is None and not self.pipeline:
+            self._write_error_and_close(status, reason)
+        else:
+            self.pipeline.append((None, False, (status, reason)))
+
+    cdef _write_error_and_close(self, int status, reason):
+        self._discard_input = True
+        if self.disconnected:
+            return
+        self.transport.write(error_response(status, reason, self.state.default_headers[0]))
+        self._linger_close()
+
+    cdef _linger_close(self):
+        self._discard_input = True
+        if self.disconnected:
+            return
+        transport = self.transport
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self._lingering = True
+        self.deadline = self.loop.time() + LINGER_SECONDS
+        if self._read_paused:
+            self._read_paused = 0
+            transport.resume_reading()
+
+    cpdef bint is_idle(self):
+        return self._lingering or (
+            self.cycle is None and not self.pipeline and self._phase == _IDLE
+        )
+
+    def shutdown(self):
+        self.closing = True
+        if self.is_idle() or (self._phase == _HEAD and self.cycle is None):
+            self.transport.close()
+
+    def check_deadline(self, now):
+        self.deadline = 0.0
+        if self.is_idle() and not self.disconnected:
+            self.transport.close()

@@ -1,0 +1,87 @@
+"""Constants and helpers shared by the pure and compiled HTTP/1.1 protocols."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from .._compat import HAS_HTTPTOOLS
+from ..errors import BadRequest
+
+if HAS_HTTPTOOLS:
+    import httptools
+
+    UPGRADE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserUpgrade,)
+    PARSE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserError, BadRequest)
+else:  # pragma: no cover - exercised by environments without httptools
+    httptools = None
+    UPGRADE_ERRORS = ()
+    PARSE_ERRORS = (BadRequest,)
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+
+# Request body buffered per request before reading pauses, and the level it resumes at.
+BODY_HIGH_WATER = 64 * 1024
+BODY_LOW_WATER = 16 * 1024
+# After an error response with input possibly still arriving: how long to keep reading (and
+# discarding) before closing, so that the client reads the response instead of a reset.
+LINGER_SECONDS = 2.0
+# Above this, body parts are handed to writelines() instead of being joined.
+JOIN_LIMIT = 16 * 1024
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+CHUNKED_LINE = b"transfer-encoding: chunked\r\n"
+CLOSE_LINE = b"connection: close\r\n"
+KEEP_ALIVE_LINE = b"connection: keep-alive\r\n"
+NO_BODY_STATUSES = frozenset({204, 304})
+METHODS = {
+    m.encode(): m
+    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+}
+
+
+class StopParsing(Exception):
+    """Raised from a parser callback to drop the rest of the input (connection closing)."""
+
+
+def error_response(status: int, reason: str, default_headers: bytes) -> bytes:
+    """A complete plain-text error response that closes the connection."""
+    phrase = HTTPStatus(status).phrase
+    body = (f"{phrase}: {reason}\n" if reason and reason != phrase else f"{phrase}\n").encode()
+    extra = b"retry-after: 1\r\n" if status == 503 else b""
+    return b"".join(
+        (
+            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\n" % (status, phrase.encode(), len(body)),
+            default_headers,
+            extra,
+            CLOSE_LINE,
+            b"\r\n",
+            body,
+        )
+    )
+
+
+async def service_unavailable(scope: Any, receive: Any, send: Any) -> None:
+    """The app that answers in place of the real one beyond --limit-concurrency."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"20"),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"Service Unavailable\n"})
+
+
+def socket_address(addr: Any) -> tuple[str, int] | None:
+    """(host, port) for an IP socket address; None for a unix socket."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return (str(addr[0]), int(addr[1]))
+    return None

@@ -1,0 +1,178 @@
+"""The compiled and pure HTTP/1.1 protocols, fed identical bytes, write identical bytes.
+
+Each twin runs over a fake transport on a real event loop, with the date header off so that
+the output is deterministic. Requests cover keep-alive, pipelining, bodies, errors and
+malformed input; Hypothesis adds random splits and random junk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pounce import Config
+from pounce.protocols import h1 as h1_module
+from pounce.state import ServerState
+
+try:
+    from pounce._speedups import _http1
+except ImportError:  # pure build
+    _http1 = None
+
+needs_compiled = pytest.mark.skipif(_http1 is None, reason="compiled speedups are not built")
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        body += message["body"]
+        if not message["more_body"]:
+            break
+    if path == "/raise":
+        raise RuntimeError("boom")
+    if path == "/stream":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-a", b"1")]})
+        for part in (b"ab", b"", b"cd"):
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if path == "/bad":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x", b"a\nb")]})
+        return
+    reply = b"%s %s %d %s" % (
+        scope["method"].encode(),
+        scope["raw_path"],
+        len(body),
+        scope["query_string"],
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(reply)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": reply})
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.closed = False
+        self.eof = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 1234)}.get(name, default)
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and not self.eof:
+            self.out += data
+
+    def writelines(self, parts: Any) -> None:
+        for part in parts:
+            self.write(part)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def run(protocol_class: type, parser: str, chunks: list[bytes]) -> tuple[bytes, bool, bool]:
+    async def main() -> tuple[bytes, bool, bool]:
+        loop = asyncio.get_running_loop()
+        config = Config(app=app, access_log=False, date_header=False, http="h11")
+        state = ServerState(config, app, loop)
+        proto = protocol_class(state, parser)
+        transport = Transport()
+        proto.connection_made(transport)
+        for chunk in chunks:
+            if transport.closed:
+                break
+            proto.data_received(chunk)
+            for _ in range(5):
+                await asyncio.sleep(0)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        return bytes(transport.out), transport.closed, transport.eof
+
+    return asyncio.run(main())
+
+
+REQUESTS = [
+    b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+    b"GET /stream HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET /stream HTTP/1.0\r\n\r\n",
+    b"HEAD /stream HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET /raise HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET /bad HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"GET / HTTP/1.1\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: h\r\n\r\n\x00junk\r\n\r\n",
+    b"GET / HTTP/2.0\r\nHost: h\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\nabc",
+]
+
+
+@needs_compiled
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+@pytest.mark.parametrize("data", REQUESTS)
+def test_twins_agree(parser, data):
+    pure = run(h1_module.H1ProtocolPy, parser, [data])
+    compiled = run(_http1.H1Protocol, parser, [data])
+    assert pure == compiled
+    assert pure[0].startswith(b"HTTP/1.1 ")
+
+
+@needs_compiled
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.lists(st.sampled_from(REQUESTS), min_size=1, max_size=3).map(b"".join),
+    cuts=st.lists(st.integers(min_value=1, max_value=40), max_size=4),
+    parser=st.sampled_from(["httptools", "h11"]),
+)
+def test_twins_agree_on_any_split(data, cuts, parser):
+    chunks, pos = [], 0
+    for cut in cuts:
+        chunks.append(data[pos : pos + cut])
+        pos += cut
+    chunks.append(data[pos:])
+    chunks = [c for c in chunks if c]
+    assert run(h1_module.H1ProtocolPy, parser, chunks) == run(_http1.H1Protocol, parser, chunks)
+
+
+@needs_compiled
+@settings(max_examples=60, deadline=None)
+@given(junk=st.binary(max_size=80), parser=st.sampled_from(["httptools", "h11"]))
+def test_twins_agree_on_junk(junk, parser):
+    data = [b"GET / HTTP/1.1\r\nHost: h\r\n\r\n" + junk]
+    assert run(h1_module.H1ProtocolPy, parser, data) == run(_http1.H1Protocol, parser, data)
