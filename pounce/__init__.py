@@ -8,6 +8,7 @@ from typing import Any
 from ._version import __version__
 from .config import Config
 from .server import Server
+from .supervisor import run_config
 
 __all__ = ["Config", "Server", "__version__", "run"]
 
@@ -17,8 +18,10 @@ def run(app: Any, **options: Any) -> None:
 
     Takes the same options as the CLI, by their Python names (``timeout_keep_alive=5``).
     Exits the process with the server's exit code when it is not 0.
+    With ``workers=N`` (N > 1) or ``limit_max_requests`` the prefork supervisor runs them;
+    with ``reload=True`` (app given as ``"module:attr"``) the reloader does.
     """
     config = Config(app=app, **options)
-    code = Server(config).run()
+    code = run_config(config)
     if code:
         sys.exit(code)

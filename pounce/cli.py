@@ -76,6 +76,67 @@ EXIT_APP = 3
 @click.option("--app-dir", default=".", help="Look for APP in this directory.")
 @click.option("--factory", is_flag=True, default=False, help="APP is a factory to call.")
 @click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="Number of worker processes [$WEB_CONCURRENCY or 1].",
+)
+@click.option(
+    "--preload", is_flag=True, default=False, help="Import the app once, before forking workers."
+)
+@click.option(
+    "--reuse-port",
+    is_flag=True,
+    default=False,
+    help="Each worker binds its own SO_REUSEPORT socket; the kernel balances between them.",
+)
+@click.option(
+    "--timeout-worker-healthcheck",
+    type=float,
+    default=5.0,
+    help="Replace a worker that does not answer a health ping for this many seconds.",
+)
+@click.option(
+    "--limit-max-requests",
+    type=int,
+    default=None,
+    help="Recycle a worker after this many requests.",
+)
+@click.option(
+    "--limit-max-requests-jitter",
+    type=int,
+    default=0,
+    help="Add up to this many requests (random, per worker) to --limit-max-requests.",
+)
+@click.option("--reload", is_flag=True, default=False, help="Restart when files change (dev).")
+@click.option(
+    "--reload-dir",
+    "reload_dirs",
+    multiple=True,
+    envvar="POUNCE_RELOAD_DIR",
+    help="Directory to watch with --reload [current directory]. Repeatable.",
+)
+@click.option(
+    "--reload-include",
+    "reload_includes",
+    multiple=True,
+    envvar="POUNCE_RELOAD_INCLUDE",
+    help="Glob of files to watch with --reload [*.py]. Repeatable.",
+)
+@click.option(
+    "--reload-exclude",
+    "reload_excludes",
+    multiple=True,
+    envvar="POUNCE_RELOAD_EXCLUDE",
+    help="Glob of files or directories to ignore with --reload [.*, .py[cod], .sw.*, ~*].",
+)
+@click.option(
+    "--reload-delay",
+    type=float,
+    default=0.25,
+    help="Seconds to wait after a change before restarting.",
+)
+@click.option(
     "--h11-max-incomplete-event-size",
     type=int,
     default=None,
@@ -92,9 +153,9 @@ def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any
     if not app:
         raise click.UsageError("Missing argument 'APP' (for example: pounce main:app).")
     config = Config(app=app, **options)
-    from .server import Server
+    from .supervisor import run_config
 
-    return Server(config).run()
+    return run_config(config)
 
 
 def version_text(config: Config) -> str:

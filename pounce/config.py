@@ -79,6 +79,18 @@ class Config:
     limit_concurrency: int | None = None
     timeout_keep_alive: float = 5.0
     timeout_graceful_shutdown: float | None = None
+    # Prefork supervisor (pounce/supervisor.py) and dev reload (pounce/reload.py).
+    workers: int | None = None  # None: $WEB_CONCURRENCY, else 1
+    preload: bool = False
+    reuse_port: bool = False
+    timeout_worker_healthcheck: float = 5.0
+    limit_max_requests: int | None = None
+    limit_max_requests_jitter: int = 0
+    reload: bool = False
+    reload_dirs: Sequence[str] = ()
+    reload_includes: Sequence[str] = ()
+    reload_excludes: Sequence[str] = ()
+    reload_delay: float = 0.25
     app_dir: str | None = "."
     factory: bool = False
     h11_max_incomplete_event_size: int | None = None
@@ -132,6 +144,7 @@ class Config:
             from .proxy import ProxyTrust
 
             ProxyTrust(self.trusted_proxies)  # raises ConfigError naming the bad entry
+        self._validate_process_options()
         if self.loop == "uvloop" and not HAS_UVLOOP:
             raise ConfigError(
                 "--loop uvloop: uvloop is not installed (pip install pounce[speedups])"
@@ -211,6 +224,52 @@ class Config:
                 "--env-file: python-dotenv is required (pip install pounce[dotenv])"
             ) from exc
         load_dotenv(self.env_file, override=True)
+
+    # Processes (pounce/supervisor.py) ---------------------------------------------------
+
+    def _validate_process_options(self) -> None:
+        if self.workers is not None:
+            _require(self.workers >= 1, "workers", "must be at least 1")
+        else:
+            self.worker_count  # noqa: B018 - raises ConfigError for a bad $WEB_CONCURRENCY
+        _require(
+            self.timeout_worker_healthcheck > 0, "timeout_worker_healthcheck", "must be positive"
+        )
+        if self.limit_max_requests is not None:
+            _require(self.limit_max_requests > 0, "limit_max_requests", "must be positive")
+        _require(
+            self.limit_max_requests_jitter >= 0, "limit_max_requests_jitter", "must not be negative"
+        )
+        _require(self.reload_delay >= 0, "reload_delay", "must not be negative")
+        if self.reuse_port:
+            _require(
+                self.uds is None and self.fd is None,
+                "reuse_port",
+                "works with --host/--port only, not with --uds or --fd",
+            )
+        if self.reload:
+            _require(
+                isinstance(self.app, str),
+                "reload",
+                'needs the app as an import string ("module:attribute") to re-import it',
+            )
+
+    @property
+    def worker_count(self) -> int:
+        """``--workers``, else ``$WEB_CONCURRENCY`` (as uvicorn and gunicorn), else 1."""
+        if self.workers is not None:
+            return self.workers
+        env = os.environ.get("WEB_CONCURRENCY", "").strip()
+        if not env:
+            return 1
+        if not env.isdigit() or int(env) < 1:
+            raise ConfigError(f"--workers: $WEB_CONCURRENCY={env!r} is not a positive integer")
+        return int(env)
+
+    @property
+    def use_supervisor(self) -> bool:
+        """Several workers, or recycling (which needs a parent to start the replacement)."""
+        return self.worker_count > 1 or self.limit_max_requests is not None
 
 
 def new_event_loop(config: Config) -> asyncio.AbstractEventLoop:

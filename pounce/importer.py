@@ -14,6 +14,13 @@ class AppPathError(AppLoadError):
     """The app path itself is malformed (a usage error, exit code 2)."""
 
 
+def check_app_path(import_str: str) -> None:
+    """Refuse a malformed ``module:attribute`` before any process is started for it."""
+    module_str, _, attrs_str = import_str.partition(":")
+    if not module_str or not attrs_str:
+        raise AppPathError(f'app path "{import_str}" must be in the form "<module>:<attribute>"')
+
+
 def import_from_string(import_str: str) -> Any:
     """Import ``module.sub:attr.attr`` and return the attribute."""
     module_str, _, attrs_str = import_str.partition(":")

@@ -31,6 +31,10 @@ logger = logging.getLogger("pounce.error")
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Exit code for an app that cannot start (import error, failed lifespan startup).
 EXIT_STARTUP_FAILED = 3
+# A draining worker (rolling restart, recycling) leaves an idle keep-alive connection open this
+# long, so that a request already on its way is answered (with "connection: close") rather
+# than met by a close. Another worker has taken over the listening socket meanwhile.
+DRAIN_IDLE_GRACE = 1.0
 
 
 def implementations(config: Config) -> str:
@@ -52,6 +56,7 @@ class Server:
         self.force_exit = False
         self.exit_code = 0
         self._draining = False
+        self._own_sockets = True
         self._loop: asyncio.AbstractEventLoop | None = None
         self._exit_event: asyncio.Event | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -103,6 +108,9 @@ class Server:
         config = self.config
         state = self.state
         assert state is not None and self._loop is not None
+        # A socket handed in (by the supervisor, or --fd) belongs to the caller: only a socket
+        # bound here may have its --uds path removed on exit.
+        self._own_sockets = sockets is None
         if sockets is None:
             sockets = [bind_socket(config)]
         self.sockets = list(sockets)
@@ -117,11 +125,19 @@ class Server:
                 factory, sock=sock, backlog=config.backlog, ssl=ssl_context
             )
             self.servers.append(server)
+        self.announce_listening()
+
+    def announce_listening(self) -> None:
+        """Log where this server listens. A supervised worker overrides it to report ready."""
+        for sock in self.sockets:
             logger.info(
-                "pounce running on %s (Press CTRL+C to quit)", describe_socket(sock, config)
+                "pounce running on %s (Press CTRL+C to quit)", describe_socket(sock, self.config)
             )
         logger.info(
-            "pounce %s on %s; %s", __version__, python_description(), implementations(config)
+            "pounce %s on %s; %s",
+            __version__,
+            python_description(),
+            implementations(self.config),
         )
 
     def _schedule_tick(self) -> None:
@@ -143,7 +159,11 @@ class Server:
         self._stop_accepting()
         state.shutting_down = True
         for conn in list(state.connections):
-            conn.shutdown()
+            drain = getattr(conn, "drain", None) if self._draining else None
+            if drain is not None:
+                drain(DRAIN_IDLE_GRACE)
+            else:
+                conn.shutdown()
         timeout = self.config.timeout_graceful_shutdown
         try:
             await asyncio.wait_for(self._wait_until_idle(), timeout=timeout)
@@ -165,7 +185,7 @@ class Server:
     def _stop_accepting(self) -> None:
         for server in self.servers:
             server.close()
-        if self.config.uds and self.config.fd is None:
+        if self.config.uds and self.config.fd is None and self._own_sockets:
             with contextlib.suppress(OSError):
                 os.unlink(self.config.uds)
 
@@ -221,7 +241,12 @@ class Server:
             self.state.lifespan_state = state
 
     def start_draining(self) -> None:
-        """Stop accepting; finish the connections in progress, then exit."""
+        """Stop accepting; finish the connections in progress, then exit.
+
+        Unlike ``shutdown`` an idle keep-alive connection is not closed at once: it gets
+        ``DRAIN_IDLE_GRACE`` for a next request, which is answered with ``connection: close``.
+        That is what makes a rolling restart lose no request on a busy keep-alive connection.
+        """
         self._draining = True
         self._call_in_loop(self.request_exit)
 

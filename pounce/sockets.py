@@ -14,8 +14,14 @@ from .config import Config
 from .errors import ConfigError
 
 
-def bind_socket(config: Config) -> socket.socket:
-    """Bind (or adopt) the listening socket described by ``config``."""
+def bind_socket(config: Config, listen: bool = True) -> socket.socket:
+    """Bind (or adopt) the listening socket described by ``config``.
+
+    With ``--reuse-port`` the socket gets ``SO_REUSEPORT``, so that every worker can bind its
+    own on the same port. ``listen=False`` only reserves the address: the supervisor does that
+    with ``--reuse-port`` to fail early and learn the port, without a queue of its own that
+    nobody would accept from.
+    """
     if config.fd is not None:
         try:
             sock = socket.socket(fileno=config.fd)
@@ -26,7 +32,9 @@ def bind_socket(config: Config) -> socket.socket:
     elif config.uds:
         sock = _bind_unix(config.uds)
     else:
-        sock = _bind_tcp(config.host, config.port)
+        sock = _bind_tcp(config.host, config.port, config.reuse_port)
+    if not listen:
+        return sock
     try:
         sock.listen(config.backlog)
     except OSError as exc:
@@ -36,7 +44,7 @@ def bind_socket(config: Config) -> socket.socket:
     return sock
 
 
-def _bind_tcp(host: str, port: int) -> socket.socket:
+def _bind_tcp(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -44,6 +52,11 @@ def _bind_tcp(host: str, port: int) -> socket.socket:
     family, socktype, proto, _, addr = infos[0]
     sock = socket.socket(family, socktype, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - Linux and BSDs have it
+            sock.close()
+            raise ConfigError("--reuse-port: SO_REUSEPORT is not available on this platform")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if family == socket.AF_INET6 and host in ("::", ""):
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     try:

@@ -925,6 +925,16 @@ cdef class H1Protocol:
         if self.is_idle() or (self._phase == _HEAD and self.cycle is None):
             self.transport.close()
 
+    def drain(self, double grace):
+        # The compiled twin of H1Protocol.drain (protocols/h1.py): a draining worker answers
+        # the next request of an idle keep-alive connection (connection: close) instead of
+        # closing under the client's feet; the tick closes it after `grace` seconds.
+        cdef double limit
+        self.closing = True
+        if self.is_idle():
+            limit = self.loop.time() + grace
+            self.deadline = min(self.deadline, limit) if self.deadline else limit
+
     def check_deadline(self, now):
         self.deadline = 0.0
         if self.is_idle() and not self.disconnected:

@@ -592,6 +592,15 @@ class H1Protocol(asyncio.Protocol):
         if self.is_idle() or (self._phase == _HEAD and self.cycle is None):
             self.transport.close()
 
+    def drain(self, grace: float) -> None:
+        """Worker drain (rolling restart): like ``shutdown``, but an idle connection stays open
+        up to ``grace`` seconds, so a request already in flight gets its answer (with
+        ``connection: close``) instead of a closed socket. The tick closes it after that."""
+        self.closing = True
+        if self.is_idle():
+            limit = self.loop.time() + grace
+            self.deadline = min(self.deadline, limit) if self.deadline else limit
+
     def check_deadline(self, now: float) -> None:
         """Called by the server's sweep once ``deadline`` has passed."""
         self.deadline = 0.0

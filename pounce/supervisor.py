@@ -1,0 +1,603 @@
+"""The prefork supervisor: bind once, fork N workers on the shared socket, keep them healthy.
+
+One synchronous loop does everything (no event loop lives in the supervisor, so a fork never
+copies one). Signal handlers only append to a queue; ``signal.set_wakeup_fd`` wakes the loop's
+``select``, which also watches every worker's control channel (see ``pounce/worker.py``).
+Each turn of the loop: dispatch queued signals, reap dead children, check health and
+deadlines, then start or drain workers until reality matches the plan.
+
+- A worker that dies is replaced at once. One that dies before it was ready is a startup
+  failure: at first boot with exit code 2/3 (the app cannot be imported or started) the
+  supervisor stops with that code; otherwise it retries with a growing delay and gives up with
+  exit code 3 after ``MAX_STARTUP_FAILURES`` in a row.
+- Replacing a worker (SIGHUP, ``--limit-max-requests``) is "start the new one, wait until it
+  is ready, then drain the old one", one worker at a time, so capacity never drops and the
+  listening socket always has a worker accepting on it.
+- SIGINT/SIGTERM: graceful stop. SIGQUIT (or a second SIGINT): immediate stop.
+  SIGHUP: rolling restart. SIGTTIN/SIGTTOU: one worker more/fewer, never below one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._version import __version__
+from .config import Config, python_description
+from .errors import ConfigError
+from .importer import check_app_path, load_app
+from .logs import configure_logging
+from .server import Server, implementations
+from .sockets import bind_socket, describe_socket
+from .worker import MSG_PING, MSG_READY, MSG_RECYCLE, run_worker
+
+logger = logging.getLogger("pounce.error")
+
+EXIT_APP = 3
+# Consecutive workers that may die before they are ready before the supervisor gives up.
+MAX_STARTUP_FAILURES = 5
+# Delay before the n-th consecutive startup retry: BACKOFF_BASE * 2**(n-1), capped.
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 8.0
+# A worker that is neither ready nor dead this long after its fork is killed (a hung import or
+# lifespan startup would otherwise stall a rolling restart forever).
+STARTUP_TIMEOUT = 60.0
+# After --timeout-graceful-shutdown the worker itself cancels what is left and runs lifespan
+# shutdown; the supervisor gives it this much longer before SIGKILL.
+KILL_MARGIN = 3.0
+# SIGQUIT: how long workers get to exit before SIGKILL.
+QUIT_TIMEOUT = 1.0
+# The loop wakes at least this often to send pings and check deadlines.
+TICK = 0.2
+
+SIGNALS = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGQUIT,
+    signal.SIGHUP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGCHLD,
+)
+
+
+@dataclass(eq=False)
+class Worker:
+    """The supervisor's view of one worker process."""
+
+    pid: int
+    channel: socket.socket
+    reason: str
+    started: float
+    max_requests: int | None
+    ready_at: float | None = None
+    last_seen: float = 0.0
+    last_ping: float = 0.0
+    draining_since: float | None = None
+    killed: str = ""  # why the supervisor sent SIGKILL, if it did
+    # The running worker this one takes over from once it is ready (rolling restart/recycle).
+    replaces: Worker | None = field(default=None, repr=False)
+
+    @property
+    def ready(self) -> bool:
+        return self.ready_at is not None
+
+    @property
+    def draining(self) -> bool:
+        return self.draining_since is not None
+
+
+def describe_exit(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Supervisor:
+    """Runs ``config.worker_count`` workers on one listening socket until stopped."""
+
+    def __init__(self, config: Config, sockets: Sequence[socket.socket] | None = None) -> None:
+        self.config = config
+        self.worker_config = config
+        self.target = config.worker_count
+        self.sockets: list[socket.socket] = list(sockets) if sockets is not None else []
+        self._own_sockets = sockets is None
+        self.workers: dict[int, Worker] = {}
+        self.exit_code = 0
+        self.signals: deque[int] = deque()
+        # Workers to replace one at a time, with the reason for the log.
+        self.replace_queue: deque[tuple[Worker, str]] = deque()
+        # Why the next workers are started (logged with their pid).
+        self.spawn_reasons: deque[str] = deque()
+        self.stopping = False
+        self.quitting = False
+        self.stop_deadline: float | None = None
+        self.booted = False
+        self.startup_failures = 0
+        self.next_spawn_at = 0.0
+        self.ping_interval = min(1.0, config.timeout_worker_healthcheck / 4)
+        self._selector: selectors.BaseSelector | None = None
+        self._wakeup: tuple[int, int] | None = None
+        self._old_handlers: dict[int, Any] = {}
+        self._old_wakeup_fd = -1
+
+    # Running ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Bind, start the workers, supervise until stopped. Returns the exit code."""
+        configure_logging(self.config)
+        config = self.config
+        if isinstance(config.app, str):
+            check_app_path(config.app)  # a usage error, not N workers failing to start
+        logger.info("Started supervisor process [%d]", os.getpid())
+        try:
+            self._prepare()
+            self._selector = selectors.DefaultSelector()
+            self._install_signal_handlers()
+            try:
+                self._loop()
+            finally:
+                self._restore_signal_handlers()
+                self._kill_all()  # only if the loop itself failed: normally none is left
+                self._selector.close()
+        finally:
+            if self._own_sockets:
+                for sock in self.sockets:
+                    sock.close()
+                if config.uds and config.fd is None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(config.uds)
+        logger.info("Stopped supervisor process [%d]", os.getpid())
+        return self.exit_code
+
+    def _prepare(self) -> None:
+        """Bind (unless the reloader passed its socket), preload, log what will run."""
+        config = self.config
+        if not self.sockets:
+            self.sockets = [bind_socket(config, listen=not config.reuse_port)]
+        config.load_env_file()
+        if config.preload:
+            # Imported once here; the forked workers share the module's memory pages.
+            app = load_app(config)
+            self.worker_config = config.replace(app=app, factory=False)
+            logger.info("Preloaded the app %s in the supervisor", config.app)
+        if config.reuse_port:
+            how = "each worker binds its own SO_REUSEPORT socket"
+        else:
+            how = "shared by the workers"
+        for sock in self.sockets:
+            logger.info("Bound %s (%s)", describe_socket(sock, config), how)
+        logger.info(
+            "pounce %s on %s; %s", __version__, python_description(), implementations(config)
+        )
+        logger.info("Starting %d worker%s", self.target, "" if self.target == 1 else "s")
+
+    def _loop(self) -> None:
+        while True:
+            self._dispatch_signals()
+            self._reap()
+            if self.stopping and not self.workers:
+                return
+            now = time.monotonic()
+            self._check_workers(now)
+            if not self.stopping:
+                self._manage(now)
+            self._wait(TICK)
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a signal, a worker message, or ``timeout``."""
+        assert self._selector is not None
+        for key, _ in self._selector.select(timeout):
+            if key.data is None:
+                self._drain_wakeup()
+            else:
+                self._on_channel(key.data)
+
+    def _drain_wakeup(self) -> None:
+        assert self._wakeup is not None
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while os.read(self._wakeup[0], 512):
+                pass
+
+    # Signals: the handlers only enqueue, the loop acts --------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        assert self._selector is not None
+        rfd, wfd = os.pipe()
+        os.set_blocking(rfd, False)
+        os.set_blocking(wfd, False)
+        self._wakeup = (rfd, wfd)
+        self._selector.register(rfd, selectors.EVENT_READ, None)
+        self._old_wakeup_fd = signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+        for sig in SIGNALS:
+            self._old_handlers[sig] = signal.signal(sig, self._enqueue_signal)
+
+    def _enqueue_signal(self, sig: int, frame: Any) -> None:
+        self.signals.append(sig)
+
+    def _restore_signal_handlers(self) -> None:
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        self._old_handlers.clear()
+        signal.set_wakeup_fd(self._old_wakeup_fd)
+        if self._wakeup is not None:
+            for fd in self._wakeup:
+                os.close(fd)
+            self._wakeup = None
+
+    def _dispatch_signals(self) -> None:
+        while self.signals:
+            sig = self.signals.popleft()
+            if sig == signal.SIGCHLD:
+                continue  # every turn reaps anyway; the signal only woke the loop
+            name = signal.Signals(sig).name
+            if sig == signal.SIGQUIT or (sig == signal.SIGINT and self.stopping):
+                self.quit(f"Received {name}")
+            elif sig in (signal.SIGINT, signal.SIGTERM):
+                self.stop(f"Received {name}")
+            elif self.stopping:
+                logger.info("Received %s while stopping: ignored", name)
+            elif sig == signal.SIGHUP:
+                self.restart_all(f"Received {name}")
+            elif sig == signal.SIGTTIN:
+                self.target += 1
+                logger.info("Received SIGTTIN: scaling up to %d workers", self.target)
+                self.spawn_reasons.append("SIGTTIN")
+            elif sig == signal.SIGTTOU:
+                if self.target <= 1:
+                    logger.info("Received SIGTTOU: already at 1 worker, keeping it")
+                else:
+                    self.target -= 1
+                    logger.info("Received SIGTTOU: scaling down to %d workers", self.target)
+
+    # Commands ---------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Graceful stop: every worker finishes what is in flight, then exits."""
+        if self.stopping:
+            return
+        self.stopping = True
+        logger.info("%s: stopping %d workers gracefully", reason, len(self.workers))
+        timeout = self.config.timeout_graceful_shutdown
+        if timeout is not None:
+            self.stop_deadline = time.monotonic() + timeout + KILL_MARGIN
+        for worker in self.workers.values():
+            self._signal(worker, signal.SIGTERM)
+
+    def quit(self, reason: str) -> None:
+        """Immediate stop: workers abort their connections and exit; SIGKILL after 1 s."""
+        self.stopping = self.quitting = True
+        logger.info("%s: stopping %d workers now", reason, len(self.workers))
+        self.stop_deadline = time.monotonic() + QUIT_TIMEOUT
+        for worker in self.workers.values():
+            # A worker still starting has not installed its SIGQUIT handler: the default
+            # action would dump core, so it is simply killed.
+            self._signal(worker, signal.SIGQUIT if worker.ready else signal.SIGKILL)
+
+    def restart_all(self, reason: str) -> None:
+        """Rolling restart: replace every current worker, one at a time."""
+        queued = {id(w) for w, _ in self.replace_queue}
+        old = [
+            w
+            for w in self.workers.values()
+            if not w.draining and w.replaces is None and id(w) not in queued
+        ]
+        if self.config.preload:
+            note = " (--preload: the app is not re-imported)"
+        elif not isinstance(self.config.app, str):
+            note = " (the app was given as an object: it is not re-imported)"
+        else:
+            note = ""
+        logger.info("%s: rolling restart of %d workers%s", reason, len(old), note)
+        for worker in old:
+            self.replace_queue.append((worker, reason.replace("Received ", "")))
+
+    # Watching workers ---------------------------------------------------------------------
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is not None:
+                self._worker_exited(worker, status)
+
+    def _worker_exited(self, worker: Worker, status: int) -> None:
+        assert self._selector is not None
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(worker.channel)
+        worker.channel.close()
+        how = describe_exit(status)
+        if worker.killed:
+            how = f"{how}: {worker.killed}"
+        # Whoever was waiting to take over from it now simply takes its place.
+        for other in self.workers.values():
+            if other.replaces is worker:
+                other.replaces = None
+        self.replace_queue = deque((w, r) for w, r in self.replace_queue if w is not worker)
+        if self.stopping or worker.draining:
+            logger.info("Worker [%d] exited (%s)", worker.pid, how)
+        elif not worker.ready:
+            self._startup_failed(worker, status, how)
+        else:
+            logger.error("Worker [%d] died (%s); starting a replacement", worker.pid, how)
+            self.spawn_reasons.append(f"replaces worker [{worker.pid}], {how}")
+
+    def _startup_failed(self, worker: Worker, status: int, how: str) -> None:
+        code = os.waitstatus_to_exitcode(status)
+        logger.error("Worker [%d] failed to start (%s)", worker.pid, how)
+        if worker.replaces is not None or self.replace_queue:
+            # A rolling restart (or recycling) with an app that no longer starts: the workers
+            # that run the old code keep serving rather than being replaced by nothing.
+            self.replace_queue.clear()
+            logger.error(
+                "Rolling restart abandoned: the new worker could not start; "
+                "the running workers keep serving"
+            )
+            return
+        if not self.booted and code in (2, 3):
+            # The app cannot be imported or fails its startup: every retry would do the same.
+            self.fatal(code, f"the app failed to start in worker [{worker.pid}] (see above)")
+            return
+        self.startup_failures += 1
+        if self.startup_failures >= MAX_STARTUP_FAILURES:
+            self.fatal(
+                EXIT_APP,
+                f"{self.startup_failures} workers in a row died before they were ready; "
+                "stopping instead of restarting them in a loop",
+            )
+            return
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (self.startup_failures - 1))
+        self.next_spawn_at = time.monotonic() + delay
+        logger.warning(
+            "Starting another worker in %.1fs (startup failure %d of %d allowed)",
+            delay,
+            self.startup_failures,
+            MAX_STARTUP_FAILURES - 1,
+        )
+        self.spawn_reasons.append(f"retry after worker [{worker.pid}] failed to start")
+
+    def fatal(self, code: int, message: str) -> None:
+        logger.critical("Error: %s. Exiting with code %d.", message, code)
+        self.exit_code = code
+        self.stop("Giving up")
+
+    def _on_channel(self, worker: Worker) -> None:
+        try:
+            data = worker.channel.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the worker is exiting; _reap will see it
+            assert self._selector is not None
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(worker.channel)
+            return
+        worker.last_seen = time.monotonic()
+        if MSG_READY in data:
+            self._worker_ready(worker)
+        if MSG_RECYCLE in data:
+            self._recycle(worker)
+
+    def _worker_ready(self, worker: Worker) -> None:
+        worker.ready_at = worker.last_seen
+        self.startup_failures = 0
+        logger.info(
+            "Worker [%d] ready in %.2fs (%s)",
+            worker.pid,
+            worker.ready_at - worker.started,
+            worker.reason,
+        )
+        old = worker.replaces
+        worker.replaces = None
+        if old is not None and old.pid in self.workers and not old.draining:
+            self._drain(old, f"replaced by worker [{worker.pid}]")
+        if not self.booted:
+            ready = [w for w in self.workers.values() if w.ready and not w.draining]
+            if len(ready) >= self.target:
+                self.booted = True
+                for sock in self.sockets:
+                    logger.info(
+                        "pounce running on %s (Press CTRL+C to quit)",
+                        describe_socket(sock, self.config),
+                    )
+                pids = ", ".join(str(w.pid) for w in ready)
+                noun = "worker" if len(ready) == 1 else "workers"
+                logger.info("%d %s ready (pids %s)", len(ready), noun, pids)
+
+    def _recycle(self, worker: Worker) -> None:
+        if worker.draining or any(w is worker for w, _ in self.replace_queue):
+            return
+        limit = worker.max_requests
+        logger.info(
+            "Worker [%d] reached --limit-max-requests (%s): recycling it", worker.pid, limit
+        )
+        self.replace_queue.append((worker, "--limit-max-requests"))
+
+    def _check_workers(self, now: float) -> None:
+        """Health pings and every deadline."""
+        timeout = self.config.timeout_worker_healthcheck
+        graceful = self.config.timeout_graceful_shutdown
+        for worker in list(self.workers.values()):
+            if worker.killed:
+                continue
+            if self.stop_deadline is not None and now > self.stop_deadline:
+                self._kill(worker, "still running at the stop deadline")
+            elif not worker.ready:
+                if now - worker.started > STARTUP_TIMEOUT:
+                    self._kill(worker, f"not ready after {STARTUP_TIMEOUT:.0f}s")
+            elif now - worker.last_seen > timeout:
+                self._kill(
+                    worker,
+                    f"no answer to the health check for {now - worker.last_seen:.1f}s "
+                    f"(--timeout-worker-healthcheck {timeout:g})",
+                )
+            elif (
+                worker.draining_since is not None
+                and graceful is not None
+                and now - worker.draining_since > graceful + KILL_MARGIN
+            ):
+                self._kill(worker, "still draining after --timeout-graceful-shutdown")
+            elif now - worker.last_ping >= self.ping_interval:
+                worker.last_ping = now
+                self._send(worker, bytes([MSG_PING]))
+
+    def _kill(self, worker: Worker, reason: str) -> None:
+        logger.error("Killing worker [%d]: %s", worker.pid, reason)
+        worker.killed = reason
+        self._signal(worker, signal.SIGKILL)
+
+    # Planning: start and drain workers until the plan holds ---------------------------------
+
+    def _manage(self, now: float) -> None:
+        active = [w for w in self.workers.values() if not w.draining]
+        in_flight = [w for w in active if w.replaces is not None]
+        if now < self.next_spawn_at:
+            return
+        # One replacement at a time: the next one starts when the last one is ready.
+        while not in_flight and self.replace_queue:
+            old, reason = self.replace_queue.popleft()
+            if old.pid in self.workers and not old.draining:
+                new = self._spawn(f"{reason}: replaces worker [{old.pid}]", replaces=old)
+                active.append(new)
+                in_flight.append(new)
+        wanted = self.target + len(in_flight)
+        while len(active) < wanted:
+            reason = self.spawn_reasons.popleft() if self.spawn_reasons else "boot"
+            active.append(self._spawn(reason))
+        if len(active) == wanted:
+            self.spawn_reasons.clear()
+        surplus = len(active) - wanted
+        if surplus > 0:
+            # Scale down: drain the oldest workers that no replacement is about to take over.
+            taken = {id(w.replaces) for w in in_flight}
+            victims = [w for w in active if w.replaces is None and id(w) not in taken]
+            victims.sort(key=lambda w: (w.ready, w.started))  # unready first, then oldest
+            for worker in victims[:surplus]:
+                self._drain(worker, f"scaling down to {self.target} workers")
+
+    def _drain(self, worker: Worker, reason: str) -> None:
+        logger.info("Draining worker [%d]: %s", worker.pid, reason)
+        worker.draining_since = time.monotonic()
+        self.replace_queue = deque((w, r) for w, r in self.replace_queue if w is not worker)
+        if not worker.ready:
+            self._signal(worker, signal.SIGTERM)  # not serving yet: nothing to drain
+        elif not self._send(worker, b"D"):
+            self._signal(worker, signal.SIGTERM)
+
+    # Processes ----------------------------------------------------------------------------
+
+    def _spawn(self, reason: str, replaces: Worker | None = None) -> Worker:
+        config = self.config
+        max_requests = config.limit_max_requests
+        if max_requests is not None and config.limit_max_requests_jitter:
+            # Jitter keeps workers started together from all recycling at the same moment.
+            max_requests += random.randint(0, config.limit_max_requests_jitter)
+        ours, theirs = socket.socketpair()
+        # Buffered log output would otherwise be written twice, once by each process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns from here
+            ours.close()
+            self._child(theirs, max_requests)
+        theirs.close()
+        ours.setblocking(False)
+        now = time.monotonic()
+        worker = Worker(pid, ours, reason, now, max_requests, last_seen=now, replaces=replaces)
+        self.workers[pid] = worker
+        assert self._selector is not None
+        self._selector.register(ours, selectors.EVENT_READ, worker)
+        logger.info("Started worker [%d] (%s)", pid, reason)
+        return worker
+
+    def _child(self, channel: socket.socket, max_requests: int | None) -> None:
+        """In the forked child: shed the supervisor's state, then serve. Never returns."""
+        code = 1
+        try:
+            # The supervisor's signal handling, selector and ends of the other workers'
+            # channels must not live on here (a worker must see EOF when the supervisor dies).
+            signal.set_wakeup_fd(-1)
+            for sig in SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+            for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
+                # Sent to the whole process group by a terminal; they are the supervisor's.
+                signal.signal(sig, signal.SIG_IGN)
+            if self._selector is not None:
+                self._selector.close()
+            if self._wakeup is not None:
+                for fd in self._wakeup:
+                    os.close(fd)
+            for other in self.workers.values():
+                other.channel.close()
+            sockets = self.sockets
+            if self.config.reuse_port:
+                port = self.sockets[0].getsockname()[1]
+                for sock in self.sockets:
+                    sock.close()
+                sockets = [bind_socket(self.config.replace(port=port))]
+            code = run_worker(self.worker_config, sockets, channel, max_requests)
+        except ConfigError as exc:  # --reuse-port: this worker's own bind failed
+            logger.error("Error: %s", exc)
+            code = 2
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            logger.exception("Worker [%d] crashed", os.getpid())
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+
+    def _send(self, worker: Worker, message: bytes) -> bool:
+        try:
+            worker.channel.send(message)
+        except (BlockingIOError, InterruptedError):
+            return True  # the worker is not reading its channel: the health check will tell
+        except OSError:
+            return False
+        return True
+
+    def _signal(self, worker: Worker, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, sig)
+
+    def _kill_all(self) -> None:
+        for worker in list(self.workers.values()):
+            self._signal(worker, signal.SIGKILL)
+        for pid in list(self.workers):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            self.workers.pop(pid).channel.close()
+
+
+def run_config(config: Config, sockets: Sequence[socket.socket] | None = None) -> int:
+    """Run pounce as ``config`` says (reloader, supervisor or one server); the exit code."""
+    if config.reload:
+        from .reload import Reloader
+
+        return Reloader(config).run()
+    if config.use_supervisor:
+        return Supervisor(config, sockets).run()
+    return Server(config).run(sockets)

@@ -1,0 +1,155 @@
+"""One supervised worker: the ``Server`` that runs in a child after the supervisor's ``fork()``.
+
+The worker talks to its supervisor over one end of a socketpair, one byte per message:
+
+=====  ==================  ===============================================================
+byte   direction           meaning
+=====  ==================  ===============================================================
+``R``  worker→supervisor   ready: lifespan startup done, serving the listening socket
+``p``  worker→supervisor   pong, the answer to a ping
+``M``  worker→supervisor   reached ``--limit-max-requests``: please start my replacement
+``P``  supervisor→worker   ping (health check)
+``D``  supervisor→worker   drain: a replacement is ready; finish what is in flight and exit
+=====  ==================  ===============================================================
+
+Pongs are written by the worker's event loop itself, so a loop blocked by the app (a
+synchronous call that never returns) stops answering and the supervisor replaces the worker.
+End of file on the channel means the supervisor is gone: the worker then stops gracefully
+instead of living on as an orphan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Sequence
+
+from .config import Config
+from .errors import AppLoadError, ConfigError
+from .importer import AppPathError
+from .server import Server
+from .sockets import describe_socket
+
+logger = logging.getLogger("pounce.error")
+
+MSG_READY = b"R"
+MSG_PONG = b"p"
+MSG_RECYCLE = b"M"
+MSG_PING = ord("P")
+MSG_DRAIN = ord("D")
+
+EXIT_USAGE = 2
+EXIT_APP = 3
+
+
+class WorkerServer(Server):
+    """A ``Server`` that reports to a supervisor and obeys its drain requests."""
+
+    def __init__(
+        self, config: Config, channel: socket.socket, max_requests: int | None = None
+    ) -> None:
+        super().__init__(config)
+        self.channel = channel
+        self.max_requests = max_requests
+        self._recycle_asked = False
+
+    async def serve(self, sockets: Sequence[socket.socket] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self.channel.setblocking(False)
+        loop.add_reader(self.channel.fileno(), self._on_channel)
+        try:
+            await super().serve(sockets)
+        finally:
+            loop.remove_reader(self.channel.fileno())
+
+    def announce_listening(self) -> None:
+        # The supervisor logs the address once for all workers; each worker only says ready.
+        for sock in self.sockets:
+            logger.debug("Worker [%d] serving %s", os.getpid(), describe_socket(sock, self.config))
+        if self.max_requests is not None and self.state is not None:
+            self.state.on_request = self._count_request
+        self._send(MSG_READY)
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        assert self._loop is not None
+        try:
+            self._loop.add_signal_handler(signal.SIGQUIT, self._quit)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
+            pass
+
+    def _quit(self) -> None:
+        """SIGQUIT from the supervisor: stop now, abort what is in flight."""
+        self.force_exit = True
+        self.request_exit()
+
+    def _count_request(self, count: int) -> None:
+        assert self.max_requests is not None
+        if count >= self.max_requests and not self._recycle_asked:
+            # The worker keeps serving until the supervisor has a replacement ready and sends
+            # "drain"; exiting here would leave the socket without a worker for a moment.
+            self._recycle_asked = True
+            logger.info(
+                "Worker [%d] served %d requests (--limit-max-requests): asking to be replaced",
+                os.getpid(),
+                count,
+            )
+            self._send(MSG_RECYCLE)
+
+    def _on_channel(self) -> None:
+        try:
+            data = self.channel.recv(256)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            assert self._loop is not None
+            self._loop.remove_reader(self.channel.fileno())
+            if not self.should_exit:
+                logger.warning("Worker [%d]: the supervisor is gone; stopping", os.getpid())
+                self.request_exit()
+            return
+        for byte in data:
+            if byte == MSG_PING:
+                self._send(MSG_PONG)
+            elif byte == MSG_DRAIN and not self._draining:
+                logger.debug("Worker [%d] draining", os.getpid())
+                self.start_draining()
+
+    def _send(self, message: bytes) -> None:
+        try:
+            self.channel.send(message)
+        except (BlockingIOError, InterruptedError):
+            pass  # the supervisor is not reading: a lost pong is what the health check is for
+        except OSError:
+            pass  # the supervisor is gone; _on_channel sees the end of file and stops us
+
+
+def run_worker(
+    config: Config,
+    sockets: Sequence[socket.socket],
+    channel: socket.socket,
+    max_requests: int | None,
+) -> int:
+    """Serve ``sockets`` until told to stop. Returns the process exit code.
+
+    The error of an app that cannot be loaded is logged here (the worker's stderr is the
+    supervisor's), and the exit code tells the supervisor whether restarting can help:
+    2 and 3 say the app itself is broken, as for the single-process CLI.
+    """
+    server = WorkerServer(config, channel, max_requests)
+    try:
+        return server.run(sockets)
+    except AppPathError as exc:
+        logger.error("Error: %s", exc)
+        return EXIT_USAGE
+    except AppLoadError as exc:
+        logger.error("Error: %s", exc, exc_info=config.log_level_number <= logging.DEBUG)
+        return EXIT_APP
+    except ConfigError as exc:
+        logger.error("Error: %s", exc)
+        return EXIT_USAGE
