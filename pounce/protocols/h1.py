@@ -42,6 +42,7 @@ from ..errors import BadRequest
 from ..state import ServerState
 from .cycle import Headers, RequestResponseCycle
 from .h11_parser import H11Parser
+from .negotiate import PREFACE, switch_to_h2, try_h2c_upgrade
 
 if HAS_HTTPTOOLS:
     import httptools
@@ -112,6 +113,9 @@ class H1Protocol(asyncio.Protocol):
         self.closing = False
         self.disconnected = False
         self._discard_input = False
+        # HTTP/2 entry (pounce.protocols.negotiate): the first bytes are checked for the
+        # prior-knowledge preface while this is not None; h2c upgrades are allowed.
+        self._preface: bytes | None = b"" if state.config.http2 else None
         self._read_paused = 0
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -185,6 +189,10 @@ class H1Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._discard_input:
             return
+        if self._preface is not None:
+            data = self._check_preface(data)
+            if not data:
+                return
         try:
             self.parser.feed_data(data)
         except _UPGRADE_ERRORS:
@@ -208,6 +216,18 @@ class H1Protocol(asyncio.Protocol):
                 self._check_partial_head(data)
         if self.cycle is None and self.pipeline:
             self._run_next()
+
+    def _check_preface(self, data: bytes) -> bytes:
+        """RFC 9113 §3.3: a client with prior knowledge starts with the HTTP/2 preface."""
+        data = self._preface + data  # type: ignore[operator]
+        if len(data) < len(PREFACE) and PREFACE.startswith(data):
+            self._preface = data
+            return b""
+        self._preface = None
+        if data.startswith(PREFACE):
+            switch_to_h2(self, data)
+            return b""
+        return data
 
     # Parser callbacks (httptools calls these; H11Parser mirrors it) --------------------------
 
@@ -279,6 +299,9 @@ class H1Protocol(asyncio.Protocol):
             "state": state.lifespan_state.copy(),
         }
         more_body = content_length > 0 or bool(flags & REQ_CHUNKED)
+        if flags & REQ_HAS_UPGRADE and state.config.http2:
+            if try_h2c_upgrade(self, scope, headers, more_body):
+                raise _StopParsing  # the connection is HTTP/2 now
         cycle = RequestResponseCycle(
             scope,
             self,
