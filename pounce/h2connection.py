@@ -164,6 +164,10 @@ H2Event = (
 )
 
 
+class StreamGone(Exception):
+    """A stream can no longer be written: it was reset, or the connection is closed."""
+
+
 class _CalmDown(Exception):
     """A flood limit was exceeded: GOAWAY(ENHANCE_YOUR_CALM)."""
 
@@ -409,6 +413,10 @@ class H2Connection:
                 raise _CalmDown("PING flood")
         elif isinstance(event, h2.events.ConnectionTerminated):
             self._goaway_received = True
+            if not event.error_code and not self._terminated:
+                # RFC 9113 §6.8: after a graceful GOAWAY the streams already open still
+                # complete, but h2 stops all sending once it has seen one. Undo that.
+                self._conn.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
             out.append(H2GoAway(event.last_stream_id or 0, int(event.error_code or 0)))
         elif isinstance(event, h2.events.SettingsAcknowledged):
             # Same count as RemoteSettingsChanged: an ACK flood is a SETTINGS flood too.
@@ -482,14 +490,21 @@ class H2Connection:
     def send_response_headers(
         self, stream_id: int, status: int, headers: list[Header], *, end_stream: bool = False
     ) -> None:
-        """HEADERS with ``:status`` first (RFC 9113 §8.3.2); headers already validated."""
-        self._conn.send_headers(
-            stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream
-        )
+        """HEADERS with ``:status`` first (RFC 9113 §8.3.2); headers already validated.
+        Raises StreamGone if the stream cannot be written any more."""
+        try:
+            self._conn.send_headers(
+                stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream
+            )
+        except h2.exceptions.ProtocolError as exc:
+            raise StreamGone(str(exc)) from exc
 
     def send_trailers(self, stream_id: int, headers: list[Header]) -> None:
         """Trailers: a HEADERS frame that ends the stream (RFC 9113 §8.1)."""
-        self._conn.send_headers(stream_id, headers, end_stream=True)
+        try:
+            self._conn.send_headers(stream_id, headers, end_stream=True)
+        except h2.exceptions.ProtocolError as exc:
+            raise StreamGone(str(exc)) from exc
 
     def send_data(
         self, stream_id: int, data: bytes | memoryview, *, end_stream: bool = False
@@ -499,25 +514,35 @@ class H2Connection:
         stream is ended only if all of ``data`` went out."""
         conn = self._conn
         total = len(data)
-        window = min(conn.local_flow_control_window(stream_id), total)
-        frame_size = conn.max_outbound_frame_size
-        view = memoryview(data) if total > frame_size else data
+        if not total and not end_stream:
+            return 0
         sent = 0
         frames = 0
-        while sent < window:
-            n = min(frame_size, window - sent)
-            last = end_stream and sent + n == total
-            conn.send_data(stream_id, bytes(view[sent : sent + n]), end_stream=last)
-            sent += n
-            frames += 1
-        if end_stream and sent == total and total == 0:
-            conn.end_stream(stream_id)
+        try:
+            window = min(conn.local_flow_control_window(stream_id), total)
+            frame_size = conn.max_outbound_frame_size
+            if window == total <= frame_size:
+                conn.send_data(stream_id, data, end_stream=end_stream)
+                sent, frames = total, 1
+            else:
+                view = memoryview(data)
+                while sent < window:
+                    n = min(frame_size, window - sent)
+                    last = end_stream and sent + n == total
+                    conn.send_data(stream_id, bytes(view[sent : sent + n]), end_stream=last)
+                    sent += n
+                    frames += 1
+        except h2.exceptions.ProtocolError as exc:
+            raise StreamGone(str(exc)) from exc
         # Every DATA frame sent entitles the client to WINDOW_UPDATEs for it.
         self._window_budget.bonus += 2 * frames
         return sent
 
     def end_stream(self, stream_id: int) -> None:
-        self._conn.end_stream(stream_id)
+        try:
+            self._conn.end_stream(stream_id)
+        except h2.exceptions.ProtocolError as exc:
+            raise StreamGone(str(exc)) from exc
 
     def acknowledge_consumed(self, stream_id: int, nbytes: int) -> None:
         """The application read ``nbytes`` of this stream's body: WINDOW_UPDATE the stream

@@ -13,7 +13,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
-from hyperframe.frame import Frame
+from hyperframe.frame import Frame, HeadersFrame
 
 REQUEST_BASE = [(b":scheme", b"http"), (b":authority", b"test")]
 
@@ -64,9 +64,12 @@ class H2Client:
         if settings:
             self.conn.local_settings = h2.settings.Settings(client=True, initial_values=settings)
         self.streams: dict[int, StreamResult] = {}
+        # Streams whose data is not acknowledged (the connection window still is).
+        self.stalled: set[int] = set()
         self.events: list[h2.events.Event] = []
         self.goaway: h2.events.ConnectionTerminated | None = None
         self.closed = False
+        self.broken = False
         self.raw_in = bytearray()
         if handshake:
             self.conn.initiate_connection()
@@ -107,6 +110,16 @@ class H2Client:
             self.send_body(stream_id, body, end_stream=end_stream)
         return stream_id
 
+    def raw_request(self, stream_id: int, path: str = "/", end_stream: bool = True) -> None:
+        """A HEADERS frame the h2 client would not send (over its stream limit, after
+        GOAWAY). It uses the client's HPACK encoder, so the compression state stays shared."""
+        hdrs = [(b":method", b"GET"), (b":path", path.encode()), *REQUEST_BASE]
+        frame = HeadersFrame(
+            stream_id, flags=["END_HEADERS"] + (["END_STREAM"] if end_stream else [])
+        )
+        frame.data = self.conn.encoder.encode(hdrs)
+        self.sock.sendall(frame.serialize())
+
     def send_body(self, stream_id: int, body: bytes, end_stream: bool = True) -> None:
         """Send within the windows, reading (and so receiving WINDOW_UPDATEs) as needed."""
         view = memoryview(body)
@@ -137,10 +150,15 @@ class H2Client:
             self.closed = True
             return False
         self.raw_in += data
+        if self.broken:
+            return True  # only raw_in is kept: check frames with parse_frames()
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError:
-            events = []
+            # The h2 client objects (e.g. to a reset of a stream sent with raw_request):
+            # from here on, only the raw bytes are recorded and nothing is sent.
+            self.broken = True
+            return True
         for event in events:
             self._on_event(event)
         try:
@@ -164,8 +182,11 @@ class H2Client:
         elif isinstance(event, h2.events.DataReceived):
             if stream is not None:
                 stream.body += event.data
-            if self.auto_ack and event.flow_controlled_length:
-                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            length = event.flow_controlled_length
+            if length and event.stream_id in self.stalled:
+                self.conn.increment_flow_control_window(length)
+            elif length and self.auto_ack:
+                self.conn.acknowledge_received_data(length, event.stream_id)
         elif isinstance(event, h2.events.TrailersReceived) and stream is not None:
             stream.trailers = list(event.headers)
         elif isinstance(event, h2.events.StreamEnded) and stream is not None:
@@ -207,15 +228,25 @@ class H2Client:
         return self.response(self.request(path), timeout)
 
 
-def goaway_frames(data: bytes) -> list[tuple[int, int]]:
-    """(last_stream_id, error_code) of every GOAWAY in a server byte stream."""
+def parse_frames(data: bytes | bytearray) -> list[Frame]:
+    """Every complete frame in a server byte stream."""
     out = []
+    data = bytes(data)
     while len(data) >= 9:
         frame, length = Frame.parse_frame_header(memoryview(data[:9]))
         if len(data) < 9 + length:
             break
         frame.parse_body(memoryview(data[9 : 9 + length]))
-        if frame.type == 0x7:
-            out.append((frame.last_stream_id, frame.error_code))
+        out.append(frame)
         data = data[9 + length :]
     return out
+
+
+def goaway_frames(data: bytes | bytearray) -> list[tuple[int, int]]:
+    """(last_stream_id, error_code) of every GOAWAY in a server byte stream."""
+    return [(f.last_stream_id, f.error_code) for f in parse_frames(data) if f.type == 0x7]
+
+
+def reset_frames(data: bytes | bytearray) -> list[tuple[int, int]]:
+    """(stream_id, error_code) of every RST_STREAM in a server byte stream."""
+    return [(f.stream_id, f.error_code) for f in parse_frames(data) if f.type == 0x3]

@@ -51,6 +51,7 @@ from ..h2connection import (
     H2WebSocketRequest,
     H2WindowUpdated,
     RequestReceived,
+    StreamGone,
 )
 from ..state import ServerState
 from .cycle import Headers, RequestResponseCycle
@@ -487,7 +488,13 @@ class H2Protocol(asyncio.Protocol):
             return
         stream.head = None
         stream.head_sent = True
-        self.conn.send_response_headers(stream.stream_id, head[0], head[1], end_stream=end_stream)
+        try:
+            self.conn.send_response_headers(
+                stream.stream_id, head[0], head[1], end_stream=end_stream
+            )
+        except StreamGone:
+            self._stream_gone(stream)
+            return
         if end_stream:
             stream.end_sent = True
             self._maybe_finish(stream)
@@ -498,7 +505,7 @@ class H2Protocol(asyncio.Protocol):
             return
         try:
             self.conn.send_response_headers(stream.stream_id, status, [])
-        except Exception:  # h2 may refuse informational headers in some stream states
+        except StreamGone:
             return
         self._schedule_write()
 
@@ -506,8 +513,23 @@ class H2Protocol(asyncio.Protocol):
         """Send what the windows allow of this stream's queued body, then its end."""
         if stream.end_sent or self.disconnected:
             return
+        try:
+            self._flush_stream(stream)
+        except StreamGone:
+            self._stream_gone(stream)
+
+    def _stream_gone(self, stream: H2Stream) -> None:
+        """The stream cannot be written any more: its app is told the client went away."""
+        stream.end_sent = True
+        self._close_stream(stream)
+        stream.cycle.disconnect()
+        self._schedule_write()
+
+    def _flush_stream(self, stream: H2Stream) -> None:
         if stream.head is not None:
             self.send_head(stream, end_stream=False)
+            if stream.end_sent:
+                return
         conn = self.conn
         sid = stream.stream_id
         buffer = stream.buffer
