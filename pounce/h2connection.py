@@ -226,8 +226,14 @@ class H2Connection:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings = settings or H2Settings()
+        # Inbound headers are validated by h2 (RFC 9113 §8.2). Outbound ones were already
+        # validated and lower-cased by the protocol, so h2 does not check them again.
         config = h2.config.H2Configuration(
-            client_side=client_side, header_encoding=None, validate_inbound_headers=True
+            client_side=client_side,
+            header_encoding=None,
+            validate_inbound_headers=True,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
         )
         self._conn = _ServerConnection(config=config)
         self._conn.local_settings = h2.settings.Settings(

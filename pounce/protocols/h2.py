@@ -402,10 +402,15 @@ class H2Protocol(asyncio.Protocol):
     def _start_stream(self, stream_id: int, scope: dict[str, Any], more_body: bool) -> None:
         state = self.state
         stream = H2Stream(self, stream_id)
-        cycle = RequestResponseCycle(scope, stream, self.loop, more_body)
+        expect_continue = more_body and any(
+            name == b"expect" and value.lower() == b"100-continue"
+            for name, value in scope["headers"]
+        )
+        cycle = RequestResponseCycle(scope, stream, self.loop, more_body, expect_continue)
         stream.cycle = cycle
         self.streams[stream_id] = stream
-        self.deadline = 0.0
+        if not self.writable and not self.write_paused:
+            self.deadline = 0.0  # not idle any more (a pending write timeout stays armed)
         if state.access_log:
             cycle.start_time = self.loop.time()
         state.total_requests += 1

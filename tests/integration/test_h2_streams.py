@@ -284,3 +284,14 @@ def test_http_version_and_scope(h2c, path):
         scope = json.loads(bytes(client.get("/scope?x=1").body))
     assert scope["http_version"] == "2" and scope["scheme"] == "http"
     assert scope["headers"][0] == ["host", "test"]
+
+
+def test_expect_100_continue(h2c):
+    with H2Client(h2c.port) as client:
+        sid = client.request(
+            "/echo", "POST", headers=[(b"expect", b"100-continue")], end_stream=False
+        )
+        client.wait(lambda: client.streams[sid].informational == [100])
+        client.send_body(sid, b"after continue")
+        result = client.response(sid)
+    assert (result.status, bytes(result.body)) == (200, b"after continue")
