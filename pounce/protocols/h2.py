@@ -363,7 +363,7 @@ class H2Protocol(asyncio.Protocol):
     def _on_request(self, event: H2RequestReceived) -> None:
         try:
             scope = self._build_scope(event.request)
-        except BadRequest:
+        except (BadRequest, UnicodeDecodeError):
             # RFC 9113 §8.1.1: a malformed request is a stream error of type PROTOCOL_ERROR.
             self.conn.reset_stream(event.stream_id, PROTOCOL_ERROR)
             return
@@ -440,7 +440,10 @@ class H2Protocol(asyncio.Protocol):
     def _on_websocket(self, event: H2WebSocketRequest) -> None:
         # RFC 8441 is advertised for the WebSocket protocol module; until it is wired in,
         # the extended CONNECT is answered 501 Not Implemented.
-        self.conn.send_response_headers(event.stream_id, 501, [], end_stream=True)
+        try:
+            self.conn.send_response_headers(event.stream_id, 501, [], end_stream=True)
+        except StreamGone:
+            pass
         self.conn.remove_stream(event.stream_id)
 
     def body_consumed(self, stream: H2Stream, nbytes: int) -> None:

@@ -13,7 +13,7 @@ import time
 import h2.settings
 import pytest
 
-from tests.h2support import H2Client, goaway_frames, parse_frames, reset_frames
+from tests.h2support import H2Client, StreamResult, goaway_frames, parse_frames, reset_frames
 
 MiB = 1024 * 1024
 PATTERN = bytes(range(256))
@@ -295,3 +295,36 @@ def test_expect_100_continue(h2c):
         client.send_body(sid, b"after continue")
         result = client.response(sid)
     assert (result.status, bytes(result.body)) == (200, b"after continue")
+
+
+def test_malformed_request_is_a_stream_error(h2c):
+    """RFC 9113 §8.1.1: a malformed request resets its stream; the connection lives on."""
+    with H2Client(h2c.port) as client:
+        sid = client.request("/bad path with spaces")
+        result = client.response(sid)
+        assert result.reset == 1  # PROTOCOL_ERROR
+        assert client.get("/").status == 200
+
+
+def test_extended_connect_is_advertised_and_answered(h2c):
+    """RFC 8441: SETTINGS_ENABLE_CONNECT_PROTOCOL=1; until WebSocket over HTTP/2 is wired in,
+    the extended CONNECT gets 501 and the connection carries on."""
+    with H2Client(h2c.port) as client:
+        client.wait(lambda: client.conn.remote_settings.enable_connect_protocol == 1)
+        sid = client.conn.get_next_available_stream_id()
+        client.streams[sid] = StreamResult()
+        client.conn.send_headers(
+            sid,
+            [
+                (b":method", b"CONNECT"),
+                (b":protocol", b"websocket"),
+                (b":scheme", b"http"),
+                (b":path", b"/ws"),
+                (b":authority", b"test"),
+                (b"sec-websocket-version", b"13"),
+            ],
+        )
+        client.flush()
+        result = client.response(sid)
+        assert result.status == 501
+        assert client.get("/").status == 200
