@@ -179,6 +179,7 @@ class _StreamState:
     headers_received: bool = False
     ended: bool = False
     pending_credit: int = 0  # consumed bytes not yet returned with WINDOW_UPDATE
+    buffered: int = 0  # body bytes received and not yet consumed by the application
 
 
 @dataclass
@@ -251,6 +252,11 @@ class H2Connection:
         # before the client has acknowledged our SETTINGS.
         self._conn.decoder.max_header_list_size = settings.max_header_list_size
         self._streams: dict[int, _StreamState] = {}
+        # Unconsumed request body bytes over all streams. Past the connection window size,
+        # connection-level credit is held back too, so that many stalled streams cannot make
+        # one connection buffer (streams x stream window) bytes.
+        self._buffered_total = 0
+        self._held_credit = 0
         self._out: list[bytes] = []
         self._goaway_sent = False
         self._goaway_received = False
@@ -288,7 +294,23 @@ class H2Connection:
 
     def remove_stream(self, stream_id: int) -> None:
         """Stop tracking a finished stream; it no longer counts against the stream limit."""
-        self._streams.pop(stream_id, None)
+        self._forget(self._streams.pop(stream_id, None))
+
+    def _forget(self, state: _StreamState | None) -> None:
+        """A stream's unread body is discarded: it no longer holds back the connection."""
+        if state is not None and state.buffered:
+            self._buffered_total -= state.buffered
+            state.buffered = 0
+            self._release_held_credit()
+
+    def _release_held_credit(self) -> None:
+        held = self._held_credit
+        if held and self._buffered_total <= self.settings.connection_window_size:
+            self._held_credit = 0
+            try:
+                self._conn.increment_flow_control_window(held)
+            except h2.exceptions.ProtocolError:
+                pass
 
     def local_flow_control_window(self, stream_id: int) -> int:
         """Bytes that may be sent on ``stream_id`` now (min of stream and connection window)."""
@@ -403,7 +425,9 @@ class H2Connection:
         elif isinstance(event, h2.events.StreamReset):
             if event.remote_reset and not self._reset_budget.hit(self._clock()):
                 raise _CalmDown("too many stream resets")  # Rapid Reset, CVE-2023-44487
-            if self._streams.pop(event.stream_id, None) is not None:
+            state = self._streams.pop(event.stream_id, None)
+            if state is not None:
+                self._forget(state)
                 out.append(H2StreamReset(event.stream_id, int(event.error_code or 0)))
         elif isinstance(event, h2.events.WindowUpdated):
             if not self._window_budget.hit(self._clock()):
@@ -440,12 +464,18 @@ class H2Connection:
         state = self._streams.get(stream_id)
         if state is None:
             return length  # refused or reset stream: the data is dropped, credit returned
-        padding = length - len(data)
+        size = len(data)
+        padding = length - size
         if padding and not ended:
             state.pending_credit += padding
         if ended:
             state.ended = True
         out.append(H2BodyReceived(stream_id, data, ended))
+        state.buffered += size
+        self._buffered_total += size
+        if self._buffered_total > self.settings.connection_window_size:
+            self._held_credit += size
+            return padding
         return length
 
     def _on_request(self, event: h2.events.RequestReceived, out: list[H2Event]) -> None:
@@ -554,7 +584,13 @@ class H2Connection:
         """The application read ``nbytes`` of this stream's body: WINDOW_UPDATE the stream
         (RFC 9113 §6.9.1), unless the client has finished sending on it."""
         state = self._streams.get(stream_id)
-        if state is None or state.ended:
+        if state is None:
+            return
+        nbytes = min(nbytes, state.buffered)
+        state.buffered -= nbytes
+        self._buffered_total -= nbytes
+        self._release_held_credit()
+        if state.ended:
             return
         credit = nbytes + state.pending_credit
         state.pending_credit = 0
@@ -564,7 +600,7 @@ class H2Connection:
             pass
 
     def reset_stream(self, stream_id: int, error_code: int = NO_ERROR) -> None:
-        self._streams.pop(stream_id, None)
+        self._forget(self._streams.pop(stream_id, None))
         try:
             self._conn.reset_stream(stream_id, error_code)
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):

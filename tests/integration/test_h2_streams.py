@@ -328,3 +328,33 @@ def test_extended_connect_is_advertised_and_answered(h2c):
         result = client.response(sid)
         assert result.status == 501
         assert client.get("/").status == 200
+
+
+def test_stalled_uploads_are_bounded_per_connection(h2c):
+    """20 streams whose apps do not read yet: together they may not buffer more than the
+    connection window on top of the server's buffering cap (2 MiB), not 20 x 256 KiB."""
+    with H2Client(h2c.port, timeout=20) as client:
+        sids = [
+            client.request(f"/consume-slowly?t=2&id=cap{i}", "POST", end_stream=False)
+            for i in range(20)
+        ]
+        left = {sid: 300_000 for sid in sids}
+        sent = 0
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # push as much as the windows allow for 1 s
+            for sid in sids:
+                n = min(client.conn.local_flow_control_window(sid), 16384, left[sid])
+                if n > 0:
+                    client.conn.send_data(sid, b"u" * n)
+                    left[sid] -= n
+                    sent += n
+            client.flush()
+            try:
+                client.receive_once(0.05)
+            except TimeoutError:
+                pass
+        assert 1 * MiB <= sent <= 2 * MiB + 65536
+        for sid in sids:
+            client.send_body(sid, b"u" * left[sid])
+        results = [client.response(sid, timeout=20) for sid in sids]
+    assert [(r.status, bytes(r.body)) for r in results] == [(200, b"300000")] * 20

@@ -410,3 +410,25 @@ def test_upgrade_settings_header() -> None:
     assert server.initiate_upgrade_connection(header)
     assert server.active_stream_count == 1 and server.stream_ended(1)
     assert not H2Connection().initiate_upgrade_connection(b"!!not base64!!")
+
+
+def test_connection_credit_held_while_too_much_is_unread() -> None:
+    """Stalled streams together may not buffer more than the connection window."""
+    pair = Pair(H2Settings(initial_window_size=65535, connection_window_size=100_000))
+    start = pair.client.outbound_flow_control_window
+    for sid in (1, 3):
+        pair.client.send_headers(sid, REQUEST)
+        for _ in range(4):
+            pair.client.send_data(sid, b"x" * 16000)
+        pair.pump()
+    # 128000 bytes unread: credit for the last 32000 (past 100000) is held back.
+    assert pair.client.outbound_flow_control_window == start - 32000
+    pair.server.acknowledge_consumed(1, 64000)
+    pair.pump()
+    assert pair.client.outbound_flow_control_window == start
+    # A reset stream's unread body is forgotten as well.
+    pair.client.send_data(1, b"y" * 1000)
+    pair.pump()
+    pair.server.reset_stream(3, 8)
+    pair.pump()
+    assert pair.client.outbound_flow_control_window == start
