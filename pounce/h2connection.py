@@ -69,6 +69,8 @@ class FloodLimits:
     window_updates: int = 1000
     # Client resets (and refused streams) per window: max(resets, 2 * max streams).
     resets: int = 200
+    # PRIORITY frames (CVE-2019-9513); each new stream adds one to the allowance.
+    priority: int = 1000
 
 
 # Events --------------------------------------------------------------------------------------
@@ -271,6 +273,7 @@ class H2Connection:
         self._empty_data_budget = _Budget(limits.empty_data, w)
         self._window_budget = _Budget(limits.window_updates, w)
         self._reset_budget = _Budget(max(limits.resets, 2 * settings.max_concurrent_streams), w)
+        self._priority_budget = _Budget(limits.priority, w)
 
     # State -------------------------------------------------------------------------------
 
@@ -441,6 +444,9 @@ class H2Connection:
         elif isinstance(event, h2.events.PingReceived):
             if not self._ping_budget.hit(self._clock()):
                 raise _CalmDown("PING flood")
+        elif isinstance(event, h2.events.PriorityUpdated):
+            if not self._priority_budget.hit(self._clock()):
+                raise _CalmDown("PRIORITY flood")
         elif isinstance(event, h2.events.ConnectionTerminated):
             self._goaway_received = True
             if not event.error_code and not self._terminated:
@@ -480,6 +486,7 @@ class H2Connection:
 
     def _on_request(self, event: h2.events.RequestReceived, out: list[H2Event]) -> None:
         stream_id = event.stream_id
+        self._priority_budget.bonus += 1  # a HEADERS frame may carry priority
         self._highest_stream_id = max(self._highest_stream_id, stream_id)
         ended = event.stream_ended is not None
         if self._goaway_sent and stream_id > self._last_stream_id:

@@ -62,6 +62,8 @@ ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
 # Response bytes queued per stream before the app's send() waits for the windows.
 STREAM_HIGH_WATER = 64 * 1024
+# Queued DATA bytes that are written at once instead of at the end of the loop iteration.
+WRITE_BATCH = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
 _UPGRADE_RESPONSE = (
     b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
@@ -251,6 +253,7 @@ class H2Protocol(asyncio.Protocol):
         self.write_paused_since = 0.0
         self.write_timeout = state.config.h2_write_timeout
         self._write_scheduled = False
+        self._unwritten = 0  # DATA bytes queued in the connection since the last write
         self._upgrade = upgrade
         self._defaults_key: bytes | None = None
         self._defaults: list[tuple[bytes, bytes]] = []
@@ -552,6 +555,11 @@ class H2Protocol(asyncio.Protocol):
             if sent:
                 progress = True
                 stream.buffered -= sent
+                self._unwritten += sent
+                if self._unwritten >= WRITE_BATCH:
+                    # Hand it to the transport now: its pause_writing() must be able to stop
+                    # an app that sends without ever yielding to the loop.
+                    self._write_now()
             if sent < size:
                 buffer[0] = memoryview(chunk)[sent:]
                 break
@@ -652,6 +660,7 @@ class H2Protocol(asyncio.Protocol):
 
     def _write_now(self) -> None:
         self._write_scheduled = False
+        self._unwritten = 0
         if self.disconnected:
             return
         data = self.conn.data_to_send()

@@ -14,6 +14,7 @@ from hyperframe.frame import (
     DataFrame,
     HeadersFrame,
     PingFrame,
+    PriorityFrame,
     RstStreamFrame,
     SettingsFrame,
     WindowUpdateFrame,
@@ -102,6 +103,7 @@ def test_hpack_bomb(h2c):
         pytest.param(SettingsFrame(0, settings={}).serialize(), id="settings"),
         pytest.param(PingFrame(0, opaque_data=b"12345678").serialize(), id="ping"),
         pytest.param(WindowUpdateFrame(0, window_increment=1).serialize(), id="window-update"),
+        pytest.param(PriorityFrame(1, depends_on=0, stream_weight=10).serialize(), id="priority"),
     ],
 )
 def test_control_frame_flood(h2c, frame):

@@ -358,3 +358,37 @@ def test_stalled_uploads_are_bounded_per_connection(h2c):
             client.send_body(sid, b"u" * left[sid])
         results = [client.response(sid, timeout=20) for sid in sids]
     assert [(r.status, bytes(r.body)) for r in results] == [(200, b"300000")] * 20
+
+
+def test_settings_change_resumes_blocked_response(h2c):
+    """RFC 9113 §6.9.2: a larger SETTINGS_INITIAL_WINDOW_SIZE reopens every stream window."""
+    zero = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0}
+    with H2Client(h2c.port, settings=zero) as client:
+        sid = client.request("/download?size=300000")
+        client.wait(lambda: client.streams[sid].status == 200)
+        time.sleep(0.3)
+        assert len(client.streams[sid].body) == 0
+        client.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20})
+        client.flush()
+        result = client.response(sid)
+    assert bytes(result.body) == expected_download(300000)
+
+
+def test_write_timeout_when_the_peer_stops_reading(pounce_server):
+    """Windows wide open but the socket is never read: the transport stays paused, and the
+    connection is aborted after --h2-write-timeout; the server keeps serving others."""
+    server = pounce_server(
+        "h2app:app", "--no-access-log", "--log-level", "debug", "--h2-write-timeout", "1"
+    )
+    big = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1}
+    client = H2Client(server.port, settings=big)
+    try:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.conn.increment_flow_control_window(2**31 - 1 - 65535)
+        client.flush()
+        client.request(f"/download?size={64 * MiB}")
+        server.wait_for_log("HTTP/2 write timeout (transport)", timeout=15)
+        with H2Client(server.port) as other:
+            assert other.get("/").status == 200
+    finally:
+        client.close()

@@ -15,6 +15,7 @@ from hyperframe.frame import (
     GoAwayFrame,
     HeadersFrame,
     PingFrame,
+    PriorityFrame,
     RstStreamFrame,
     SettingsFrame,
     WindowUpdateFrame,
@@ -339,6 +340,7 @@ def test_resets_spread_over_time_are_fine() -> None:
         pytest.param(lambda: SettingsFrame(0, settings={}), id="settings"),
         pytest.param(lambda: PingFrame(0, opaque_data=b"12345678"), id="ping"),
         pytest.param(lambda: WindowUpdateFrame(0, window_increment=1), id="window-update"),
+        pytest.param(lambda: PriorityFrame(1, depends_on=0, stream_weight=10), id="priority"),
     ],
 )
 def test_control_frame_floods(frame) -> None:
