@@ -96,6 +96,7 @@ class H2Stream:
         "proto",
         "stream_id",
         "trailers",
+        "trailers_expected",
         "waiter",
     )
 
@@ -111,6 +112,7 @@ class H2Stream:
         self.end_pending = False  # the app sent its last body part
         self.end_sent = False  # END_STREAM (or RST_STREAM) is on its way
         self.trailers: list[tuple[bytes, bytes]] | None = None
+        self.trailers_expected = False  # http.response.start said trailers: True
         self.waiter: asyncio.Future[None] | None = None
         self.blocked_since = 0.0
 
@@ -122,6 +124,7 @@ class H2Stream:
         if type(status) is not int or not 100 <= status <= 999:
             raise InvalidHeader(f"invalid HTTP status code: {status!r}")
         self.head = (status, self.proto.response_headers(headers))
+        self.trailers_expected = trailers
         self.no_body = cycle.scope["method"] == "HEAD" or status in _NO_BODY_STATUSES
         # An app that pauses between start and body still gets its head out promptly.
         self.proto.loop.call_soon(self._flush_head)
@@ -143,7 +146,7 @@ class H2Stream:
             self.end_pending = True
         if self.head is not None:
             # Headers and an empty body in one frame: HEADERS with END_STREAM.
-            done = not body and not more_body and not cycle._trailers_pending
+            done = not body and not more_body and not self.trailers_expected
             proto.send_head(self, end_stream=done)
             if done:
                 return None
@@ -199,6 +202,7 @@ class H2Stream:
         proto.send_head(self, end_stream=False)
         self.end_pending = True
         self.trailers = None
+        self.trailers_expected = False
         self.buffer.append(body)
         self.buffered += len(body)
         proto.flush_stream(self)
@@ -210,8 +214,8 @@ class H2Stream:
         self.proto.body_consumed(self, nbytes)
 
     def response_complete(self, cycle: RequestResponseCycle) -> None:
-        if cycle._trailers_pending and not self.end_sent:
-            self.proto.flush_stream(self)
+        if self.trailers_expected and not self.end_sent:
+            self.proto.flush_stream(self)  # the trailers, after any queued body
 
     def app_failed(self, cycle: RequestResponseCycle) -> None:
         if self.end_sent or self.proto.disconnected:
@@ -548,9 +552,7 @@ class H2Protocol(asyncio.Protocol):
         while buffer and not self.write_paused:
             chunk = buffer[0]
             size = len(chunk)
-            last = stream.end_pending and len(buffer) == 1 and stream.trailers is None
-            if not stream.cycle.response_complete and stream.cycle._trailers_pending:
-                last = False
+            last = stream.end_pending and len(buffer) == 1 and not stream.trailers_expected
             sent = conn.send_data(sid, chunk, end_stream=last)
             if sent:
                 progress = True
@@ -577,12 +579,15 @@ class H2Protocol(asyncio.Protocol):
             return
         self.writable.pop(sid, None)
         if stream.end_pending and not stream.end_sent:
-            cycle = stream.cycle
-            if stream.trailers is not None and cycle.response_complete:
-                conn.send_trailers(sid, stream.trailers)
-                stream.end_sent = True
-            elif not cycle._trailers_pending:
+            if not stream.trailers_expected:
                 conn.end_stream(sid)
+                stream.end_sent = True
+            elif stream.cycle.response_complete:
+                # RFC 9113 §8.1: trailers are a HEADERS frame that ends the stream.
+                if stream.trailers:
+                    conn.send_trailers(sid, stream.trailers)
+                else:
+                    conn.end_stream(sid)
                 stream.end_sent = True
             self._schedule_write()
         if stream.waiter is not None and not self.write_paused:

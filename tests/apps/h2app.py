@@ -47,15 +47,11 @@ async def response_trailers(scope, receive, send, query, key):
             "trailers": True,
         }
     )
+    size = int(query.get("size", "0"))
     await send({"type": "http.response.body", "body": b"part1,", "more_body": True})
-    await send({"type": "http.response.body", "body": b"part2"})
-    await send(
-        {
-            "type": "http.response.trailers",
-            "headers": [(b"x-checksum", b"abc123")],
-            "more_trailers": False,
-        }
-    )
+    await send({"type": "http.response.body", "body": b"part2" + b"." * size})
+    trailers = [] if "empty" in query else [(b"x-checksum", b"abc123")]
+    await send({"type": "http.response.trailers", "headers": trailers, "more_trailers": False})
 
 
 async def request_trailers(scope, receive, send, query, key):

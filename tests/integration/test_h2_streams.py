@@ -392,3 +392,13 @@ def test_write_timeout_when_the_peer_stops_reading(pounce_server):
             assert other.get("/").status == 200
     finally:
         client.close()
+
+
+def test_trailers_wait_for_a_blocked_body(h2c):
+    small = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000}
+    with H2Client(h2c.port, settings=small) as client:
+        result = client.get("/trailers?size=50000")
+        empty = client.get("/trailers?empty=1")
+    assert bytes(result.body) == b"part1,part2" + b"." * 50000
+    assert result.trailers == [(b"x-checksum", b"abc123")] and result.ended
+    assert bytes(empty.body) == b"part1,part2" and empty.trailers == [] and empty.ended
