@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -409,10 +409,8 @@ class H2Protocol(asyncio.Protocol):
     def _start_stream(self, stream_id: int, scope: dict[str, Any], more_body: bool) -> None:
         state = self.state
         stream = H2Stream(self, stream_id)
-        expect_continue = more_body and any(
-            name == b"expect" and value.lower() == b"100-continue"
-            for name, value in scope["headers"]
-        )
+        expect = _get_header_from_tuple(scope["headers"], b"expect") if more_body else None
+        expect_continue = expect is not None and expect.lower() == b"100-continue"
         cycle = RequestResponseCycle(scope, stream, self.loop, more_body, expect_continue)
         stream.cycle = cycle
         self.streams[stream_id] = stream
@@ -732,6 +730,14 @@ class H2Protocol(asyncio.Protocol):
             self.deadline = min(pending) + timeout
         elif not self.streams:
             self._update_idle()
+
+
+def _get_header_from_tuple(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The value of the first header called ``name`` (lower-case), or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
 
 def _address(addr: Any) -> tuple[str, int] | None:
