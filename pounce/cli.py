@@ -6,6 +6,7 @@ path, 3 for an app that fails to import or start. ``--log-level debug`` adds the
 
 from __future__ import annotations
 
+import ssl
 import sys
 import traceback
 from typing import Any
@@ -84,6 +85,9 @@ EXIT_APP = 3
 @click.option("--ssl-keyfile", default=None, help="SSL key file.")
 @click.option("--ssl-certfile", default=None, help="SSL certificate file.")
 @click.option("--ssl-keyfile-password", default=None, help="SSL keyfile password.")
+@click.option(
+    "--ssl-version", type=int, default=int(ssl.PROTOCOL_TLS_SERVER), help="SSL version to use."
+)
 @click.option("--ssl-cert-reqs", type=int, default=0, help="Client certificate (see ssl module).")
 @click.option("--ssl-ca-certs", default=None, help="CA certificates file.")
 @click.option("--ssl-ciphers", default="TLSv1", help="Ciphers to use (see ssl module).")

@@ -86,6 +86,7 @@ class Config:
     ssl_keyfile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile_password: str | None = None
+    ssl_version: int = int(ssl.PROTOCOL_TLS_SERVER)
     ssl_cert_reqs: int = int(ssl.CERT_NONE)
     ssl_ca_certs: str | None = None
     ssl_ciphers: str = "TLSv1"
@@ -222,7 +223,10 @@ class Config:
         """The server's TLS context, offering ALPN ``h2, http/1.1`` (RFC 9113 §3.2)."""
         if not self.is_ssl:
             return None
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            ctx = ssl.SSLContext(self.ssl_version)
+        except ValueError as exc:
+            raise ConfigError(f"--ssl-version: {exc}") from exc
         try:
             ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, self.ssl_keyfile_password)  # type: ignore[arg-type]
         except (OSError, ssl.SSLError) as exc:

@@ -76,6 +76,7 @@ def test_cli_help_lists_options() -> None:
         "--ssl-ca-certs",
         "--ssl-cert-reqs",
         "--ssl-ciphers",
+        "--ssl-version",
         "--http2 / --no-http2",
         "--h2-max-concurrent-streams",
         "--h2-initial-window-size",
