@@ -405,7 +405,8 @@ class H2Connection:
 
     def _check_header_backlog(self) -> None:
         # CONTINUATION flood (2024): h2 caps a header block at 64 frames; cap its bytes too.
-        buffered = self._conn.incoming_buffer._headers_buffer
+        # (h2's FrameBuffer keeps the frames of an unfinished header block in _headers_buffer.)
+        buffered = getattr(self._conn.incoming_buffer, "_headers_buffer", None)
         if buffered and sum(len(f.data) for f in buffered) > self.settings.max_header_list_size:
             raise _CalmDown("header block too large")
 
