@@ -228,3 +228,15 @@ def test_raw_h2_client_basic(h2c):
     assert (first.status, bytes(first.body)) == (200, b"Hello, world!")
     assert first.header(b"content-length") == b"13"
     assert bytes(second.body) == b"AAAAABBBBBCCCCC"
+
+
+@needs_curl
+def test_h11_parser_upgrade_and_prior_knowledge(pounce_server):
+    server = pounce_server("h2app:app", "--http", "h11", "--no-access-log")
+    out = curl("-i", "--http2", server.url + "/scope")
+    heads, body = split_head(out.stdout)
+    assert heads[0].startswith(b"HTTP/1.1 101") and heads[1].startswith(b"HTTP/2 200")
+    assert json.loads(body)["http_version"] == "2"
+    out = curl("-i", "--http2-prior-knowledge", server.url + "/")
+    (head,), body = split_head(out.stdout)
+    assert head.startswith(b"HTTP/2 200") and body == b"Hello, world!"
