@@ -449,7 +449,10 @@ class H2Protocol(asyncio.Protocol):
             self.conn.send_response_headers(event.stream_id, 501, [], end_stream=True)
         except StreamGone:
             pass
-        self.conn.remove_stream(event.stream_id)
+        if event.end_stream:
+            self.conn.remove_stream(event.stream_id)
+        else:
+            self.conn.reset_stream(event.stream_id, NO_ERROR)  # RFC 9113 §8.1
 
     def body_consumed(self, stream: H2Stream, nbytes: int) -> None:
         if stream.stream_id in self.streams:
