@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -240,3 +241,22 @@ def test_h11_parser_upgrade_and_prior_knowledge(pounce_server):
     out = curl("-i", "--http2-prior-knowledge", server.url + "/")
     (head,), body = split_head(out.stdout)
     assert head.startswith(b"HTTP/2 200") and body == b"Hello, world!"
+
+
+def test_preface_split_across_reads(h2c):
+    """The preface may arrive a byte at a time; POST (also starting with P) still is HTTP/1.1."""
+    client = H2Client(h2c.port, handshake=False)
+    with client:
+        client.conn.initiate_connection()
+        data = client.conn.data_to_send()
+        for i in range(30):
+            client.send_raw(data[i : i + 1])
+            time.sleep(0.005)
+        client.send_raw(data[30:])
+        result = client.get("/")
+    assert (result.status, bytes(result.body)) == (200, b"Hello, world!")
+    with RawClient(h2c.port) as raw:
+        for byte in b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok":
+            raw.send(bytes([byte]))
+        response = raw.read_response()
+    assert (response.status, response.body) == (200, b"ok")
