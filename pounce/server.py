@@ -110,14 +110,13 @@ class Server:
         parser = config.http_name
 
         ssl_context = config.ssl_context()
+        alpn = ssl_context is not None and config.http2
 
         def factory() -> asyncio.Protocol:
+            if alpn:
+                return AlpnSelector(state, parser)  # hands over to h2 or http/1.1
             return H1Protocol(state, parser)
 
-        if ssl_context is not None and config.http2:
-
-            def factory() -> asyncio.Protocol:
-                return AlpnSelector(state, parser)  # ALPN h2 or http/1.1
         for sock in self.sockets:
             server = await self._loop.create_server(
                 factory, sock=sock, backlog=config.backlog, ssl=ssl_context
