@@ -402,3 +402,11 @@ def test_trailers_wait_for_a_blocked_body(h2c):
     assert bytes(result.body) == b"part1,part2" + b"." * 50000
     assert result.trailers == [(b"x-checksum", b"abc123")] and result.ended
     assert bytes(empty.body) == b"part1,part2" and empty.trailers == [] and empty.ended
+
+
+def test_cookie_crumbs_are_joined(h2c):
+    """RFC 9113 §8.2.3: split cookie fields reach the app as one ``cookie`` header."""
+    with H2Client(h2c.port) as client:
+        sid = client.request("/scope", headers=[(b"cookie", b"a=1"), (b"cookie", b"b=2")])
+        scope = json.loads(bytes(client.response(sid).body))
+    assert [v for k, v in scope["headers"] if k == "cookie"] == ["a=1; b=2"]
