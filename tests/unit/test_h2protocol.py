@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
+import struct
 from typing import Any
 
 import h2.config
 import h2.connection
 import h2.events
 import h2.settings
+import hpack
 
 from pounce.config import Config
 from pounce.protocols.h2 import H2Protocol
@@ -158,3 +162,72 @@ def test_idle_deadline_and_active_streams() -> None:
         assert transport.closed
 
     asyncio.run(main())
+
+
+def _random_frame(rng: random.Random, encoder: hpack.Encoder) -> bytes:
+    kind = rng.choice([0, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xA])
+    flags = rng.choice([0, 1, 4, 5, 8, 0x20, 0x24, 0x25, 0xFF])
+    stream_id = rng.choice([0, 1, 3, 5, 7, 9, 2, 2**31 - 1, rng.randrange(0, 50)])
+    if kind == 1 and rng.random() < 0.7:
+        headers = [
+            (b":method", rng.choice([b"GET", b"POST", b"CONNECT", b"X"])),
+            (b":scheme", b"http"),
+            (b":path", rng.choice([b"/", b"", b"*", b"/a b", b"/\xff"])),
+            (b":authority", b"x"),
+        ]
+        if rng.random() < 0.3:
+            headers.append((b":protocol", b"websocket"))
+        if rng.random() < 0.3:
+            headers.append(
+                (rng.choice([b"Upper", b"te", b"connection", b"x"]), rng.choice([b"v", b" sp "]))
+            )
+        payload = encoder.encode(headers)
+    else:
+        payload = bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 4, 5, 8, 9, 30])))
+    header = struct.pack(">I", len(payload))[1:] + bytes([kind, flags])
+    return header + struct.pack(">I", stream_id) + payload
+
+
+def test_random_frames_never_raise_or_log_errors() -> None:
+    """Fuzz: random frames after a valid preface end in frames, never in an error of ours."""
+    errors: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                errors.append(record.getMessage())
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a" * 70000})
+
+    async def one(seed: int) -> None:
+        rng = random.Random(seed)
+        proto, transport = await start(app)
+        proto.data_received(client().data_to_send())
+        encoder = hpack.Encoder()
+        for _ in range(rng.randrange(1, 30)):
+            if transport.closed:
+                break
+            proto.data_received(_random_frame(rng, encoder))
+            await spin(rng.randrange(0, 4))
+            transport.drain()
+        await spin(30)
+        proto.connection_lost(None)
+        await spin(10)
+
+    async def main() -> None:
+        for seed in range(300):
+            await one(seed)
+
+    handler = Collect()
+    logging.getLogger("pounce").addHandler(handler)
+    try:
+        asyncio.run(main())
+    finally:
+        logging.getLogger("pounce").removeHandler(handler)
+    assert errors == []
