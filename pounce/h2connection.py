@@ -25,6 +25,8 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame
 
+from ._h2headers import MalformedHeaders, check_trailers, split_request_headers
+
 # RFC 9113 §7: error codes.
 NO_ERROR = 0x0
 PROTOCOL_ERROR = 0x1
@@ -229,12 +231,13 @@ class H2Connection:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings = settings or H2Settings()
-        # Inbound headers are validated by h2 (RFC 9113 §8.2). Outbound ones were already
-        # validated and lower-cased by the protocol, so h2 does not check them again.
+        # Request headers are validated here (pounce._h2headers), so that a malformed request
+        # is the stream error RFC 9113 §8.1.1 asks for (h2 would end the connection).
+        # Outbound ones were already validated and lower-cased by the protocol.
         config = h2.config.H2Configuration(
             client_side=client_side,
             header_encoding=None,
-            validate_inbound_headers=True,
+            validate_inbound_headers=False,
             validate_outbound_headers=False,
             normalize_outbound_headers=False,
         )
@@ -424,6 +427,13 @@ class H2Connection:
         elif isinstance(event, h2.events.TrailersReceived):
             state = self._streams.get(event.stream_id)
             if state is not None:
+                try:
+                    check_trailers(event.headers)  # type: ignore[arg-type]
+                except MalformedHeaders:
+                    # RFC 9113 §8.1.1: stream error; the app sees the stream reset.
+                    self.reset_stream(event.stream_id, PROTOCOL_ERROR)
+                    out.append(H2StreamReset(event.stream_id, PROTOCOL_ERROR))
+                    return 0
                 state.ended = True
                 out.append(H2TrailersReceived(event.stream_id, list(event.headers)))  # type: ignore[arg-type]
         elif isinstance(event, h2.events.StreamReset):
@@ -499,24 +509,25 @@ class H2Connection:
                 raise _CalmDown("too many refused streams")
             self._refuse(stream_id)  # RFC 9113 §5.1.2
             return
-        method = path = scheme = protocol = b""
-        authority: bytes | None = None
-        headers: list[Header] = []
-        for name, value in event.headers:  # h2 validated pseudo-headers (RFC 9113 §8.3.1)
-            if name[0] == 58:  # b":"
-                if name == b":method":
-                    method = value
-                elif name == b":path":
-                    path = value
-                elif name == b":scheme":
-                    scheme = value
-                elif name == b":authority":
-                    authority = value
-                elif name == b":protocol":
-                    protocol = value
-            else:
-                headers.append((name, value))
-        request = RequestReceived(method, path, scheme, authority, headers, protocol or None)
+        try:
+            pseudo, headers = split_request_headers(event.headers)  # type: ignore[arg-type]
+        except MalformedHeaders:
+            # RFC 9113 §8.1.1: a malformed request is a stream error of type PROTOCOL_ERROR.
+            if not self._reset_budget.hit(self._clock()):
+                raise _CalmDown("too many malformed requests") from None
+            self._reset_untracked(stream_id, PROTOCOL_ERROR)
+            return
+        method = pseudo[b":method"]
+        path = pseudo.get(b":path", b"")
+        protocol = pseudo.get(b":protocol", b"")
+        request = RequestReceived(
+            method,
+            path,
+            pseudo.get(b":scheme", b""),
+            pseudo.get(b":authority"),
+            headers,
+            protocol or None,
+        )
         self._streams[stream_id] = _StreamState(headers_received=True, ended=ended)
         if method == b"CONNECT" and protocol.lower() == b"websocket":
             out.append(H2WebSocketRequest(stream_id, request, path, ended))
@@ -524,9 +535,12 @@ class H2Connection:
             out.append(H2RequestReceived(stream_id, request, ended))
 
     def _refuse(self, stream_id: int) -> None:
+        self._reset_untracked(stream_id, REFUSED_STREAM)
+
+    def _reset_untracked(self, stream_id: int, error_code: int) -> None:
         try:
-            self._conn.reset_stream(stream_id, REFUSED_STREAM)
-        except h2.exceptions.StreamClosedError:
+            self._conn.reset_stream(stream_id, error_code)
+        except h2.exceptions.ProtocolError:
             pass
 
     # Responses ---------------------------------------------------------------------------

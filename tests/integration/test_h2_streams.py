@@ -12,6 +12,7 @@ import time
 
 import h2.settings
 import pytest
+from hyperframe.frame import HeadersFrame
 
 from tests.h2support import H2Client, StreamResult, goaway_frames, parse_frames, reset_frames
 
@@ -410,3 +411,55 @@ def test_cookie_crumbs_are_joined(h2c):
         sid = client.request("/scope", headers=[(b"cookie", b"a=1"), (b"cookie", b"b=2")])
         scope = json.loads(bytes(client.response(sid).body))
     assert [v for k, v in scope["headers"] if k == "cookie"] == ["a=1; b=2"]
+
+
+def test_malformed_headers_reset_only_their_stream(h2c):
+    """RFC 9113 §8.1.1: upper-case names, connection-specific fields, bad trailers: each is
+    RST_STREAM(PROTOCOL_ERROR) for its stream; the connection and other streams go on."""
+    with H2Client(h2c.port) as client:
+        slow = client.request("/slow?t=0.5")
+        client.raw_request(3, "/")  # fine; shares the HPACK state
+        bad = [
+            (b":method", b"GET"),
+            (b":path", b"/"),
+            (b":scheme", b"http"),
+            (b":authority", b"t"),
+            (b"Upper", b"x"),
+        ]
+        frame = HeadersFrame(5, flags=["END_HEADERS", "END_STREAM"])
+        frame.data = client.conn.encoder.encode(bad)
+        client.send_raw(frame.serialize())
+        frame = HeadersFrame(7, flags=["END_HEADERS", "END_STREAM"])
+        frame.data = client.conn.encoder.encode([*bad[:4], (b"connection", b"close")])
+        client.send_raw(frame.serialize())
+        client.broken = True  # the h2 client does not know streams 3-7: read raw frames
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            frames = parse_frames(client.raw_in)
+            if any(f.type == 0 and f.stream_id == slow and "END_STREAM" in f.flags for f in frames):
+                break
+            client.receive_once()
+    assert (5, 1) in reset_frames(client.raw_in) and (7, 1) in reset_frames(client.raw_in)
+    assert goaway_frames(client.raw_in) == []
+    data = {f.stream_id: f.data for f in parse_frames(client.raw_in) if f.type == 0}
+    assert data[slow] == b"slow done" and data[3] == b"Hello, world!"
+
+
+def test_malformed_trailers_reset_the_stream(h2c):
+    with H2Client(h2c.port) as client:
+        sid = client.request("/wait-receive?id=badtr", "POST", b"x", end_stream=False)
+        # Let the app read the body and wait in receive(): a reset that lands in the same loop
+        # iteration as the body cancels the app instead (the shared cycle's rule).
+        deadline = time.monotonic() + 5
+        while "http.request" not in events(client, "badtr") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        frame = HeadersFrame(sid, flags=["END_HEADERS", "END_STREAM"])
+        frame.data = client.conn.encoder.encode([(b":path", b"/x")])  # pseudo in trailers
+        client.send_raw(frame.serialize())
+        result = client.response(sid)
+        assert result.reset == 1
+        assert client.get("/").status == 200
+        deadline = time.monotonic() + 5
+        while "http.disconnect" not in events(client, "badtr") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert events(client, "badtr")[-1] == "http.disconnect"
