@@ -9,7 +9,11 @@ Bytes in: ``receive_data(data) -> list[H2Event]``. Bytes out: every method queue
 "Denial-of-Service Considerations"): floods of SETTINGS, PING, empty DATA, WINDOW_UPDATE and
 RST_STREAM (Rapid Reset, CVE-2023-44487), oversized or endless header blocks (HPACK bomb,
 CONTINUATION flood) end in GOAWAY and an ``H2ProtocolError`` event; streams beyond
-SETTINGS_MAX_CONCURRENT_STREAMS are refused with RST_STREAM(REFUSED_STREAM) (§5.1.2).
+SETTINGS_MAX_CONCURRENT_STREAMS are refused with RST_STREAM(REFUSED_STREAM) (§5.1.2), and
+malformed requests or trailers (``pounce._h2headers``) with RST_STREAM(PROTOCOL_ERROR) (§8.1.1).
+Flow control: the connection window is replenished as DATA arrives, a stream's only through
+``acknowledge_consumed`` as its application reads; past ``connection_window_size`` unread bytes
+in all, connection credit waits for the application too.
 """
 
 from __future__ import annotations
