@@ -231,3 +231,22 @@ def test_random_frames_never_raise_or_log_errors() -> None:
     finally:
         logging.getLogger("pounce").removeHandler(handler)
     assert errors == []
+
+
+def test_protocol_sees_no_h2_types() -> None:
+    """The seam: the protocol and entry modules use pounce.h2connection, never h2 itself, so a
+    compiled HTTP/2 core can replace the h2-backed connection."""
+    import ast
+    from pathlib import Path
+
+    import pounce
+
+    for name in ("h2.py", "negotiate.py", "h1.py"):
+        tree = ast.parse((Path(pounce.__file__).parent / "protocols" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert not any(
+                    a.name.split(".")[0] in ("h2", "hpack", "hyperframe") for a in node.names
+                )
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert (node.module or "").split(".")[0] not in ("h2", "hpack", "hyperframe")
