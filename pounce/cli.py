@@ -94,9 +94,17 @@ EXIT_APP = 3
 @click.option(
     "--http2/--no-http2", default=True, help="HTTP/2: ALPN on TLS, h2c prior knowledge/upgrade."
 )
-@click.option("--h2-max-concurrent-streams", type=int, default=100, help="HTTP/2 streams.")
 @click.option(
-    "--h2-initial-window-size", type=int, default=262144, help="HTTP/2 stream receive window."
+    "--h2-max-concurrent-streams",
+    type=int,
+    default=100,
+    help="Most HTTP/2 streams open at once per connection (more are refused).",
+)
+@click.option(
+    "--h2-initial-window-size",
+    type=int,
+    default=262144,
+    help="HTTP/2 per-stream request body window.",
 )
 @click.option(
     "--h2-initial-connection-window-size",
@@ -105,7 +113,10 @@ EXIT_APP = 3
     help="HTTP/2 connection receive window.",
 )
 @click.option(
-    "--h2-max-header-list-size", type=int, default=65536, help="HTTP/2 largest header list."
+    "--h2-max-header-list-size",
+    type=int,
+    default=65536,
+    help="HTTP/2 largest decoded request header list.",
 )
 @click.option(
     "--h2-write-timeout",
