@@ -463,3 +463,14 @@ def test_malformed_trailers_reset_the_stream(h2c):
         while "http.disconnect" not in events(client, "badtr") and time.monotonic() < deadline:
             time.sleep(0.05)
         assert events(client, "badtr")[-1] == "http.disconnect"
+
+
+def test_proxy_headers_and_limit_concurrency(pounce_server):
+    server = pounce_server("h2app:app", "--no-access-log", "--limit-concurrency", "2")
+    forwarded = [(b"x-forwarded-for", b"203.0.113.7"), (b"x-forwarded-proto", b"https")]
+    with H2Client(server.port) as client:
+        scope = json.loads(bytes(client.response(client.request("/scope", headers=forwarded)).body))
+        assert scope["client"][0] == "203.0.113.7" and scope["scheme"] == "https"
+        slow = [client.request("/slow?t=1") for _ in range(3)]
+        statuses = sorted(client.response(s).status for s in slow)
+    assert 503 in statuses and 200 in statuses
