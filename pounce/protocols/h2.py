@@ -343,7 +343,10 @@ class H2Protocol(asyncio.Protocol):
             if stream is not None:
                 stream.end_sent = True
                 self._close_stream(stream)
-                stream.cycle.disconnect()
+                # One loop turn later: body that arrived with the reset reaches an app waiting
+                # in receive() first, and its next receive() returns http.disconnect (rather
+                # than the app being cancelled with a message in hand).
+                self.loop.call_soon(stream.cycle.disconnect)
         elif tp is H2TrailersReceived:
             stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]
             if stream is not None:
