@@ -90,10 +90,12 @@ class H2Stream:
         "cycle",
         "end_pending",
         "end_sent",
+        "expected",
         "head",
         "head_sent",
         "no_body",
         "proto",
+        "sent",
         "stream_id",
         "trailers",
         "trailers_expected",
@@ -107,6 +109,8 @@ class H2Stream:
         self.head: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self.head_sent = False
         self.no_body = False
+        self.expected = -1  # the response's content-length, if it set one
+        self.sent = 0
         self.buffer: deque[bytes | memoryview] = deque()
         self.buffered = 0
         self.end_pending = False  # the app sent its last body part
@@ -123,7 +127,13 @@ class H2Stream:
     ) -> None:
         if type(status) is not int or not 100 <= status <= 999:
             raise InvalidHeader(f"invalid HTTP status code: {status!r}")
-        self.head = (status, self.proto.response_headers(headers))
+        fields = self.proto.response_headers(headers)
+        for name, value in fields:
+            if name == b"content-length":
+                if self.expected != -1 or not value.isdigit():
+                    raise InvalidHeader(f"invalid content-length {value!r}")
+                self.expected = int(value)
+        self.head = (status, fields)
         self.trailers_expected = trailers
         self.no_body = cycle.scope["method"] == "HEAD" or status in _NO_BODY_STATUSES
         # An app that pauses between start and body still gets its head out promptly.
@@ -139,7 +149,24 @@ class H2Stream:
         proto = self.proto
         if self.end_sent or proto.disconnected:
             return None
-        cycle.bytes_sent += len(body)
+        size = len(body)
+        cycle.bytes_sent += size
+        if self.expected >= 0:
+            self.sent += size
+            if self.sent > self.expected:
+                raise RuntimeError("Response content longer than Content-Length")
+            if not more_body and self.sent < self.expected and not self.no_body:
+                # RFC 9113 §8.1.1: a body shorter than content-length is malformed; the
+                # client learns it was cut short from the reset rather than END_STREAM.
+                logger.error("Response content shorter than Content-Length")
+                if self.head is not None:
+                    proto.send_head(self, end_stream=False)
+                self.buffer.append(body)
+                self.buffered += size
+                proto.flush_stream(self)
+                if not self.end_sent:
+                    proto.reset(self, INTERNAL_ERROR)
+                return None
         if self.no_body:
             body = b""
         if not more_body:

@@ -471,3 +471,14 @@ def test_proxy_headers_and_limit_concurrency(pounce_server):
         slow = [client.request("/slow?t=1") for _ in range(3)]
         statuses = sorted(client.response(s).status for s in slow)
     assert 503 in statuses and 200 in statuses
+
+
+def test_content_length_mismatch(h2c):
+    with H2Client(h2c.port) as client:
+        longer = client.get("/cl-mismatch?declared=3&actual=10&id=h2cl")
+        shorter = client.get("/cl-mismatch?declared=10&actual=3&id=h2cl2")
+        after = client.get("/")
+    assert longer.status == 500  # nothing of the response was sent yet
+    assert shorter.status == 200 and bytes(shorter.body) == b"xxx"
+    assert shorter.reset == 2 and not shorter.ended  # cut short: RST_STREAM(INTERNAL_ERROR)
+    assert after.status == 200
