@@ -6,6 +6,7 @@ path, 3 for an app that fails to import or start. ``--log-level debug`` adds the
 
 from __future__ import annotations
 
+import ssl
 import sys
 import traceback
 from typing import Any
@@ -141,6 +142,48 @@ EXIT_APP = 3
     type=int,
     default=None,
     help="Largest request head in bytes [16384].",
+)
+@click.option("--ssl-keyfile", default=None, help="SSL key file.")
+@click.option("--ssl-certfile", default=None, help="SSL certificate file.")
+@click.option("--ssl-keyfile-password", default=None, help="SSL keyfile password.")
+@click.option(
+    "--ssl-version", type=int, default=int(ssl.PROTOCOL_TLS_SERVER), help="SSL version to use."
+)
+@click.option("--ssl-cert-reqs", type=int, default=0, help="Client certificate (see ssl module).")
+@click.option("--ssl-ca-certs", default=None, help="CA certificates file.")
+@click.option("--ssl-ciphers", default="TLSv1", help="Ciphers to use (see ssl module).")
+@click.option(
+    "--http2/--no-http2", default=True, help="HTTP/2: ALPN on TLS, h2c prior knowledge/upgrade."
+)
+@click.option(
+    "--h2-max-concurrent-streams",
+    type=int,
+    default=100,
+    help="Most HTTP/2 streams open at once per connection (more are refused).",
+)
+@click.option(
+    "--h2-initial-window-size",
+    type=int,
+    default=262144,
+    help="HTTP/2 per-stream request body window.",
+)
+@click.option(
+    "--h2-initial-connection-window-size",
+    type=int,
+    default=1048576,
+    help="HTTP/2 connection receive window.",
+)
+@click.option(
+    "--h2-max-header-list-size",
+    type=int,
+    default=65536,
+    help="HTTP/2 largest decoded request header list.",
+)
+@click.option(
+    "--h2-write-timeout",
+    type=float,
+    default=30.0,
+    help="Reset an HTTP/2 response that cannot be written for this long.",
 )
 @click.option("--version", is_flag=True, default=False, help="Show versions and implementations.")
 def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any) -> int:

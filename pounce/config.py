@@ -94,6 +94,20 @@ class Config:
     app_dir: str | None = "."
     factory: bool = False
     h11_max_incomplete_event_size: int | None = None
+    # TLS (uvicorn's names and defaults) and HTTP/2.
+    ssl_keyfile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile_password: str | None = None
+    ssl_version: int = int(ssl.PROTOCOL_TLS_SERVER)
+    ssl_cert_reqs: int = int(ssl.CERT_NONE)
+    ssl_ca_certs: str | None = None
+    ssl_ciphers: str = "TLSv1"
+    http2: bool = True
+    h2_max_concurrent_streams: int = 100
+    h2_initial_window_size: int = 256 * 1024
+    h2_initial_connection_window_size: int = 1024 * 1024
+    h2_max_header_list_size: int = 64 * 1024
+    h2_write_timeout: float = 30.0
     # Not options: filled in by the CLI / run() for the worker.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -122,6 +136,7 @@ class Config:
                 "h11_max_incomplete_event_size",
                 "must be at least 64 bytes",
             )
+        self._validate_tls_and_h2()
         if isinstance(self.log_level, str):
             _require(
                 self.log_level.lower() in LOG_LEVELS,
@@ -153,6 +168,29 @@ class Config:
             raise ConfigError(
                 "--http httptools: httptools is not installed (pip install pounce[speedups])"
             )
+
+    def _validate_tls_and_h2(self) -> None:
+        if self.ssl_keyfile or self.ssl_ca_certs or self.ssl_keyfile_password:
+            _require(bool(self.ssl_certfile), "ssl_certfile", "is required for TLS")
+        _require(
+            self.ssl_cert_reqs in (ssl.CERT_NONE, ssl.CERT_OPTIONAL, ssl.CERT_REQUIRED),
+            "ssl_cert_reqs",
+            "must be 0 (none), 1 (optional) or 2 (required)",
+        )
+        # RFC 9113 §6.5.2 bounds for the advertised settings.
+        _require(
+            1 <= self.h2_max_concurrent_streams <= 2**31 - 1,
+            "h2_max_concurrent_streams",
+            "must be at least 1",
+        )
+        for name in ("h2_initial_window_size", "h2_initial_connection_window_size"):
+            _require(65535 <= getattr(self, name) <= 2**31 - 1, name, "must be in 65535-2147483647")
+        _require(
+            1024 <= self.h2_max_header_list_size <= 2**31 - 1,
+            "h2_max_header_list_size",
+            "must be at least 1024",
+        )
+        _require(self.h2_write_timeout > 0, "h2_write_timeout", "must be positive")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -196,10 +234,33 @@ class Config:
 
     @property
     def is_ssl(self) -> bool:
-        return False
+        return bool(self.ssl_certfile)
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        return None
+        """The server's TLS context, offering ALPN ``h2, http/1.1`` (RFC 9113 §3.2)."""
+        if not self.is_ssl:
+            return None
+        try:
+            ctx = ssl.SSLContext(self.ssl_version)
+        except ValueError as exc:
+            raise ConfigError(f"--ssl-version: {exc}") from exc
+        try:
+            ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, self.ssl_keyfile_password)  # type: ignore[arg-type]
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"--ssl-certfile: cannot load certificate: {exc}") from exc
+        ctx.verify_mode = ssl.VerifyMode(self.ssl_cert_reqs)
+        if self.ssl_ca_certs:
+            try:
+                ctx.load_verify_locations(self.ssl_ca_certs)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"--ssl-ca-certs: {exc}") from exc
+        if self.ssl_ciphers:
+            try:
+                ctx.set_ciphers(self.ssl_ciphers)
+            except ssl.SSLError as exc:
+                raise ConfigError(f"--ssl-ciphers: {exc}") from exc
+        ctx.set_alpn_protocols(["h2", "http/1.1"] if self.http2 else ["http/1.1"])
+        return ctx
 
     def bind_description(self) -> str:
         """Where this config listens, for the startup log line."""

@@ -23,6 +23,7 @@ from .importer import load_app
 from .lifespan import Lifespan
 from .logs import configure_logging
 from .protocols.h1 import H1Protocol
+from .protocols.negotiate import AlpnSelector
 from .sockets import bind_socket, describe_socket
 from .state import ServerState
 
@@ -116,10 +117,14 @@ class Server:
         self.sockets = list(sockets)
         parser = config.http_name
 
+        ssl_context = config.ssl_context()
+        alpn = ssl_context is not None and config.http2
+
         def factory() -> asyncio.Protocol:
+            if alpn:
+                return AlpnSelector(state, parser)  # hands over to h2 or http/1.1
             return H1Protocol(state, parser)
 
-        ssl_context = config.ssl_context()
         for sock in self.sockets:
             server = await self._loop.create_server(
                 factory, sock=sock, backlog=config.backlog, ssl=ssl_context

@@ -16,6 +16,7 @@ from collections import deque
 from pounce._headers import analyze_request_headers, build_response_head
 from pounce._url import decode_path, split_target
 from pounce.errors import BadRequest
+from pounce.h2connection import PREFACE
 from pounce.logs import access_logger, log_access
 from pounce.protocols.h11_parser import H11Parser
 from pounce.protocols.h1_support import (
@@ -52,6 +53,9 @@ cdef int INFO = logging.INFO
 cdef Py_ssize_t C_BODY_HIGH_WATER = BODY_HIGH_WATER
 cdef Py_ssize_t C_BODY_LOW_WATER = BODY_LOW_WATER
 cdef Py_ssize_t C_JOIN_LIMIT = JOIN_LIMIT
+
+cdef bytes C_PREFACE = PREFACE
+cdef Py_ssize_t PREFACE_LEN = len(PREFACE)
 
 cdef int REQ_CHUNKED = 1
 cdef int REQ_CONNECTION_CLOSE = 2
@@ -447,7 +451,9 @@ cdef class H1Protocol:
         self.deadline = 0.0
         self.closing = False
         self.disconnected = False
-        self._preface = None
+        # HTTP/2 entry (pounce.protocols.negotiate): the first bytes are checked for the
+        # prior-knowledge preface while this is not None; h2c upgrades are allowed.
+        self._preface = b"" if state.config.http2 else None
         self._lingering = False
         self._starting = False
         self._discard_input = False
@@ -521,6 +527,10 @@ cdef class H1Protocol:
     def data_received(self, bytes data):
         if self._discard_input:
             return
+        if self._preface is not None:
+            data = self._check_preface(data)
+            if not data:
+                return
         try:
             self.parser.feed_data(data)
         except UPGRADE_ERRORS:
@@ -543,6 +553,27 @@ cdef class H1Protocol:
                 self._check_partial_head(data)
         if self.cycle is None and self.pipeline:
             self._run_next()
+
+    cdef bytes _check_preface(self, bytes data):
+        """RFC 9113 §3.3: a client with prior knowledge starts with the HTTP/2 preface."""
+        data = self._preface + data
+        if len(data) < PREFACE_LEN and C_PREFACE.startswith(data):
+            self._preface = data
+            return b""
+        self._preface = None
+        if data.startswith(C_PREFACE):
+            from pounce.protocols.negotiate import switch_to_h2
+
+            switch_to_h2(self, data)
+            return b""
+        return data
+
+    def detach(self):
+        """Hand the transport over to another protocol (HTTP/2): read nothing more here."""
+        self._discard_input = True
+        self.deadline = 0.0
+        self.state.connections.discard(self)
+        return self.transport
 
     # Parser callbacks
 
@@ -625,6 +656,11 @@ cdef class H1Protocol:
             "state": self._lifespan_state.copy(),
         }
         cdef bint more_body = content_length > 0 or (flags & REQ_CHUNKED) != 0
+        if flags & REQ_HAS_UPGRADE and state.config.http2:
+            from pounce.protocols.negotiate import try_h2c_upgrade
+
+            if try_h2c_upgrade(self, scope, headers, more_body):
+                raise StopParsing  # the connection is HTTP/2 now
         cdef RequestResponseCycle cycle = RequestResponseCycle.__new__(RequestResponseCycle)
         cycle._setup(scope, self, self.loop, more_body, more_body and (flags & REQ_EXPECT_CONTINUE) != 0)
         if self._access_log:

@@ -63,6 +63,7 @@ from .h1_support import (
     socket_address,
 )
 from .h11_parser import H11Parser
+from .negotiate import PREFACE, switch_to_h2, try_h2c_upgrade
 from .tasks import start_task
 
 logger = logging.getLogger("pounce.error")
@@ -98,6 +99,9 @@ class H1Protocol(asyncio.Protocol):
         self._lingering = False
         self._starting = False  # inside an eager task start (see _run_next)
         self._discard_input = False
+        # HTTP/2 entry (pounce.protocols.negotiate): the first bytes are checked for the
+        # prior-knowledge preface while this is not None; h2c upgrades are allowed.
+        self._preface: bytes | None = b"" if state.config.http2 else None
         self._read_paused = 0
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -171,6 +175,10 @@ class H1Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._discard_input:
             return
+        if self._preface is not None:
+            data = self._check_preface(data)
+            if not data:
+                return
         try:
             self.parser.feed_data(data)
         except UPGRADE_ERRORS:
@@ -198,6 +206,25 @@ class H1Protocol(asyncio.Protocol):
                 self._check_partial_head(data)
         if self.cycle is None and self.pipeline:
             self._run_next()
+
+    def _check_preface(self, data: bytes) -> bytes:
+        """RFC 9113 §3.3: a client with prior knowledge starts with the HTTP/2 preface."""
+        data = self._preface + data  # type: ignore[operator]
+        if len(data) < len(PREFACE) and PREFACE.startswith(data):
+            self._preface = data
+            return b""
+        self._preface = None
+        if data.startswith(PREFACE):
+            switch_to_h2(self, data)
+            return b""
+        return data
+
+    def detach(self) -> asyncio.Transport:
+        """Hand the transport over to another protocol (HTTP/2): read nothing more here."""
+        self._discard_input = True
+        self.deadline = 0.0
+        self.state.connections.discard(self)
+        return self.transport
 
     # Parser callbacks (httptools calls these; H11Parser mirrors it) --------------------------
 
@@ -269,6 +296,9 @@ class H1Protocol(asyncio.Protocol):
             "state": state.lifespan_state.copy(),
         }
         more_body = content_length > 0 or bool(flags & REQ_CHUNKED)
+        if flags & REQ_HAS_UPGRADE and state.config.http2:
+            if try_h2c_upgrade(self, scope, headers, more_body):
+                raise StopParsing  # the connection is HTTP/2 now
         cycle = RequestResponseCycle(
             scope,
             self,

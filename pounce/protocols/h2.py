@@ -1,0 +1,778 @@
+"""The HTTP/2 connection: an ``asyncio.Protocol`` driving a sans-I/O ``H2Connection``.
+
+Every stream is one ``RequestResponseCycle`` (the same cycle HTTP/1.1 uses) with an
+``H2Stream`` as its ``ResponseWriter``, and one ASGI task. This module sees only pounce's
+H2 events and methods (``pounce.h2connection``), never an h2 type.
+
+Rules and where they come from:
+- Request bodies: a stream's WINDOW_UPDATE is sent only as its app consumes the body
+  (``body_consumed``), so a slow consumer holds back only its own stream; the connection
+  window is replenished on receipt (RFC 9113 §5.2, §6.9).
+- Responses wait for both the stream and connection send windows (RFC 9113 §6.9.1) and for
+  the transport (``pause_writing``); streams share the connection window in turn.
+- RST_STREAM from the client cancels the stream: its app gets ``http.disconnect``
+  (RFC 9113 §6.4).
+- Shutdown: GOAWAY with the last stream id; open streams finish, then the connection closes
+  (RFC 9113 §6.8). Idle connections close with GOAWAY(NO_ERROR) (RFC 9113 §9.1).
+- Request trailers end the stream and are kept apart from the headers (RFC 9113 §8.1); the
+  app finds them in ``scope["extensions"]["http.request.trailers"]["headers"]`` once the
+  body is complete.
+- A response that cannot make progress for ``--h2-write-timeout`` seconds (zero windows or a
+  peer that stopped reading) is reset, or the connection closed if the connection is stuck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from .._headers import validate_header_name, validate_header_value
+from .._url import decode_path, split_target
+from ..errors import BadRequest, InvalidHeader
+from ..h2connection import (
+    CANCEL,
+    CONNECTION_HEADERS,
+    ENHANCE_YOUR_CALM,
+    INTERNAL_ERROR,
+    NO_ERROR,
+    PROTOCOL_ERROR,
+    H2BodyReceived,
+    H2Connection,
+    H2GoAway,
+    H2ProtocolError,
+    H2RequestReceived,
+    H2Settings,
+    H2StreamReset,
+    H2TrailersReceived,
+    H2WebSocketRequest,
+    H2WindowUpdated,
+    RequestReceived,
+    StreamGone,
+)
+from ..state import ServerState
+from .cycle import Headers, RequestResponseCycle
+from .h1_support import service_unavailable
+
+logger = logging.getLogger("pounce.error")
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+
+# Response bytes queued per stream before the app's send() waits for the windows.
+STREAM_HIGH_WATER = 64 * 1024
+# Queued DATA bytes that are written at once instead of at the end of the loop iteration.
+WRITE_BATCH = 64 * 1024
+_NO_BODY_STATUSES = frozenset({204, 304})
+_UPGRADE_RESPONSE = (
+    b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+)
+
+
+def settings_from_state(state: ServerState) -> H2Settings:
+    config = state.config
+    return H2Settings(
+        max_concurrent_streams=config.h2_max_concurrent_streams,
+        initial_window_size=config.h2_initial_window_size,
+        connection_window_size=config.h2_initial_connection_window_size,
+        max_header_list_size=config.h2_max_header_list_size,
+    )
+
+
+class H2Stream:
+    """One HTTP/2 stream: the ``ResponseWriter`` of its cycle."""
+
+    __slots__ = (
+        "blocked_since",
+        "buffer",
+        "buffered",
+        "cycle",
+        "end_pending",
+        "end_sent",
+        "expected",
+        "head",
+        "head_sent",
+        "no_body",
+        "proto",
+        "sent",
+        "stream_id",
+        "trailers",
+        "trailers_expected",
+        "waiter",
+    )
+
+    def __init__(self, proto: H2Protocol, stream_id: int) -> None:
+        self.proto = proto
+        self.stream_id = stream_id
+        self.cycle: RequestResponseCycle = None  # type: ignore[assignment]
+        self.head: tuple[int, list[tuple[bytes, bytes]]] | None = None
+        self.head_sent = False
+        self.no_body = False
+        self.expected = -1  # the response's content-length, if it set one
+        self.sent = 0
+        self.buffer: deque[bytes | memoryview] = deque()
+        self.buffered = 0
+        self.end_pending = False  # the app sent its last body part
+        self.end_sent = False  # END_STREAM (or RST_STREAM) is on its way
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+        self.trailers_expected = False  # http.response.start said trailers: True
+        self.waiter: asyncio.Future[None] | None = None
+        self.blocked_since = 0.0
+
+    # ResponseWriter ----------------------------------------------------------------------
+
+    def write_start(
+        self, cycle: RequestResponseCycle, status: int, headers: Headers, trailers: bool
+    ) -> None:
+        if type(status) is not int or not 100 <= status <= 999:
+            raise InvalidHeader(f"invalid HTTP status code: {status!r}")
+        fields = self.proto.response_headers(headers)
+        for name, value in fields:
+            if name == b"content-length":
+                if self.expected != -1 or not value.isdigit():
+                    raise InvalidHeader(f"invalid content-length {value!r}")
+                self.expected = int(value)
+        self.head = (status, fields)
+        self.trailers_expected = trailers
+        self.no_body = cycle.scope["method"] == "HEAD" or status in _NO_BODY_STATUSES
+        # An app that pauses between start and body still gets its head out promptly.
+        self.proto.loop.call_soon(self._flush_head)
+
+    def _flush_head(self) -> None:
+        if self.head is not None and not self.end_sent:
+            self.proto.send_head(self, end_stream=False)
+
+    def write_body(
+        self, cycle: RequestResponseCycle, body: bytes, more_body: bool
+    ) -> Awaitable[None] | None:
+        proto = self.proto
+        if self.end_sent or proto.disconnected:
+            return None
+        size = len(body)
+        cycle.bytes_sent += size
+        if self.expected >= 0:
+            self.sent += size
+            if self.sent > self.expected:
+                raise RuntimeError("Response content longer than Content-Length")
+            if not more_body and self.sent < self.expected and not self.no_body:
+                # RFC 9113 §8.1.1: a body shorter than content-length is malformed; the
+                # client learns it was cut short from the reset rather than END_STREAM.
+                logger.error("Response content shorter than Content-Length")
+                if self.head is not None:
+                    proto.send_head(self, end_stream=False)
+                self.buffer.append(body)
+                self.buffered += size
+                proto.flush_stream(self)
+                if not self.end_sent:
+                    proto.reset(self, INTERNAL_ERROR)
+                return None
+        if self.no_body:
+            body = b""
+        if not more_body:
+            self.end_pending = True
+        if self.head is not None:
+            # Headers and an empty body in one frame: HEADERS with END_STREAM.
+            done = not body and not more_body and not self.trailers_expected
+            proto.send_head(self, end_stream=done)
+            if done:
+                return None
+        if body:
+            self.buffer.append(body)
+            self.buffered += len(body)
+        proto.flush_stream(self)
+        if self.buffered > STREAM_HIGH_WATER or proto.write_paused:
+            return self._wait()
+        return None
+
+    def _wait(self) -> asyncio.Future[None]:
+        waiter = self.waiter
+        if waiter is None:
+            waiter = self.waiter = self.proto.loop.create_future()
+        return waiter
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def write_trailers(self, cycle: RequestResponseCycle, headers: Headers) -> None:
+        if self.end_sent or self.proto.disconnected:
+            return None
+        trailers = self.proto.response_headers(headers, defaults=False)
+        if self.trailers is None:
+            self.trailers = trailers
+        else:
+            self.trailers += trailers
+        # They go out from response_complete(), after the last trailers message.
+        return None
+
+    def write_error(self, cycle: RequestResponseCycle, status: int) -> None:
+        proto = self.proto
+        if self.end_sent or proto.disconnected:
+            return
+        if self.head_sent:
+            proto.reset(self, INTERNAL_ERROR)
+            return
+        body = f"{HTTPStatus(status).phrase}\n".encode()
+        self.head = (
+            status,
+            proto.response_headers(
+                [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", b"%d" % len(body)),
+                ]
+            ),
+        )
+        proto.send_head(self, end_stream=False)
+        self.end_pending = True
+        self.trailers = None
+        self.trailers_expected = False
+        self.buffer.append(body)
+        self.buffered += len(body)
+        proto.flush_stream(self)
+
+    def send_continue(self, cycle: RequestResponseCycle) -> None:
+        self.proto.send_informational(self, 100)
+
+    def body_consumed(self, cycle: RequestResponseCycle, nbytes: int) -> None:
+        self.proto.body_consumed(self, nbytes)
+
+    def response_complete(self, cycle: RequestResponseCycle) -> None:
+        if self.trailers_expected and not self.end_sent:
+            self.proto.flush_stream(self)  # the trailers, after any queued body
+
+    def app_failed(self, cycle: RequestResponseCycle) -> None:
+        if self.end_sent or self.proto.disconnected:
+            return
+        if not self.head_sent:
+            self.head = None
+            self.write_error(cycle, 500)
+        else:
+            self.proto.reset(self, INTERNAL_ERROR)
+
+    def cycle_finished(self, cycle: RequestResponseCycle) -> None:
+        if not cycle.response_complete and not self.end_sent and not self.proto.disconnected:
+            if not cycle.response_started:
+                return  # write_error already answered (or the stream was reset)
+            self.proto.reset(self, INTERNAL_ERROR)
+
+
+class H2Protocol(asyncio.Protocol):
+    """One HTTP/2 connection."""
+
+    def __init__(
+        self, state: ServerState, upgrade: tuple[bytes, dict[str, Any]] | None = None
+    ) -> None:
+        self.state = state
+        self.loop = state.loop
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.conn = H2Connection(settings_from_state(state))
+        self.streams: dict[int, H2Stream] = {}
+        # Streams with response bytes (or an end) waiting for a window, in turn order.
+        self.writable: dict[int, H2Stream] = {}
+        self.server: tuple[str, int] | None = None
+        self.client: tuple[str, int] | None = None
+        self.scheme = "http"
+        self.proxy_trusted = False
+        self.deadline = 0.0
+        self.closing = False
+        self.disconnected = False
+        self.write_paused = False
+        self.write_paused_since = 0.0
+        self.write_timeout = state.config.h2_write_timeout
+        self._write_scheduled = False
+        self._unwritten = 0  # DATA bytes queued in the connection since the last write
+        self._upgrade = upgrade
+        self._defaults_key: bytes | None = None
+        self._defaults: list[tuple[bytes, bytes]] = []
+
+    # asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        state = self.state
+        state.connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.server = _address(sock.getsockname())
+            self.client = _address(transport.get_extra_info("peername"))
+        if transport.get_extra_info("sslcontext") is not None:
+            self.scheme = "https"
+        if state.proxy is not None:
+            host = self.client[0] if self.client else None
+            self.proxy_trusted = state.proxy.is_trusted(host) if host else state.proxy.always
+        upgrade = self._upgrade
+        if upgrade is None:
+            self.conn.initiate_connection()
+            self._write_now()
+        else:
+            # RFC 7540 §3.2: 101, then the server preface, then the answer on stream 1.
+            self._upgrade = None
+            settings_header, scope = upgrade
+            self.transport.write(_UPGRADE_RESPONSE)
+            self.conn.initiate_upgrade_connection(settings_header)
+            self._write_now()
+            self._start_stream(1, scope, more_body=False)
+        self._update_idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disconnected = True
+        self.deadline = 0.0
+        self.state.connections.discard(self)
+        for stream in list(self.streams.values()):
+            stream.cycle.disconnect()
+            stream.wake()
+        self.streams.clear()
+        self.writable.clear()
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.write_paused_since = self.loop.time()
+        self._arm_write_timeout()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.write_paused_since = 0.0
+        self.flush_all()
+        for stream in list(self.streams.values()):
+            if stream.waiter is not None and stream.buffered <= STREAM_HIGH_WATER:
+                stream.wake()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.conn.receive_data(data)
+            for event in events:
+                self._handle(event)
+        except Exception:  # a bug of ours: the client gets a GOAWAY, the worker lives on
+            logger.exception("Unexpected error on an HTTP/2 connection")
+            self.conn.close_connection(INTERNAL_ERROR)
+            self._write_now()
+            self.transport.close()
+            return
+        self._write_now()
+
+    def _handle(self, event: object) -> None:
+        tp = type(event)
+        if tp is H2BodyReceived:
+            self._on_body(event)  # type: ignore[arg-type]
+        elif tp is H2RequestReceived:
+            self._on_request(event)  # type: ignore[arg-type]
+        elif tp is H2WindowUpdated:
+            self._on_window(event)  # type: ignore[arg-type]
+        elif tp is H2StreamReset:
+            stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]
+            if stream is not None:
+                stream.end_sent = True
+                self._close_stream(stream)
+                # One loop turn later: body that arrived with the reset reaches an app waiting
+                # in receive() first, and its next receive() returns http.disconnect (rather
+                # than the app being cancelled with a message in hand).
+                self.loop.call_soon(stream.cycle.disconnect)
+        elif tp is H2TrailersReceived:
+            stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]
+            if stream is not None:
+                ext = stream.cycle.scope["extensions"]
+                ext["http.request.trailers"] = {"headers": event.headers}  # type: ignore[attr-defined]
+                stream.cycle.end_body()
+                self._maybe_finish(stream)
+        elif tp is H2GoAway:
+            self.closing = True
+            self._close_if_done()
+        elif tp is H2ProtocolError:
+            logger.debug(
+                "HTTP/2 connection error from %s: %s (code %d)",
+                self.client,
+                event.message,  # type: ignore[attr-defined]
+                event.error_code,  # type: ignore[attr-defined]
+            )
+            self._abandon()
+        elif tp is H2WebSocketRequest:
+            self._on_websocket(event)  # type: ignore[arg-type]
+
+    # Requests --------------------------------------------------------------------------------
+
+    def _on_request(self, event: H2RequestReceived) -> None:
+        try:
+            scope = self._build_scope(event.request)
+        except (BadRequest, UnicodeDecodeError):
+            # RFC 9113 §8.1.1: a malformed request is a stream error of type PROTOCOL_ERROR.
+            self.conn.reset_stream(event.stream_id, PROTOCOL_ERROR)
+            return
+        self._start_stream(event.stream_id, scope, more_body=not event.end_stream)
+
+    def _build_scope(self, request: RequestReceived) -> dict[str, Any]:
+        state = self.state
+        raw_path, query = split_target(request.path)
+        headers = request.headers
+        if request.authority is not None:
+            # RFC 9113 §8.3.1: :authority stands in for Host; apps expect a host header.
+            if not any(name == b"host" for name, _ in headers):
+                headers.insert(0, (b"host", request.authority))
+        client = self.client
+        scheme = self.scheme
+        if self.proxy_trusted:
+            client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]
+        root_path = state.root_path
+        return {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": "2",
+            "server": self.server,
+            "client": client,
+            "scheme": scheme,
+            "method": request.method.decode("ascii"),
+            "root_path": root_path,
+            "path": root_path + decode_path(raw_path) if root_path else decode_path(raw_path),
+            "raw_path": state.root_path_bytes + raw_path if root_path else raw_path,
+            "query_string": query,
+            "headers": headers,
+            "state": state.lifespan_state.copy(),
+            "extensions": {"http.response.trailers": {}},
+        }
+
+    def _start_stream(self, stream_id: int, scope: dict[str, Any], more_body: bool) -> None:
+        state = self.state
+        stream = H2Stream(self, stream_id)
+        expect = _get_header_from_tuple(scope["headers"], b"expect") if more_body else None
+        expect_continue = expect is not None and expect.lower() == b"100-continue"
+        cycle = RequestResponseCycle(scope, stream, self.loop, more_body, expect_continue)
+        stream.cycle = cycle
+        self.streams[stream_id] = stream
+        if not self.writable and not self.write_paused:
+            self.deadline = 0.0  # not idle any more (a pending write timeout stays armed)
+        if state.access_log:
+            cycle.start_time = self.loop.time()
+        state.total_requests += 1
+        if state.on_request is not None:
+            state.on_request(state.total_requests)
+        app = state.app
+        if state.limit_concurrency and state.over_concurrency_limit():
+            app = service_unavailable
+        task = self.loop.create_task(cycle.run_asgi(app))
+        cycle.task = task
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    def _on_body(self, event: H2BodyReceived) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is None:
+            return
+        cycle = stream.cycle
+        if event.data:
+            cycle.feed_body(event.data)
+        if event.end_stream:
+            cycle.end_body()
+            self._maybe_finish(stream)
+
+    def _on_websocket(self, event: H2WebSocketRequest) -> None:
+        # RFC 8441 is advertised for the WebSocket protocol module; until it is wired in,
+        # the extended CONNECT is answered 501 Not Implemented.
+        try:
+            self.conn.send_response_headers(event.stream_id, 501, [], end_stream=True)
+        except StreamGone:
+            pass
+        if event.end_stream:
+            self.conn.remove_stream(event.stream_id)
+        else:
+            self.conn.reset_stream(event.stream_id, NO_ERROR)  # RFC 9113 §8.1
+
+    def body_consumed(self, stream: H2Stream, nbytes: int) -> None:
+        if stream.stream_id in self.streams:
+            self.conn.acknowledge_consumed(stream.stream_id, nbytes)
+            self._schedule_write()
+
+    # Responses -------------------------------------------------------------------------------
+
+    def response_headers(
+        self, headers: Headers, defaults: bool = True
+    ) -> list[tuple[bytes, bytes]]:
+        """Validate the app's headers for HTTP/2: lower-case names (RFC 9113 §8.2.1), no
+        connection-specific fields (§8.2.2), plus the server's date/server/extra headers."""
+        out: list[tuple[bytes, bytes]] = []
+        has_date = has_server = False
+        for name, value in headers:
+            validate_header_name(name)
+            validate_header_value(value)
+            lname = name.lower()
+            if lname in CONNECTION_HEADERS:
+                continue
+            if lname == b"date":
+                has_date = True
+            elif lname == b"server":
+                has_server = True
+            out.append((lname, value))
+        if defaults:
+            for name, value in self._default_headers():
+                if (name == b"date" and has_date) or (name == b"server" and has_server):
+                    continue
+                out.append((name, value))
+        return out
+
+    def _default_headers(self) -> list[tuple[bytes, bytes]]:
+        lines = self.state.default_headers[0]
+        if lines is not self._defaults_key:
+            self._defaults_key = lines
+            pairs = []
+            for line in lines.split(b"\r\n"):
+                name, sep, value = line.partition(b": ")
+                if sep:
+                    pairs.append((name, value))
+            self._defaults = pairs
+        return self._defaults
+
+    def send_head(self, stream: H2Stream, end_stream: bool) -> None:
+        head = stream.head
+        if head is None:
+            return
+        stream.head = None
+        stream.head_sent = True
+        try:
+            self.conn.send_response_headers(
+                stream.stream_id, head[0], head[1], end_stream=end_stream
+            )
+        except StreamGone:
+            self._stream_gone(stream)
+            return
+        if end_stream:
+            stream.end_sent = True
+            self._maybe_finish(stream)
+        self._schedule_write()
+
+    def send_informational(self, stream: H2Stream, status: int) -> None:
+        if stream.head_sent or stream.end_sent or self.disconnected:
+            return
+        try:
+            self.conn.send_response_headers(stream.stream_id, status, [])
+        except StreamGone:
+            return
+        self._schedule_write()
+
+    def flush_stream(self, stream: H2Stream) -> None:
+        """Send what the windows allow of this stream's queued body, then its end."""
+        if stream.end_sent or self.disconnected:
+            return
+        try:
+            self._flush_stream(stream)
+        except StreamGone:
+            self._stream_gone(stream)
+
+    def _stream_gone(self, stream: H2Stream) -> None:
+        """The stream cannot be written any more: its app is told the client went away."""
+        stream.end_sent = True
+        self._close_stream(stream)
+        stream.cycle.disconnect()
+        self._schedule_write()
+
+    def _flush_stream(self, stream: H2Stream) -> None:
+        if stream.head is not None:
+            self.send_head(stream, end_stream=False)
+            if stream.end_sent:
+                return
+        conn = self.conn
+        sid = stream.stream_id
+        buffer = stream.buffer
+        progress = False
+        while buffer and not self.write_paused:
+            chunk = buffer[0]
+            size = len(chunk)
+            last = stream.end_pending and len(buffer) == 1 and not stream.trailers_expected
+            sent = conn.send_data(sid, chunk, end_stream=last)
+            if sent:
+                progress = True
+                stream.buffered -= sent
+                self._unwritten += sent
+                if self._unwritten >= WRITE_BATCH:
+                    # Hand it to the transport now: its pause_writing() must be able to stop
+                    # an app that sends without ever yielding to the loop.
+                    self._write_now()
+            if sent < size:
+                buffer[0] = memoryview(chunk)[sent:]
+                break
+            buffer.popleft()
+            if last:
+                stream.end_sent = True
+        if progress:
+            stream.blocked_since = 0.0
+            self._schedule_write()
+        if buffer:
+            self.writable[sid] = stream
+            if not stream.blocked_since and not self.write_paused:
+                stream.blocked_since = self.loop.time()
+                self._arm_write_timeout()
+            return
+        self.writable.pop(sid, None)
+        if stream.end_pending and not stream.end_sent:
+            if not stream.trailers_expected:
+                conn.end_stream(sid)
+                stream.end_sent = True
+            elif stream.cycle.response_complete:
+                # RFC 9113 §8.1: trailers are a HEADERS frame that ends the stream.
+                if stream.trailers:
+                    conn.send_trailers(sid, stream.trailers)
+                else:
+                    conn.end_stream(sid)
+                stream.end_sent = True
+            self._schedule_write()
+        if stream.waiter is not None and not self.write_paused:
+            stream.wake()
+        if stream.end_sent:
+            self._maybe_finish(stream)
+
+    def flush_all(self) -> None:
+        for stream in list(self.writable.values()):
+            if self.write_paused or self.conn.connection_window <= 0:
+                break
+            self.flush_stream(stream)
+
+    def _on_window(self, event: H2WindowUpdated) -> None:
+        if event.stream_id == 0:
+            self.flush_all()
+        else:
+            stream = self.writable.get(event.stream_id)
+            if stream is not None:
+                self.flush_stream(stream)
+
+    def reset(self, stream: H2Stream, error_code: int) -> None:
+        if stream.end_sent and stream.stream_id not in self.streams:
+            return
+        stream.end_sent = True
+        self.conn.reset_stream(stream.stream_id, error_code)
+        self._close_stream(stream)
+        self._schedule_write()
+
+    # Stream and connection ends ----------------------------------------------------------------
+
+    def _maybe_finish(self, stream: H2Stream) -> None:
+        """A stream is done when its response is out and the client finished sending."""
+        if not stream.end_sent or stream.stream_id not in self.streams:
+            return
+        if not stream.cycle.request_complete:
+            # RFC 9113 §8.1: a complete response may end the request with RST_STREAM(NO_ERROR).
+            self.conn.reset_stream(stream.stream_id, NO_ERROR)
+            # After the cycle has marked its response complete: only receive() is woken.
+            self.loop.call_soon(stream.cycle.disconnect)
+            self._schedule_write()
+        self._close_stream(stream)
+
+    def _close_stream(self, stream: H2Stream) -> None:
+        sid = stream.stream_id
+        stream.buffer.clear()
+        stream.buffered = 0
+        stream.wake()
+        self.writable.pop(sid, None)
+        if self.streams.pop(sid, None) is not None:
+            self.conn.remove_stream(sid)
+            if not self.streams:
+                self._close_if_done()
+                self._update_idle()
+
+    def _close_if_done(self) -> None:
+        if (self.closing or self.conn.is_closed) and not self.streams and not self.disconnected:
+            self._write_now()
+            self.transport.close()
+
+    def _abandon(self) -> None:
+        """A connection error: GOAWAY is queued; send it and close."""
+        self._write_now()
+        for stream in list(self.streams.values()):
+            stream.cycle.disconnect()
+        if not self.disconnected:
+            self.transport.close()
+
+    # Writing -----------------------------------------------------------------------------------
+
+    def _schedule_write(self) -> None:
+        if not self._write_scheduled:
+            self._write_scheduled = True
+            self.loop.call_soon(self._write_now)
+
+    def _write_now(self) -> None:
+        self._write_scheduled = False
+        self._unwritten = 0
+        if self.disconnected:
+            return
+        data = self.conn.data_to_send()
+        if data:
+            self.transport.write(data)
+
+    # Server controls, timeouts -----------------------------------------------------------------
+
+    def is_idle(self) -> bool:
+        return not self.streams
+
+    def shutdown(self) -> None:
+        """Graceful stop: GOAWAY(NO_ERROR, last stream id); open streams finish."""
+        if self.disconnected:
+            return
+        self.closing = True
+        self.conn.close_connection(NO_ERROR)
+        self._write_now()
+        self._close_if_done()
+
+    def _update_idle(self) -> None:
+        if not self.streams and not self.disconnected:
+            self.deadline = self.loop.time() + self.state.keep_alive_timeout
+
+    def _arm_write_timeout(self) -> None:
+        at = self.loop.time() + self.write_timeout
+        if not self.deadline or at < self.deadline:
+            self.deadline = at
+
+    def check_deadline(self, now: float) -> None:
+        """Called by the server's sweep once ``deadline`` has passed."""
+        self.deadline = 0.0
+        if self.disconnected:
+            return
+        if not self.streams:
+            self.conn.close_connection(NO_ERROR)  # idle: RFC 9113 §9.1
+            self._write_now()
+            self.transport.close()
+            return
+        timeout = self.write_timeout
+        if self.write_paused and now - self.write_paused_since >= timeout:
+            # The peer stopped reading: nothing more can be written, not even a GOAWAY.
+            logger.debug("HTTP/2 write timeout (transport) for %s", self.client)
+            self.transport.abort()
+            return
+        stalled = [
+            s
+            for s in self.writable.values()
+            if s.blocked_since and now - s.blocked_since >= timeout
+        ]
+        if stalled and self.conn.connection_window <= 0:
+            logger.debug("HTTP/2 write timeout (connection window) for %s", self.client)
+            self.conn.close_connection(ENHANCE_YOUR_CALM)
+            self._abandon()
+            return
+        for stream in stalled:
+            logger.debug("HTTP/2 write timeout (stream %d) for %s", stream.stream_id, self.client)
+            stream.cycle.disconnect()
+            self.reset(stream, CANCEL)
+        pending = [s.blocked_since for s in self.writable.values() if s.blocked_since]
+        if self.write_paused:
+            pending.append(self.write_paused_since)
+        if pending:
+            self.deadline = min(pending) + timeout
+        elif not self.streams:
+            self._update_idle()
+
+
+def _get_header_from_tuple(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The value of the first header called ``name`` (lower-case), or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def _address(addr: Any) -> tuple[str, int] | None:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return (str(addr[0]), int(addr[1]))
+    return None

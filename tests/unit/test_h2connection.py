@@ -1,0 +1,436 @@
+"""Sans-I/O tests of pounce's H2Connection, driven by an h2 client and hand-made frames."""
+
+from __future__ import annotations
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+import hpack
+import pytest
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    PriorityFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
+
+from pounce.h2connection import (
+    ENHANCE_YOUR_CALM,
+    PREFACE,
+    PROTOCOL_ERROR,
+    REFUSED_STREAM,
+    FloodLimits,
+    H2BodyReceived,
+    H2Connection,
+    H2GoAway,
+    H2ProtocolError,
+    H2RequestReceived,
+    H2Settings,
+    H2StreamReset,
+    H2TrailersReceived,
+    H2WebSocketRequest,
+    H2WindowUpdated,
+)
+
+REQUEST = [
+    (b":method", b"POST"),
+    (b":scheme", b"http"),
+    (b":authority", b"example.com"),
+    (b":path", b"/upload?x=1"),
+    (b"user-agent", b"test"),
+]
+
+
+def parse_frames(data: bytes) -> list[Frame]:
+    frames = []
+    while len(data) >= 9:
+        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+        frame.parse_body(memoryview(data[9 : 9 + length]))
+        frames.append(frame)
+        data = data[9 + length :]
+    return frames
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Pair:
+    """An h2 client connected to a pounce server connection in memory."""
+
+    def __init__(self, settings: H2Settings | None = None, **client_settings: int) -> None:
+        self.clock = Clock()
+        self.server = H2Connection(settings, clock=self.clock)
+        self.client = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        self.client.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                getattr(h2.settings.SettingCodes, k.upper()): v for k, v in client_settings.items()
+            },
+        )
+        self.server.initiate_connection()
+        self.client.initiate_connection()
+        self.client_events: list[h2.events.Event] = []
+        self.server_frames: list[Frame] = []
+        self.pump()
+
+    def pump(self) -> list[object]:
+        """Move bytes both ways until quiet; returns the server's events."""
+        events: list[object] = []
+        for _ in range(20):
+            to_server = self.client.data_to_send()
+            if to_server:
+                events += self.server.receive_data(to_server)
+            to_client = self.server.data_to_send()
+            if to_client:
+                self.client_events += self.client.receive_data(to_client)
+            if not to_server and not to_client:
+                break
+        return events
+
+    def raw(self, data: bytes) -> list[object]:
+        """Send raw bytes to the server; the client library does not see them."""
+        events = self.server.receive_data(data)
+        out = self.server.data_to_send()
+        self.server_frames += parse_frames(out)
+        if out:
+            try:
+                self.client_events += self.client.receive_data(out)
+            except h2.exceptions.ProtocolError:
+                pass
+        return events
+
+    def of(self, kind: type) -> list[h2.events.Event]:
+        return [e for e in self.client_events if isinstance(e, kind)]
+
+
+def test_preface_advertises_settings_and_extended_connect() -> None:
+    pair = Pair(H2Settings(max_concurrent_streams=7, initial_window_size=100_000))
+    changed = pair.of(h2.events.RemoteSettingsChanged)[0].changed_settings
+    codes = h2.settings.SettingCodes
+    assert changed[codes.MAX_CONCURRENT_STREAMS].new_value == 7
+    assert changed[codes.INITIAL_WINDOW_SIZE].new_value == 100_000
+    assert changed[codes.ENABLE_CONNECT_PROTOCOL].new_value == 1  # RFC 8441 §3
+    # The connection window was opened beyond the 65535 default.
+    assert pair.client.outbound_flow_control_window == H2Settings().connection_window_size
+    assert PREFACE == b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def test_request_headers_split_pseudo_fields() -> None:
+    pair = Pair()
+    pair.client.send_headers(1, REQUEST, end_stream=True)
+    (event,) = pair.pump()
+    assert isinstance(event, H2RequestReceived)
+    assert event.stream_id == 1 and event.end_stream
+    req = event.request
+    assert (req.method, req.path, req.scheme, req.authority) == (
+        b"POST",
+        b"/upload?x=1",
+        b"http",
+        b"example.com",
+    )
+    assert req.headers == [(b"user-agent", b"test")]
+    assert pair.server.active_stream_count == 1
+    assert pair.server.stream_ended(1)
+
+
+def test_body_connection_window_prompt_stream_window_on_consumption() -> None:
+    pair = Pair(H2Settings(initial_window_size=65535))
+    pair.client.send_headers(1, REQUEST)
+    pair.pump()
+    conn_before = pair.client.outbound_flow_control_window
+    for _ in range(4):
+        pair.client.send_data(1, b"x" * 10000)
+    events = pair.pump()
+    assert [type(e) for e in events] == [H2BodyReceived] * 4
+    assert b"".join(e.data for e in events) == b"x" * 40000
+    assert not any(e.end_stream for e in events)
+    # Connection window refilled at once (RFC 9113 §6.9), the stream's not yet.
+    assert pair.client.outbound_flow_control_window == conn_before
+    assert pair.client.local_flow_control_window(1) == 65535 - 40000
+    pair.server.acknowledge_consumed(1, 40000)
+    pair.pump()
+    assert pair.client.local_flow_control_window(1) == 65535
+    pair.client.send_data(1, b"end", end_stream=True)
+    (last,) = pair.pump()
+    assert isinstance(last, H2BodyReceived) and last.end_stream and last.data == b"end"
+
+
+def test_trailers_are_a_separate_event() -> None:
+    pair = Pair()
+    pair.client.send_headers(1, REQUEST)
+    pair.client.send_data(1, b"body")
+    pair.client.send_headers(1, [(b"x-checksum", b"abc")], end_stream=True)
+    events = pair.pump()
+    assert [type(e) for e in events] == [H2RequestReceived, H2BodyReceived, H2TrailersReceived]
+    assert events[0].request.headers == [(b"user-agent", b"test")]
+    assert events[2].headers == [(b"x-checksum", b"abc")]
+    assert pair.server.stream_ended(1)
+
+
+def test_send_data_respects_peer_window() -> None:
+    pair = Pair(initial_window_size=1000)
+    pair.client.send_headers(1, REQUEST, end_stream=True)
+    pair.pump()
+    pair.server.send_response_headers(1, 200, [(b"content-type", b"text/plain")])
+    assert pair.server.local_flow_control_window(1) == 1000
+    assert pair.server.send_data(1, b"a" * 5000, end_stream=True) == 1000
+    pair.pump()
+    received = b"".join(e.data for e in pair.of(h2.events.DataReceived))
+    assert received == b"a" * 1000
+    assert not pair.of(h2.events.StreamEnded)
+    pair.client.increment_flow_control_window(4000, 1)
+    events = pair.pump()
+    assert H2WindowUpdated(1) in events
+    assert pair.server.send_data(1, b"a" * 4000, end_stream=True) == 4000
+    pair.pump()
+    assert b"".join(e.data for e in pair.of(h2.events.DataReceived)) == b"a" * 5000
+    assert pair.of(h2.events.StreamEnded)
+
+
+def test_client_reset() -> None:
+    pair = Pair()
+    pair.client.send_headers(1, REQUEST)
+    pair.pump()
+    pair.client.reset_stream(1, 8)
+    events = pair.pump()
+    assert events == [H2StreamReset(1, 8)]
+    assert pair.server.active_stream_count == 0
+
+
+def test_streams_beyond_the_limit_are_refused() -> None:
+    pair = Pair(H2Settings(max_concurrent_streams=2))
+    encoder = hpack.Encoder()
+    for stream_id in (1, 3, 5):
+        frame = HeadersFrame(stream_id, flags=["END_HEADERS", "END_STREAM"])
+        frame.data = encoder.encode(REQUEST)
+        events = pair.raw(frame.serialize())
+        if stream_id < 5:
+            assert isinstance(events[0], H2RequestReceived)
+    assert events == []
+    resets = [f for f in pair.server_frames if isinstance(f, RstStreamFrame)]
+    assert [(r.stream_id, r.error_code) for r in resets] == [(5, REFUSED_STREAM)]
+    # The connection lives on: stream 1 still answers.
+    pair.server.send_response_headers(1, 200, [], end_stream=True)
+    frames = parse_frames(pair.server.data_to_send())
+    assert [(type(f), f.stream_id) for f in frames] == [(HeadersFrame, 1)]
+
+
+def test_graceful_goaway_refuses_new_streams_and_finishes_old() -> None:
+    pair = Pair()
+    pair.client.send_headers(1, REQUEST)
+    pair.pump()
+    pair.server.close_connection()
+    assert pair.server.is_closed
+    pair.pump()
+    (goaway,) = pair.of(h2.events.ConnectionTerminated)
+    assert goaway.last_stream_id == 1 and goaway.error_code == 0
+    # A stream the client opens anyway (raw frame: h2 would refuse after GOAWAY) is refused.
+    frame = HeadersFrame(3, flags=["END_HEADERS", "END_STREAM"])
+    frame.data = pair.client.encoder.encode(REQUEST)
+    assert pair.raw(frame.serialize()) == []
+    # Stream 1 still completes in both directions.
+    body = DataFrame(1, b"late body", flags=["END_STREAM"])
+    (event,) = pair.raw(body.serialize())
+    assert isinstance(event, H2BodyReceived) and event.end_stream
+    pair.server.send_response_headers(1, 200, [], end_stream=False)
+    assert pair.server.send_data(1, b"ok", end_stream=True) == 2
+    out = pair.server.data_to_send()
+    assert b"ok" in out
+
+
+def test_remote_goaway_event() -> None:
+    pair = Pair()
+    pair.client.close_connection()
+    assert pair.pump() == [H2GoAway(0, 0)]
+    assert pair.server.is_closed
+
+
+def test_extended_connect_is_a_websocket_request() -> None:
+    pair = Pair()
+    pair.client.send_headers(
+        1,
+        [
+            (b":method", b"CONNECT"),
+            (b":protocol", b"websocket"),
+            (b":scheme", b"http"),
+            (b":path", b"/chat"),
+            (b":authority", b"example.com"),
+            (b"sec-websocket-version", b"13"),
+        ],
+    )
+    (event,) = pair.pump()
+    assert isinstance(event, H2WebSocketRequest)
+    assert event.ws_path == b"/chat" and event.request.protocol == b"websocket"
+
+
+def test_garbage_is_a_protocol_error() -> None:
+    server = H2Connection()
+    server.initiate_connection()
+    server.data_to_send()
+    (event,) = server.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert isinstance(event, H2ProtocolError) and event.error_code == PROTOCOL_ERROR
+    assert server.receive_data(b"more") == []
+
+
+def test_invalid_frame_gets_goaway_protocol_error() -> None:
+    pair = Pair()
+    # RFC 9113 §6.1: DATA on stream 0 is a connection error of type PROTOCOL_ERROR.
+    (event,) = pair.raw(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")
+    assert isinstance(event, H2ProtocolError) and event.error_code == PROTOCOL_ERROR
+    goaways = [f for f in pair.server_frames if isinstance(f, GoAwayFrame)]
+    assert [g.error_code for g in goaways] == [PROTOCOL_ERROR]
+
+
+def _assert_calm(pair: Pair, events: list[object]) -> None:
+    assert events and isinstance(events[-1], H2ProtocolError), events
+    assert events[-1].error_code == ENHANCE_YOUR_CALM
+    (goaway,) = pair.of(h2.events.ConnectionTerminated)
+    assert goaway.error_code == ENHANCE_YOUR_CALM
+
+
+def test_rapid_reset_is_stopped() -> None:
+    pair = Pair(H2Settings(max_concurrent_streams=10))
+    limit = FloodLimits().resets
+    encoder = hpack.Encoder()
+    events: list[object] = []
+    for i in range(limit + 5):
+        stream_id = 1 + 2 * i
+        frame = HeadersFrame(stream_id, flags=["END_HEADERS"])
+        frame.data = encoder.encode(REQUEST)
+        rst = RstStreamFrame(stream_id)
+        rst.error_code = 8
+        events = pair.raw(frame.serialize() + rst.serialize())
+        if events and isinstance(events[-1], H2ProtocolError):
+            break
+    assert i == limit  # the first reset over the limit
+    _assert_calm(pair, events)
+
+
+def test_resets_spread_over_time_are_fine() -> None:
+    pair = Pair()
+    encoder = hpack.Encoder()
+    for i in range(600):
+        pair.clock.now += 0.01  # 100 resets per second
+        stream_id = 1 + 2 * i
+        frame = HeadersFrame(stream_id, flags=["END_HEADERS"])
+        frame.data = encoder.encode(REQUEST)
+        rst = RstStreamFrame(stream_id)
+        rst.error_code = 8
+        events = pair.raw(frame.serialize() + rst.serialize())
+        assert not any(isinstance(e, H2ProtocolError) for e in events)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(lambda: SettingsFrame(0, settings={}), id="settings"),
+        pytest.param(lambda: PingFrame(0, opaque_data=b"12345678"), id="ping"),
+        pytest.param(lambda: WindowUpdateFrame(0, window_increment=1), id="window-update"),
+        pytest.param(lambda: PriorityFrame(1, depends_on=0, stream_weight=10), id="priority"),
+    ],
+)
+def test_control_frame_floods(frame) -> None:
+    pair = Pair()
+    events = pair.raw(frame().serialize() * 3000)
+    _assert_calm(pair, events)
+
+
+def test_moderate_control_frames_are_fine() -> None:
+    pair = Pair()
+    events = pair.raw(PingFrame(0, opaque_data=b"12345678").serialize() * 50)
+    assert not any(isinstance(e, H2ProtocolError) for e in events)
+    assert len(pair.of(h2.events.PingAckReceived)) == 50
+
+
+def test_empty_data_flood() -> None:
+    pair = Pair()
+    pair.client.send_headers(1, REQUEST)
+    pair.pump()
+    events = pair.raw(DataFrame(1, b"").serialize() * 500)
+    _assert_calm(pair, events)
+
+
+def test_hpack_bomb() -> None:
+    """A header block that decodes past SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §10.5.1)."""
+    pair = Pair(H2Settings(max_header_list_size=4096))
+    encoder = hpack.Encoder()
+    # One big value, indexed once, then referenced many times: small on the wire.
+    block = encoder.encode([*REQUEST, (b"x-bomb", b"a" * 3000)])
+    frame = HeadersFrame(1, flags=["END_HEADERS", "END_STREAM"])
+    frame.data = block
+    pair.raw(frame.serialize())
+    bomb = encoder.encode([*REQUEST, *([(b"x-bomb", b"a" * 3000)] * 100)])
+    assert len(bomb) < 1000
+    frame = HeadersFrame(3, flags=["END_HEADERS", "END_STREAM"])
+    frame.data = bomb
+    events = pair.raw(frame.serialize())
+    assert isinstance(events[-1], H2ProtocolError)
+    assert events[-1].error_code == ENHANCE_YOUR_CALM
+
+
+def test_continuation_flood() -> None:
+    pair = Pair(H2Settings(max_header_list_size=8192))
+    frame = HeadersFrame(1)  # no END_HEADERS: CONTINUATION frames follow
+    frame.data = hpack.Encoder().encode(REQUEST)
+    data = frame.serialize()
+    cont = ContinuationFrame(1)
+    cont.data = b"\x00" * 1000
+    events = pair.raw(data + cont.serialize() * 20)
+    assert isinstance(events[-1], H2ProtocolError)
+    assert events[-1].error_code in (ENHANCE_YOUR_CALM, PROTOCOL_ERROR)
+    assert pair.of(h2.events.ConnectionTerminated)
+
+
+def test_continuation_flood_frame_count() -> None:
+    pair = Pair()
+    frame = HeadersFrame(1)
+    frame.data = hpack.Encoder().encode(REQUEST)
+    cont = ContinuationFrame(1)
+    events = pair.raw(frame.serialize() + cont.serialize() * 100)
+    assert isinstance(events[-1], H2ProtocolError)
+    assert pair.of(h2.events.ConnectionTerminated)
+
+
+def test_upgrade_settings_header() -> None:
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    header = client.initiate_upgrade_connection()
+    server = H2Connection()
+    assert server.initiate_upgrade_connection(header)
+    assert server.active_stream_count == 1 and server.stream_ended(1)
+    assert not H2Connection().initiate_upgrade_connection(b"!!not base64!!")
+
+
+def test_connection_credit_held_while_too_much_is_unread() -> None:
+    """Stalled streams together may not buffer more than the connection window."""
+    pair = Pair(H2Settings(initial_window_size=65535, connection_window_size=100_000))
+    start = pair.client.outbound_flow_control_window
+    for sid in (1, 3):
+        pair.client.send_headers(sid, REQUEST)
+        for _ in range(4):
+            pair.client.send_data(sid, b"x" * 16000)
+        pair.pump()
+    # 128000 bytes unread: credit for the last 32000 (past 100000) is held back.
+    assert pair.client.outbound_flow_control_window == start - 32000
+    pair.server.acknowledge_consumed(1, 64000)
+    pair.pump()
+    assert pair.client.outbound_flow_control_window == start
+    # A reset stream's unread body is forgotten as well.
+    pair.client.send_data(1, b"y" * 1000)
+    pair.pump()
+    pair.server.reset_stream(3, 8)
+    pair.pump()
+    assert pair.client.outbound_flow_control_window == start

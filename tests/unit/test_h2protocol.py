@@ -1,0 +1,252 @@
+"""H2Protocol on a fake transport: backpressure, shutdown and idle handling, deterministic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import struct
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+import hpack
+
+from pounce.config import Config
+from pounce.protocols.h2 import H2Protocol
+from pounce.state import ServerState
+
+GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")]
+
+
+class FakeTransport:
+    """Collects writes; calls pause_writing once more than ``high`` bytes are unread."""
+
+    def __init__(self, high: int = 1 << 40) -> None:
+        self.protocol: Any = None
+        self.out = bytearray()
+        self.unread = 0
+        self.high = high
+        self.paused = False
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+        self.unread += len(data)
+        if self.unread > self.high and not self.paused:
+            self.paused = True
+            self.protocol.pause_writing()
+
+    def drain(self) -> bytes:
+        """The peer reads everything."""
+        data, self.out = bytes(self.out), bytearray()
+        self.unread = 0
+        if self.paused:
+            self.paused = False
+            self.protocol.resume_writing()
+        return data
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+
+def client() -> h2.connection.H2Connection:
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    conn.initiate_connection()
+    conn.increment_flow_control_window(2**31 - 1 - 65535)
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+    return conn
+
+
+async def start(app: Any, high: int = 1 << 40, **config: Any) -> tuple[H2Protocol, FakeTransport]:
+    loop = asyncio.get_running_loop()
+    state = ServerState(Config(app=app, access_log=False, **config), app, loop)
+    proto = H2Protocol(state)
+    transport = FakeTransport(high)
+    transport.protocol = proto
+    proto.connection_made(transport)  # type: ignore[arg-type]
+    return proto, transport
+
+
+async def spin(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_pause_writing_stops_an_app_that_never_yields() -> None:
+    progress: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(64):  # 4 MiB; send() only suspends when told to wait
+            await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+            progress.append(i)
+        await send({"type": "http.response.body", "body": b""})
+
+    async def main() -> None:
+        proto, transport = await start(app, high=256 * 1024)
+        c = client()
+        proto.data_received(c.data_to_send())
+        c.send_headers(1, GET, end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        assert transport.paused
+        assert len(progress) < 8  # stopped near the high-water mark, not at 4 MiB
+        assert len(transport.out) < 512 * 1024
+        body = bytearray()
+        ended = False
+        for _ in range(200):
+            for event in c.receive_data(transport.drain()):
+                if isinstance(event, h2.events.DataReceived):
+                    body += event.data
+                    c.acknowledge_received_data(event.flow_controlled_length, 1)
+                ended |= isinstance(event, h2.events.StreamEnded)
+            proto.data_received(c.data_to_send())
+            await spin(5)
+            if ended:
+                break
+        assert ended and len(body) == 64 * 65536 and len(progress) == 64
+
+    asyncio.run(main())
+
+
+def test_shutdown_idle_connection_sends_goaway_and_closes() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("no request expected")
+
+    async def main() -> None:
+        proto, transport = await start(app)
+        c = client()
+        proto.data_received(c.data_to_send())
+        proto.shutdown()
+        events = c.receive_data(transport.drain())
+        goaway = [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
+        assert goaway and goaway[0].error_code == 0 and goaway[0].last_stream_id == 0
+        assert transport.closed
+
+    asyncio.run(main())
+
+
+def test_idle_deadline_and_active_streams() -> None:
+    async def main() -> None:
+        gate = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await gate.wait()
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        proto, transport = await start(app, timeout_keep_alive=1)
+        assert proto.deadline > 0  # idle from the start
+        c = client()
+        proto.data_received(c.data_to_send())
+        c.send_headers(1, GET, end_stream=True)
+        proto.data_received(c.data_to_send())
+        assert proto.deadline == 0  # a stream is active: no idle timeout
+        proto.check_deadline(proto.loop.time() + 100)  # a late sweep must not close it
+        assert not transport.closed
+        gate.set()
+        await spin()
+        assert not proto.streams and proto.deadline > 0
+        proto.check_deadline(proto.deadline)
+        assert transport.closed
+
+    asyncio.run(main())
+
+
+def _random_frame(rng: random.Random, encoder: hpack.Encoder) -> bytes:
+    kind = rng.choice([0, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xA])
+    flags = rng.choice([0, 1, 4, 5, 8, 0x20, 0x24, 0x25, 0xFF])
+    stream_id = rng.choice([0, 1, 3, 5, 7, 9, 2, 2**31 - 1, rng.randrange(0, 50)])
+    if kind == 1 and rng.random() < 0.7:
+        headers = [
+            (b":method", rng.choice([b"GET", b"POST", b"CONNECT", b"X"])),
+            (b":scheme", b"http"),
+            (b":path", rng.choice([b"/", b"", b"*", b"/a b", b"/\xff"])),
+            (b":authority", b"x"),
+        ]
+        if rng.random() < 0.3:
+            headers.append((b":protocol", b"websocket"))
+        if rng.random() < 0.3:
+            headers.append(
+                (rng.choice([b"Upper", b"te", b"connection", b"x"]), rng.choice([b"v", b" sp "]))
+            )
+        payload = encoder.encode(headers)
+    else:
+        payload = bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 4, 5, 8, 9, 30])))
+    header = struct.pack(">I", len(payload))[1:] + bytes([kind, flags])
+    return header + struct.pack(">I", stream_id) + payload
+
+
+def test_random_frames_never_raise_or_log_errors() -> None:
+    """Fuzz: random frames after a valid preface end in frames, never in an error of ours."""
+    errors: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.ERROR:
+                errors.append(record.getMessage())
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a" * 70000})
+
+    async def one(seed: int) -> None:
+        rng = random.Random(seed)
+        proto, transport = await start(app)
+        proto.data_received(client().data_to_send())
+        encoder = hpack.Encoder()
+        for _ in range(rng.randrange(1, 30)):
+            if transport.closed:
+                break
+            proto.data_received(_random_frame(rng, encoder))
+            await spin(rng.randrange(0, 4))
+            transport.drain()
+        await spin(30)
+        proto.connection_lost(None)
+        await spin(10)
+
+    async def main() -> None:
+        for seed in range(300):
+            await one(seed)
+
+    handler = Collect()
+    logging.getLogger("pounce").addHandler(handler)
+    try:
+        asyncio.run(main())
+    finally:
+        logging.getLogger("pounce").removeHandler(handler)
+    assert errors == []
+
+
+def test_protocol_sees_no_h2_types() -> None:
+    """The seam: the protocol and entry modules use pounce.h2connection, never h2 itself, so a
+    compiled HTTP/2 core can replace the h2-backed connection."""
+    import ast
+    from pathlib import Path
+
+    import pounce
+
+    for name in ("h2.py", "negotiate.py", "h1.py"):
+        tree = ast.parse((Path(pounce.__file__).parent / "protocols" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert not any(
+                    a.name.split(".")[0] in ("h2", "hpack", "hyperframe") for a in node.names
+                )
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert (node.module or "").split(".")[0] not in ("h2", "hpack", "hyperframe")
