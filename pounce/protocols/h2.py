@@ -62,6 +62,9 @@ ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
 # Response bytes queued per stream before the app's send() waits for the windows.
 STREAM_HIGH_WATER = 64 * 1024
+# Shutdown: how long the final GOAWAY waits for the PING ACK (RFC 9113 §6.8: "at least one
+# round-trip time").
+GOAWAY_GRACE = 1.0
 # Queued DATA bytes that are written at once instead of at the end of the loop iteration.
 WRITE_BATCH = 64 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -285,6 +288,7 @@ class H2Protocol(asyncio.Protocol):
         self.write_timeout = state.config.h2_write_timeout
         self._write_scheduled = False
         self._unwritten = 0  # DATA bytes queued in the connection since the last write
+        self._drain_at = 0.0  # shutdown: when the final GOAWAY goes out without a PING ACK
         self._upgrade = upgrade
         self._defaults_key: bytes | None = None
         self._defaults: list[tuple[bytes, bytes]] = []
@@ -356,6 +360,8 @@ class H2Protocol(asyncio.Protocol):
             self.transport.close()
             return
         self._write_now()
+        if self.closing:
+            self._close_if_done()  # a PING ACK may have completed a graceful close
 
     def _handle(self, event: object) -> None:
         tp = type(event)
@@ -444,8 +450,8 @@ class H2Protocol(asyncio.Protocol):
         cycle = RequestResponseCycle(scope, stream, self.loop, more_body, expect_continue)
         stream.cycle = cycle
         self.streams[stream_id] = stream
-        if not self.writable and not self.write_paused:
-            self.deadline = 0.0  # not idle any more (a pending write timeout stays armed)
+        if not self.writable and not self.write_paused and not self.closing:
+            self.deadline = 0.0  # not idle any more (pending write or drain timeouts stay)
         if state.access_log:
             cycle.start_time = self.loop.time()
         state.total_requests += 1
@@ -675,7 +681,7 @@ class H2Protocol(asyncio.Protocol):
                 self._update_idle()
 
     def _close_if_done(self) -> None:
-        if (self.closing or self.conn.is_closed) and not self.streams and not self.disconnected:
+        if self.conn.is_closed and not self.streams and not self.disconnected:
             self._write_now()
             self.transport.close()
 
@@ -709,20 +715,28 @@ class H2Protocol(asyncio.Protocol):
         return not self.streams
 
     def shutdown(self) -> None:
-        """Graceful stop: GOAWAY(NO_ERROR, last stream id); open streams finish."""
-        if self.disconnected:
+        """Graceful stop (RFC 9113 §6.8): GOAWAY(2^31-1) and a PING; on its ACK (or after
+        GOAWAY_GRACE) the final GOAWAY with the last stream id. Open streams finish, then the
+        connection closes."""
+        if self.disconnected or self.closing:
             return
         self.closing = True
-        self.conn.close_connection(NO_ERROR)
+        self.conn.start_graceful_close()
         self._write_now()
-        self._close_if_done()
+        self._drain_at = self.loop.time() + GOAWAY_GRACE
+        self._arm(self._drain_at)
 
     def _update_idle(self) -> None:
         if not self.streams and not self.disconnected:
-            self.deadline = self.loop.time() + self.state.keep_alive_timeout
+            at = self.loop.time() + self.state.keep_alive_timeout
+            if self.closing and not self.conn.is_closed:
+                at = min(at, self._drain_at)
+            self.deadline = at
 
     def _arm_write_timeout(self) -> None:
-        at = self.loop.time() + self.write_timeout
+        self._arm(self.loop.time() + self.write_timeout)
+
+    def _arm(self, at: float) -> None:
         if not self.deadline or at < self.deadline:
             self.deadline = at
 
@@ -731,6 +745,12 @@ class H2Protocol(asyncio.Protocol):
         self.deadline = 0.0
         if self.disconnected:
             return
+        if self.closing and not self.conn.is_closed and now >= self._drain_at:
+            self.conn.close_connection(NO_ERROR)  # no PING ACK in time: the final GOAWAY now
+            self._write_now()
+            self._close_if_done()
+            if self.disconnected or not self.streams:
+                return
         if not self.streams:
             self.conn.close_connection(NO_ERROR)  # idle: RFC 9113 §9.1
             self._write_now()
@@ -756,11 +776,13 @@ class H2Protocol(asyncio.Protocol):
             logger.debug("HTTP/2 write timeout (stream %d) for %s", stream.stream_id, self.client)
             stream.cycle.disconnect()
             self.reset(stream, CANCEL)
-        pending = [s.blocked_since for s in self.writable.values() if s.blocked_since]
+        pending = [s.blocked_since + timeout for s in self.writable.values() if s.blocked_since]
         if self.write_paused:
-            pending.append(self.write_paused_since)
+            pending.append(self.write_paused_since + timeout)
+        if self.closing and not self.conn.is_closed:
+            pending.append(self._drain_at)
         if pending:
-            self.deadline = min(pending) + timeout
+            self.deadline = min(pending)
         elif not self.streams:
             self._update_idle()
 
