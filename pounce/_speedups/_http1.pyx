@@ -9,7 +9,9 @@ runs against both).
 """
 
 import asyncio
+import asyncio.tasks
 import collections.abc
+import contextvars
 import logging
 from collections import deque
 
@@ -44,6 +46,10 @@ from pounce.protocols.tasks import EAGER_TASKS
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 cdef object Task = asyncio.Task
+cdef object _enter_task = asyncio.tasks._enter_task
+cdef object _leave_task = asyncio.tasks._leave_task
+cdef object copy_context = contextvars.copy_context
+cdef object Future = asyncio.Future
 cdef bint C_EAGER_TASKS = EAGER_TASKS
 
 logger = logging.getLogger("pounce.error")
@@ -75,6 +81,7 @@ cdef enum:
 
 
 cdef class H1Protocol
+cdef class RequestResponseCycle
 
 
 cdef inline dict _disconnect():
@@ -144,6 +151,169 @@ cdef tuple _split_target_fast(bytes target):
         return (target, b"", target.decode("ascii"))
     raw_path = target[:q]
     return (raw_path, target[q + 1:], raw_path.decode("ascii"))
+
+
+cdef inline int _cancelling(task):
+    return task.cancelling() if HAS_UNCANCEL else 0
+
+
+cdef inline _uncancel(task):
+    if HAS_UNCANCEL:
+        task.uncancel()
+
+
+cdef bint HAS_UNCANCEL = hasattr(asyncio.Task, "uncancel")  # Python 3.11+
+
+
+cdef class _Step:
+    """What the runner task awaits while an app waits: the app's own future, or one bare
+    yield (``asyncio.sleep(0)``). The runner task's step machinery sees exactly what it would
+    see if the app's coroutine were the task's own, and any exception it throws in here is
+    swallowed: the app's coroutine reads its future's outcome itself when resumed."""
+
+    cdef object fut
+    cdef bint yielded
+
+    def __cinit__(self, fut):
+        self.fut = fut
+        self.yielded = False
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.yielded:
+            raise StopIteration
+        self.yielded = True
+        return self.fut
+
+    def send(self, value):
+        return self.__next__()
+
+    def throw(self, typ, val=None, tb=None):
+        raise StopIteration
+
+
+cdef class _Runner:
+    """Runs the apps of one HTTP/1.1 connection inside one long-lived task.
+
+    A request's app coroutine takes its first step at once, in a fresh copy of the context
+    and with the runner registered as the current task (so ``current_task()``, anyio and
+    ``asyncio.timeout`` see a real task). An app that finishes in that step (most do) costs
+    no task and no trip through the event loop. One that waits is handed to the runner
+    task, which steps it as asyncio's Task would: it waits on the future the app waits on
+    and resumes the app in the app's own context. While the runner drives an app, further
+    requests get a task of their own (``start`` returns False).
+    """
+
+    cdef object loop
+    cdef object task
+    cdef object wakeup
+    cdef object pending
+    cdef object tasks
+    cdef public RequestResponseCycle cycle
+    cdef bint busy
+    cdef bint closed
+
+    def __init__(self, loop, tasks):
+        self.loop = loop
+        self.tasks = tasks
+        self.wakeup = None
+        self.pending = None
+        self.cycle = None
+        self.busy = False
+        self.closed = False
+        self.task = loop.create_task(self._main())
+
+    cdef bint start(self, RequestResponseCycle cycle, coro):
+        """Run the first step of ``coro`` now. False (nothing run) if the runner is busy."""
+        if self.busy or self.closed:
+            return False
+        ctx = copy_context()
+        loop = self.loop
+        try:
+            _enter_task(loop, self.task)
+        except RuntimeError:  # another task is current: let the caller start a task
+            return False
+        try:
+            fut = ctx.run(coro.send, None)
+        except StopIteration:
+            return True
+        finally:
+            _leave_task(loop, self.task)
+        self.busy = True
+        self.cycle = cycle
+        cycle.task = self.task
+        self.pending = (coro, ctx, fut)
+        self.tasks.add(self.task)
+        waiter = self.wakeup
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return True
+
+    cdef close(self):
+        self.closed = True
+        waiter = self.wakeup
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _main(self):
+        while True:
+            if self.pending is None:
+                if self.closed:
+                    return
+                self.wakeup = self.loop.create_future()
+                try:
+                    await self.wakeup
+                except CancelledError:
+                    if self.pending is None:
+                        # Cancelled while idle (server shutdown, loop teardown): the runner
+                        # ends; later requests on this connection get tasks of their own.
+                        self.closed = True
+                        raise
+                    # Cancelled while an app's first step ran as this task: the app gets the
+                    # cancellation as it would in a task of its own (its future is cancelled).
+                    _uncancel(self.task)
+                    if isinstance(self.pending[2], Future):
+                        self.pending[2].cancel()
+                finally:
+                    self.wakeup = None
+                continue_ = self.pending is not None
+                if not continue_:
+                    continue
+            coro, ctx, fut = self.pending
+            self.pending = None
+            try:
+                await self._drive(coro, ctx, fut)
+            finally:
+                cycle = self.cycle
+                if cycle is not None and cycle.task is self.task:
+                    cycle.task = None
+                self.cycle = None
+                self.busy = False
+                self.tasks.discard(self.task)
+                while _cancelling(self.task):
+                    _uncancel(self.task)
+
+    async def _drive(self, coro, ctx, fut):
+        while True:
+            if fut is not None and not isinstance(fut, Future) and not hasattr(
+                fut, "_asyncio_future_blocking"
+            ):
+                exc = RuntimeError(f"Task got bad yield: {fut!r}")
+                try:
+                    fut = ctx.run(coro.throw, exc)
+                except StopIteration:
+                    return
+                continue
+            await _Step(fut)
+            try:
+                fut = ctx.run(coro.send, None)
+            except StopIteration:
+                return
 
 
 cdef class RequestResponseCycle:
@@ -432,6 +602,7 @@ cdef class H1Protocol:
     cdef bint _access_log
     cdef double _keep_alive_timeout
     cdef object _tasks
+    cdef _Runner _runner
 
     def __init__(self, state, parser="httptools"):
         self.state = state
@@ -443,6 +614,7 @@ cdef class H1Protocol:
         self._access_log = state.access_log
         self._keep_alive_timeout = state.keep_alive_timeout
         self._tasks = state.tasks
+        self._runner = None
         self.transport = None
         if parser == "httptools":
             self.parser = httptools.HttpRequestParser(self)
@@ -505,6 +677,8 @@ cdef class H1Protocol:
 
     def connection_lost(self, exc):
         self.disconnected = True
+        if self._runner is not None:
+            self._runner.close()
         self.deadline = 0.0
         self.state.connections.discard(self)
         if self.cycle is not None:
@@ -755,18 +929,25 @@ cdef class H1Protocol:
         if state.limit_concurrency and state.over_concurrency_limit():
             app = service_unavailable
         self._starting = True
-        if C_EAGER_TASKS:
-            task = Task(cycle.run_asgi(app), loop=self.loop, eager_start=True)
+        if self._runner is None:
+            self._runner = _Runner(self.loop, self._tasks)
+        coro = cycle.run_asgi(app)
+        if self._runner.start(cycle, coro):
+            suspended = cycle.task is not None
         else:
-            task = self.loop.create_task(cycle.run_asgi(app))
+            if C_EAGER_TASKS:
+                task = Task(coro, loop=self.loop, eager_start=True)
+            else:
+                task = self.loop.create_task(coro)
+            suspended = not task.done()
+            if suspended:
+                cycle.task = task
+                tasks = self._tasks
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
         self._starting = False
-        if not task.done():
-            cycle.task = task
-            tasks = self._tasks
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            if self._head is not None and cycle is self.cycle:
-                self._flush_head(cycle)
+        if suspended and self._head is not None and cycle is self.cycle:
+            self._flush_head(cycle)  # the app paused after starting its response
         if self.pipeline:
             self._pause_reading(_PAUSE_PIPELINE)
         elif self._read_paused & _PAUSE_PIPELINE:

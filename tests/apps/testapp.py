@@ -254,7 +254,36 @@ async def sends_in_tasks(scope, receive, send, query, key):
     record(key, message["type"])
 
 
+async def task_semantics(scope, receive, send, query, key):
+    """asyncio.timeout, an anyio cancel scope and current_task() identity inside a request."""
+    import anyio
+
+    results = []
+    task = asyncio.current_task()
+    try:
+        async with asyncio.timeout(0.05):
+            await asyncio.sleep(5)
+    except TimeoutError:
+        results.append("timeout")
+    with anyio.move_on_after(0.05) as scope_:
+        await anyio.sleep(5)
+    results.append("moved-on" if scope_.cancel_called else "not-cancelled")
+    await asyncio.sleep(0)
+    results.append(asyncio.current_task() is task and task is not None)
+    results.append(asyncio.current_task().cancelling() if hasattr(task, "cancelling") else 0)
+    await send_response(send, 200, json.dumps(results).encode())
+
+
+async def background_after_response(scope, receive, send, query, key):
+    """Answers at once, then keeps working (as a framework's background task would)."""
+    await send_response(send, 200, b"answered")
+    await asyncio.sleep(float(query.get("t", "0.5")))
+    record(key, "background done")
+
+
 ROUTES = {
+    "/task-semantics": task_semantics,
+    "/background": background_after_response,
     "/ctx": context_var,
     "/task-send": sends_in_tasks,
     "/": hello,

@@ -268,3 +268,27 @@ def test_send_and_receive_work_inside_tasks(h1, parser):
         assert c.read_response().body == b"ok"
     events = httpx.get(f"{h1.url}/events?id=task-{parser}", timeout=5).json()
     assert events == ["http.request"]
+
+
+def test_task_semantics_inside_requests(h1):
+    """Timeouts, anyio cancel scopes and current_task() behave as in a task of the request's
+    own, request after request on one keep-alive connection."""
+    with RawClient(h1.port) as c:
+        for _ in range(3):
+            c.send(get("/task-semantics"))
+            assert json.loads(c.read_response().body) == ["timeout", "moved-on", True, 0]
+
+
+def test_next_request_is_not_held_up_by_background_work(h1, parser):
+    key = f"bg-{parser}"
+    with RawClient(h1.port) as c:
+        c.send(get(f"/background?t=1.0&id={key}"))
+        assert c.read_response().body == b"answered"
+        start = time.monotonic()
+        c.send(get("/"))
+        assert c.read_response().body == b"Hello, world!"
+        assert time.monotonic() - start < 0.5
+    deadline = time.monotonic() + 5
+    while httpx.get(f"{h1.url}/events?id={key}", timeout=5).json() != ["background done"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
