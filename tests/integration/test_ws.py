@@ -14,7 +14,6 @@ import signal
 import socket
 import struct
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +24,7 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 
 from tests.support import PounceProcess, RawClient
+from tests.wssupport import disconnects as _disconnects
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,14 +50,7 @@ def ws_url(proc: PounceProcess, path: str) -> str:
 
 
 def disconnects(proc: PounceProcess, path: str, count: int = 1) -> list[dict[str, Any]]:
-    """The app's websocket.disconnect messages for ``path`` (waits for ``count`` of them)."""
-    deadline = time.monotonic() + 10
-    while True:
-        with urllib.request.urlopen(f"{proc.url}/log", timeout=5) as resp:
-            seen = [m for m in json.loads(resp.read()) if m["path"] == path]
-        if len(seen) >= count or time.monotonic() > deadline:
-            return seen
-        time.sleep(0.05)
+    return _disconnects(proc.url, path, count)
 
 
 def test_text_binary_fragmented_and_large_messages(ws_server: PounceProcess) -> None:
