@@ -226,6 +226,10 @@ class WebSocketSession:
             code = hint.code if isinstance(hint, CloseConnection) else 1002
             logger.debug("WebSocket protocol error from %s: %s", self.scope.get("client"), exc)
             self._fail(code, str(exc)[:100] if code != 1002 else "")
+        except LocalProtocolError:
+            # Bytes after wsproto considers the connection closed: nothing more to read.
+            self._set_disconnected(_disconnect(ABNORMAL))
+            self._end()
 
     def _process(self, conn: Connection) -> None:
         for event in conn.events():

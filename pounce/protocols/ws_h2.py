@@ -59,6 +59,7 @@ class H2WebSocketStream:
         # one the WebSocket was cut short (1006).
         self.request_complete = True
         self.session.connection_lost()
+        self.finish()  # our side of the stream ends too
 
     def disconnect(self) -> None:
         self.request_complete = True

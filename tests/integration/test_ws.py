@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import signal
 import socket
 import struct
@@ -358,3 +359,22 @@ def test_ws_none_hands_the_upgrade_to_the_app_as_http(pounce_server: Any) -> Non
         response = client.read_response()
         assert response.status == 200
         assert response.body == b"hello /plain"
+
+
+def test_garbage_frames_get_a_close_code_not_a_traceback(pounce_server: Any) -> None:
+    proc = pounce_server("ws_apps:app", *WS_OPTIONS)
+    rng = random.Random(8441)
+    for i in range(30):
+        junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+        client = handshake(proc.port, f"/junk{i}", extra=junk, timeout=5)
+        try:
+            assert read_head(client).startswith(b"HTTP/1.1 101 ")
+            client.send(bytes(rng.randrange(256) for _ in range(50)))
+        except (OSError, EOFError):
+            pass
+        finally:
+            client.close()
+    with RawClient(proc.port) as client:  # the worker is alive and well
+        client.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert client.read_response().status == 200
+    assert "Traceback" not in proc.output()

@@ -196,3 +196,15 @@ def test_tls_alpn_h2(pounce_server: Any, certs: Any) -> None:
         for i, ws in enumerate(sockets):
             assert messages(ws.receive()) == [f"tls {i}"]
         assert client.get("/plain").status == 200
+
+
+def test_end_stream_without_close_frame_is_1006(server: PounceProcess) -> None:
+    with H2Client(server.port) as client:
+        ws = H2WebSocket(client, "/h2-half-close")
+        assert ws.wait_status() == 200
+        client.conn.end_stream(ws.stream_id)
+        client.flush()
+        client.wait(lambda: ws.result.done)  # the server ends its side too
+        assert client.get("/alive").status == 200
+    seen = disconnects(server.url, "/h2-half-close")
+    assert [m["code"] for m in seen] == [1006]
