@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-d", "--duration", type=float, default=3.0)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--window", type=int, default=8)
+    parser.add_argument("--sizes", default=",".join(SIZES), help="64B,64KiB")
     args = parser.parse_args(argv)
+    sizes = {label: SIZES[label] for label in args.sizes.split(",")}
     servers = args.servers.split(",")
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
         os.sched_setaffinity(0, {1})  # the client on core 1, servers on core 0
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     with stopped_on_exit():
         for _ in range(args.rounds):
             for name in servers:
-                for label, size in SIZES.items():
+                for label, size in sizes.items():
                     port = free_port()
                     with ServerProcess(
                         name,
@@ -103,10 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                     results.setdefault((name, label), []).append(rate)
     print(f"WebSocket echo, messages/s (median of {args.rounds} rounds, {args.duration:g} s each,")
     print(f"{args.connections} connections x {args.window} in flight, client on core 1)\n")
-    print("| server | " + " | ".join(SIZES) + " |")
-    print("|---|" + "---|" * len(SIZES))
+    print("| server | " + " | ".join(sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
     for name in servers:
-        cells = [f"{statistics.median(results[(name, label)]):,.0f}" for label in SIZES]
+        cells = [f"{statistics.median(results[(name, label)]):,.0f}" for label in sizes]
         print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 
-from tests.support import PounceProcess, RawClient
+from tests.support import PounceProcess, RawClient, run_pounce
 from tests.wssupport import disconnects as _disconnects
 
 pytestmark = pytest.mark.timeout(60)
@@ -378,3 +378,19 @@ def test_garbage_frames_get_a_close_code_not_a_traceback(pounce_server: Any) -> 
         client.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
         assert client.read_response().status == 200
     assert "Traceback" not in proc.output()
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--ws", "websockets"], "--ws"),
+        (["--ws-max-size", "0"], "--ws-max-size"),
+        (["--ws-max-queue", "0"], "--ws-max-queue"),
+        (["--ws-ping-interval", "-1"], "--ws-ping-interval"),
+        (["--ws-ping-timeout", "-1"], "--ws-ping-timeout"),
+    ],
+)
+def test_ws_option_errors_name_the_option(args: list[str], option: str) -> None:
+    result = run_pounce(*args, "ws_apps:app")
+    assert result.returncode == 2
+    assert option in result.stderr
