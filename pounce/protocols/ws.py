@@ -38,6 +38,7 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError, split_comma_header
 
 from ..errors import ClientDisconnected
+from ..logs import access_logger
 from ..state import ServerState
 
 logger = logging.getLogger("pounce.error")
@@ -168,6 +169,9 @@ class WebSocketSession:
 
     def start(self) -> None:
         state = self.state
+        if state.limit_concurrency and state.over_concurrency_limit():
+            self._respond(503, [], b"")  # --limit-concurrency, as for HTTP requests
+            return
         state.connections.add(self)
         state.total_requests += 1
         if state.on_request is not None:
@@ -452,6 +456,7 @@ class WebSocketSession:
         for name, value in message.get("headers", ()):
             headers.append((bytes(name).lower(), bytes(value)))
         self.carrier.accept(headers)
+        self._log_handshake("[accepted]")
         self.conn = Connection(ConnectionType.SERVER, extensions=extensions)
         self.status = OPEN
         self._arm_ping()
@@ -462,7 +467,23 @@ class WebSocketSession:
             pending, self._pending = bytes(self._pending), bytearray()
             self.loop.call_soon(self.feed, pending)
 
+    def _log_handshake(self, outcome: str) -> None:
+        """uvicorn's access-log line for a WebSocket handshake."""
+        if self.state.access_log:
+            client = self.scope.get("client")
+            path = self.scope.get("path", "")
+            query = self.scope.get("query_string", b"")
+            if query:
+                path = f"{path}?{query.decode('latin-1')}"
+            access_logger.info(
+                '%s - "WebSocket %s" %s',
+                f"{client[0]}:{client[1]}" if client else "-",
+                path,
+                outcome,
+            )
+
     def _respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self._log_handshake(str(status))
         self.status = CLOSED
         self._pending = bytearray()
         self.carrier.respond(status, headers, body)

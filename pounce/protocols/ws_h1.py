@@ -141,7 +141,7 @@ class WSProtocol(asyncio.Protocol):
     def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         if self.closed:
             return
-        if status in (400, 403, 426, 500) and not body and not headers:
+        if status in (400, 403, 500, 503) and not body and not headers:
             self.transport.write(error_response(status, "", self.state.default_headers[0]))
         else:
             fields = [

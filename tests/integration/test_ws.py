@@ -394,3 +394,44 @@ def test_ws_option_errors_name_the_option(args: list[str], option: str) -> None:
     result = run_pounce(*args, "ws_apps:app")
     assert result.returncode == 2
     assert option in result.stderr
+
+
+def test_limit_concurrency_refuses_with_503(pounce_server: Any) -> None:
+    proc = pounce_server("ws_apps:app", *WS_OPTIONS, "--limit-concurrency", "1")
+
+    async def main() -> None:
+        async with connect(ws_url(proc, "/echo")) as ws:
+            await ws.send("one")
+            assert await ws.recv() == "one"
+            with pytest.raises(InvalidStatus) as info:
+                async with connect(ws_url(proc, "/echo")):
+                    pass
+            assert info.value.response.status_code == 503
+        # Once the first one is gone, a new WebSocket is accepted again.
+        for _ in range(50):
+            try:
+                async with connect(ws_url(proc, "/echo")) as ws:
+                    await ws.send("two")
+                    assert await ws.recv() == "two"
+                    return
+            except InvalidStatus:
+                await asyncio.sleep(0.1)
+        raise AssertionError("never accepted again")
+
+    run(main())
+
+
+def test_access_log_lines(pounce_server: Any) -> None:
+    proc = pounce_server("ws_apps:app", "--ws-ping-interval", "0")
+
+    async def main() -> None:
+        async with connect(ws_url(proc, "/echo?q=1")) as ws:
+            await ws.send("x")
+            assert await ws.recv() == "x"
+        with pytest.raises(InvalidStatus):
+            async with connect(ws_url(proc, "/deny")):
+                pass
+
+    run(main())
+    proc.wait_for_log('"WebSocket /deny" 403', timeout=5)
+    assert '"WebSocket /echo?q=1" [accepted]' in proc.output()
