@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -208,3 +209,40 @@ def test_end_stream_without_close_frame_is_1006(server: PounceProcess) -> None:
         assert client.get("/alive").status == 200
     seen = disconnects(server.url, "/h2-half-close")
     assert [m["code"] for m in seen] == [1006]
+
+
+def test_full_queue_withholds_the_stream_window(pounce_server: Any) -> None:
+    """Backpressure over HTTP/2: while the app is not receiving and its queue is full, the
+    stream's WINDOW_UPDATEs stop, so the client cannot send more than the window; the rest
+    flows once the app reads."""
+    proc = pounce_server(
+        "ws_apps:app", "--no-access-log", "--ws-ping-interval", "0", "--ws-max-queue", "2"
+    )
+    chunk = BytesMessage(data=b"z" * 32 * 1024)
+    with H2Client(proc.port, timeout=20) as client:
+        ws = H2WebSocket(client, "/slow")  # the app sleeps 1 s before its first receive
+        assert ws.wait_status() == 200
+        frame = ws.ws.send(chunk)
+        sent = 0
+        started = time.monotonic()
+        while time.monotonic() - started < 0.7:
+            if client.conn.local_flow_control_window(ws.stream_id) >= len(frame):
+                step = client.conn.max_outbound_frame_size
+                for i in range(0, len(frame), step):
+                    client.conn.send_data(ws.stream_id, frame[i : i + step])
+                client.flush()
+                sent += 1
+            else:
+                try:
+                    client.receive_once(0.05)
+                except TimeoutError:
+                    pass
+        # 256 KiB stream window, 32 KiB messages: about 8 fit, and no more until the app reads.
+        assert 5 <= sent <= 10
+        assert client.conn.local_flow_control_window(ws.stream_id) < len(frame)
+        events: list[Any] = []
+        while len(messages(events)) < sent:
+            events += ws.receive(timeout=10)
+        assert [len(m) for m in messages(events)] == [len(chunk.data)] * sent
+        # Credit came back as the app read: more can be sent now.
+        client.wait(lambda: client.conn.local_flow_control_window(ws.stream_id) >= len(frame))
