@@ -40,6 +40,9 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError, split_com
 from ..errors import ClientDisconnected
 from ..logs import access_logger
 from ..state import ServerState
+from . import ws_mask
+
+ws_mask.install()
 
 logger = logging.getLogger("pounce.error")
 
