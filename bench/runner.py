@@ -141,7 +141,7 @@ def measure_throughput(
                     scenario,
                     server.port,
                     duration=settings.warmup,
-                    connections=settings.connections,
+                    connections=scenario.connections or settings.connections,
                     out=None,
                 )
             )
@@ -152,7 +152,7 @@ def measure_throughput(
                 scenario,
                 server.port,
                 duration=settings.duration,
-                connections=settings.connections,
+                connections=scenario.connections or settings.connections,
                 out=raw,
             )
         )

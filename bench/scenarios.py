@@ -10,7 +10,7 @@ from __future__ import annotations
 import http.client
 from dataclasses import dataclass, field
 
-from .loadgen import LUA_DIR, WRK, LoadTool
+from .loadgen import LUA_DIR, WRK, H2load, LoadTool
 from .servers import HOST
 
 
@@ -32,6 +32,8 @@ class Scenario:
     servers: tuple[str, ...] | None = None
     # Whether a run without --scenarios includes it.
     default: bool = True
+    # Connections for this scenario's load (None: the run's -c).
+    connections: int | None = None
 
     def url(self, port: int) -> str:
         return f"http://{HOST}:{port}{self.path}"
@@ -109,3 +111,14 @@ register(Scenario(
     "fastapi", "FastAPI route: path + query parameters, pydantic response model",
     "bench.apps.fastapi_app:app", path="/items/42?q=bench",
 ))  # fmt: skip
+register(
+    Scenario(
+        "h2-hello",
+        "HTTP/2 cleartext prior knowledge (h2load), 16 connections x 32 streams, the hello app",
+        "bench.apps.hello:app",
+        tool=H2load(streams=32),
+        connections=16,
+        response_body_size=13,
+        servers=("pounce", "granian", "hypercorn"),
+    )
+)

@@ -83,10 +83,15 @@ def _granian(launch: Launch) -> list[str]:
     ]  # fmt: skip
 
 
+HYPERCORN_CONFIG = Path(__file__).resolve().parent / "hypercorn.toml"
+
+
 def _hypercorn(launch: Launch) -> list[str]:
-    # hypercorn writes no access log unless --access-logfile is given.
+    # hypercorn writes no access log unless --access-logfile is given. Its config file lifts
+    # the cap of 1,000 requests per connection, which the other servers do not have.
     return [
-        str(BIN / "hypercorn"), "--worker-class", "uvloop", "--workers", "1",
+        str(BIN / "hypercorn"), "--config", str(HYPERCORN_CONFIG),
+        "--worker-class", "uvloop", "--workers", "1",
         "--bind", f"{HOST}:{launch.port}", "--keep-alive", str(launch.keep_alive),
         "--log-level", "warning",
         launch.app,

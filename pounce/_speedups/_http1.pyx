@@ -222,8 +222,11 @@ cdef class RequestResponseCycle:
             return
         self._disconnected = True
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            # The app is in receive(): it learns of the disconnect from the message (even when
+            # a body woke it in this same loop turn, so it gets that body first).
+            if not waiter.done():
+                waiter.set_result(None)
             return
         task = self.task
         if task is not None and not self.response_complete and not task.done():
@@ -266,7 +269,7 @@ cdef class RequestResponseCycle:
             if not self.response_started:
                 self.writer.send_continue(self)
         await self._wait()
-        if self._disconnected or (not self._body and self.response_complete):
+        if not self._body and (self._disconnected or self.response_complete):
             return _disconnect()
         return self._take_body()
 
@@ -419,6 +422,8 @@ cdef class H1Protocol:
     cdef long long _expected
     cdef long long _sent
     cdef Py_ssize_t _max_head_size
+    cdef bint _llhttp
+    cdef long long _upgrade_body_left
     # Read once from the server state: none of these change while the server runs.
     cdef object _app
     cdef str _root_path
@@ -444,6 +449,8 @@ cdef class H1Protocol:
         else:
             self.parser = H11Parser(self, state.max_head_size)
         self._max_head_size = state.max_head_size
+        self._llhttp = parser == "httptools"
+        self._upgrade_body_left = 0
         self.server = None
         self.client = None
         self.scheme = "http"
@@ -526,6 +533,8 @@ cdef class H1Protocol:
 
     def data_received(self, bytes data):
         if self._discard_input:
+            if self._upgrade_body_left:
+                self._feed_upgrade_body(data)
             return
         if self._preface is not None:
             data = self._check_preface(data)
@@ -535,6 +544,8 @@ cdef class H1Protocol:
             self.parser.feed_data(data)
         except UPGRADE_ERRORS as exc:
             self._discard_input = True
+            if self._upgrade_body_left:
+                self._feed_upgrade_body(data[exc.args[0]:])
             from pounce.protocols.ws_h1 import forward_leftover
 
             forward_leftover(self, data, exc.args[0])
@@ -626,8 +637,14 @@ cdef class H1Protocol:
             keep_alive = bool(flags & REQ_CONNECTION_KEEP_ALIVE) and not (
                 flags & REQ_CONNECTION_CLOSE
             )
-        if (flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE) or method == "CONNECT":
+        upgrade = (flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE) or method == "CONNECT"
+        if upgrade:
             keep_alive = False
+            if flags & REQ_CHUNKED:
+                # llhttp cannot read such a body (it stops at the head); both parsers refuse it.
+                raise BadRequest(400, "Upgrade request with a chunked body")
+            if self._llhttp and content_length > 0:
+                self._upgrade_body_left = content_length
         split = _split_target_fast(self._url)
         if split is not None:
             raw_path, query, path = split
@@ -687,11 +704,25 @@ cdef class H1Protocol:
     def on_message_complete(self):
         self._phase = _IDLE
         cycle = self._reading
-        if cycle is not None:
+        if cycle is not None and not self._upgrade_body_left:
             cycle.end_body()
             self._reading = None
         if not self._message_keep_alive or self.closing:
             self._discard_input = True
+
+    cdef _feed_upgrade_body(self, bytes data):
+        cycle = self._reading
+        cdef long long left = self._upgrade_body_left
+        if cycle is None:
+            self._upgrade_body_left = 0
+            return
+        chunk = data[:left]
+        if chunk:
+            self._upgrade_body_left = left - len(chunk)
+            cycle.feed_body(chunk)
+        if not self._upgrade_body_left:
+            cycle.end_body()
+            self._reading = None
 
     cdef _check_partial_head(self, bytes data):
         newline = data.rfind(b"\n")

@@ -152,8 +152,11 @@ class RequestResponseCycle:
             return
         self._disconnected = True
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            # The app is in receive(): it learns of the disconnect from the message (even when
+            # a body woke it in this same loop turn, so it gets that body first).
+            if not waiter.done():
+                waiter.set_result(None)
             return
         task = self.task
         if task is not None and not self.response_complete and not task.done():
@@ -187,7 +190,7 @@ class RequestResponseCycle:
                 if not self.response_started:
                     self.writer.send_continue(self)
             await self._wait()
-            if self._disconnected or (not self._body and self.response_complete):
+            if not self._body and (self._disconnected or self.response_complete):
                 return _disconnect()
         body_parts = self._body
         nbytes = self._body_size

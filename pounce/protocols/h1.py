@@ -116,6 +116,11 @@ class H1Protocol(asyncio.Protocol):
         self._head_size = 0
         self._partial_line = 0
         self._reading: RequestResponseCycle | None = None
+        # httptools (llhttp) stops at the head of an Upgrade/CONNECT request and hands the rest
+        # over as the new protocol's bytes; when such a request is answered as plain HTTP, its
+        # Content-Length body is fed to the app from those bytes instead.
+        self._llhttp = parser == "httptools"
+        self._upgrade_body_left = 0
         self._message_keep_alive = True
         # Response state of self.cycle.
         self._keep_alive = True
@@ -175,6 +180,8 @@ class H1Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._discard_input:
+            if self._upgrade_body_left:
+                self._feed_upgrade_body(data)
             return
         if self._preface is not None:
             data = self._check_preface(data)
@@ -184,9 +191,11 @@ class H1Protocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except UPGRADE_ERRORS as exc:
             # An Upgrade or CONNECT request: the parser stops at the upgrade. A WebSocket took
-            # the transport over (the bytes after the head are its own); any other is
-            # answered as plain HTTP and the connection closes after it.
+            # the transport over (the bytes after the head are its own); any other is answered
+            # as plain HTTP (its body from those bytes) and the connection closes after it.
             self._discard_input = True
+            if self._upgrade_body_left:
+                self._feed_upgrade_body(data[exc.args[0] :])
             forward_leftover(self, data, exc.args[0])
         except Exception as exc:
             # httptools wraps what a callback raised; h11's adapter raises it directly.
@@ -274,8 +283,15 @@ class H1Protocol(asyncio.Protocol):
             keep_alive = bool(flags & REQ_CONNECTION_KEEP_ALIVE) and not (
                 flags & REQ_CONNECTION_CLOSE
             )
-        if (flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE) or method == "CONNECT":
+        upgrade = bool(flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE)
+        upgrade = upgrade or method == "CONNECT"
+        if upgrade:
             keep_alive = False
+            if flags & REQ_CHUNKED:
+                # llhttp cannot read such a body (it stops at the head); both parsers refuse it.
+                raise BadRequest(400, "Upgrade request with a chunked body")
+            if self._llhttp and content_length > 0:
+                self._upgrade_body_left = content_length
         raw_path, query = split_target(self._url)
         state = self.state
         client = self.client
@@ -327,12 +343,27 @@ class H1Protocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._phase = _IDLE
         cycle = self._reading
-        if cycle is not None:
+        if cycle is not None and not self._upgrade_body_left:
             cycle.end_body()
             self._reading = None
         if not self._message_keep_alive or self.closing:
             # RFC 9112 §9.6: no further requests are processed on this connection.
             self._discard_input = True
+
+    def _feed_upgrade_body(self, data: bytes) -> None:
+        """The body of an Upgrade request answered as HTTP, from the bytes llhttp left over."""
+        cycle = self._reading
+        left = self._upgrade_body_left
+        if cycle is None:
+            self._upgrade_body_left = 0
+            return
+        chunk = data[:left]
+        if chunk:
+            self._upgrade_body_left = left - len(chunk)
+            cycle.feed_body(chunk)
+        if not self._upgrade_body_left:
+            cycle.end_body()
+            self._reading = None
 
     def _check_partial_head(self, data: bytes) -> None:
         """Bound a head still being received: reported fields plus the line in progress."""

@@ -12,8 +12,9 @@ Rules and where they come from:
   the transport (``pause_writing``); streams share the connection window in turn.
 - RST_STREAM from the client cancels the stream: its app gets ``http.disconnect``
   (RFC 9113 §6.4).
-- Shutdown: GOAWAY with the last stream id; open streams finish, then the connection closes
-  (RFC 9113 §6.8). Idle connections close with GOAWAY(NO_ERROR) (RFC 9113 §9.1).
+- Shutdown (RFC 9113 §6.8): GOAWAY(2^31-1) and a PING, then, on the ACK, GOAWAY with the
+  last stream id; later streams are refused, open ones finish, then the connection closes.
+  Idle connections close with GOAWAY(NO_ERROR) (RFC 9113 §9.1).
 - Request trailers end the stream and are kept apart from the headers (RFC 9113 §8.1); the
   app finds them in ``scope["extensions"]["http.request.trailers"]["headers"]`` once the
   body is complete.
@@ -25,14 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Sequence
-from http import HTTPStatus
+from collections.abc import Sequence
 from typing import Any
 
 from .._headers import validate_header_name, validate_header_value
 from .._url import decode_path, split_target
-from ..errors import BadRequest, InvalidHeader
+from ..errors import BadRequest
 from ..h2connection import (
     CANCEL,
     CONNECTION_HEADERS,
@@ -56,16 +55,17 @@ from ..h2connection import (
 from ..state import ServerState
 from .cycle import Headers, RequestResponseCycle
 from .h1_support import service_unavailable
+from .h2stream import STREAM_HIGH_WATER, H2Stream
 
 logger = logging.getLogger("pounce.error")
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
-# Response bytes queued per stream before the app's send() waits for the windows.
-STREAM_HIGH_WATER = 64 * 1024
+# Shutdown: how long the final GOAWAY waits for the PING ACK (RFC 9113 §6.8: "at least one
+# round-trip time").
+GOAWAY_GRACE = 1.0
 # Queued DATA bytes that are written at once instead of at the end of the loop iteration.
 WRITE_BATCH = 64 * 1024
-_NO_BODY_STATUSES = frozenset({204, 304})
 _UPGRADE_RESPONSE = (
     b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
 )
@@ -79,186 +79,6 @@ def settings_from_state(state: ServerState) -> H2Settings:
         connection_window_size=config.h2_initial_connection_window_size,
         max_header_list_size=config.h2_max_header_list_size,
     )
-
-
-class H2Stream:
-    """One HTTP/2 stream: the ``ResponseWriter`` of its cycle."""
-
-    __slots__ = (
-        "blocked_since",
-        "buffer",
-        "buffered",
-        "cycle",
-        "end_pending",
-        "end_sent",
-        "expected",
-        "head",
-        "head_sent",
-        "no_body",
-        "proto",
-        "sent",
-        "stream_id",
-        "trailers",
-        "trailers_expected",
-        "waiter",
-    )
-
-    def __init__(self, proto: H2Protocol, stream_id: int) -> None:
-        self.proto = proto
-        self.stream_id = stream_id
-        self.cycle: RequestResponseCycle = None  # type: ignore[assignment]
-        self.head: tuple[int, list[tuple[bytes, bytes]]] | None = None
-        self.head_sent = False
-        self.no_body = False
-        self.expected = -1  # the response's content-length, if it set one
-        self.sent = 0
-        self.buffer: deque[bytes | memoryview] = deque()
-        self.buffered = 0
-        self.end_pending = False  # the app sent its last body part
-        self.end_sent = False  # END_STREAM (or RST_STREAM) is on its way
-        self.trailers: list[tuple[bytes, bytes]] | None = None
-        self.trailers_expected = False  # http.response.start said trailers: True
-        self.waiter: asyncio.Future[None] | None = None
-        self.blocked_since = 0.0
-
-    # ResponseWriter ----------------------------------------------------------------------
-
-    def write_start(
-        self, cycle: RequestResponseCycle, status: int, headers: Headers, trailers: bool
-    ) -> None:
-        if type(status) is not int or not 100 <= status <= 999:
-            raise InvalidHeader(f"invalid HTTP status code: {status!r}")
-        fields = self.proto.response_headers(headers)
-        for name, value in fields:
-            if name == b"content-length":
-                if self.expected != -1 or not value.isdigit():
-                    raise InvalidHeader(f"invalid content-length {value!r}")
-                self.expected = int(value)
-        self.head = (status, fields)
-        self.trailers_expected = trailers
-        self.no_body = cycle.scope["method"] == "HEAD" or status in _NO_BODY_STATUSES
-        # An app that pauses between start and body still gets its head out promptly.
-        self.proto.loop.call_soon(self._flush_head)
-
-    def _flush_head(self) -> None:
-        if self.head is not None and not self.end_sent:
-            self.proto.send_head(self, end_stream=False)
-
-    def write_body(
-        self, cycle: RequestResponseCycle, body: bytes, more_body: bool
-    ) -> Awaitable[None] | None:
-        proto = self.proto
-        if self.end_sent or proto.disconnected:
-            return None
-        size = len(body)
-        cycle.bytes_sent += size
-        if self.expected >= 0:
-            self.sent += size
-            if self.sent > self.expected:
-                raise RuntimeError("Response content longer than Content-Length")
-            if not more_body and self.sent < self.expected and not self.no_body:
-                # RFC 9113 §8.1.1: a body shorter than content-length is malformed; the
-                # client learns it was cut short from the reset rather than END_STREAM.
-                logger.error("Response content shorter than Content-Length")
-                if self.head is not None:
-                    proto.send_head(self, end_stream=False)
-                self.buffer.append(body)
-                self.buffered += size
-                proto.flush_stream(self)
-                if not self.end_sent:
-                    proto.reset(self, INTERNAL_ERROR)
-                return None
-        if self.no_body:
-            body = b""
-        if not more_body:
-            self.end_pending = True
-        if self.head is not None:
-            # Headers and an empty body in one frame: HEADERS with END_STREAM.
-            done = not body and not more_body and not self.trailers_expected
-            proto.send_head(self, end_stream=done)
-            if done:
-                return None
-        if body:
-            self.buffer.append(body)
-            self.buffered += len(body)
-        proto.flush_stream(self)
-        if self.buffered > STREAM_HIGH_WATER or proto.write_paused:
-            return self._wait()
-        return None
-
-    def _wait(self) -> asyncio.Future[None]:
-        waiter = self.waiter
-        if waiter is None:
-            waiter = self.waiter = self.proto.loop.create_future()
-        return waiter
-
-    def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def write_trailers(self, cycle: RequestResponseCycle, headers: Headers) -> None:
-        if self.end_sent or self.proto.disconnected:
-            return None
-        trailers = self.proto.response_headers(headers, defaults=False)
-        if self.trailers is None:
-            self.trailers = trailers
-        else:
-            self.trailers += trailers
-        # They go out from response_complete(), after the last trailers message.
-        return None
-
-    def write_error(self, cycle: RequestResponseCycle, status: int) -> None:
-        proto = self.proto
-        if self.end_sent or proto.disconnected:
-            return
-        if self.head_sent:
-            proto.reset(self, INTERNAL_ERROR)
-            return
-        body = f"{HTTPStatus(status).phrase}\n".encode()
-        self.head = (
-            status,
-            proto.response_headers(
-                [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", b"%d" % len(body)),
-                ]
-            ),
-        )
-        proto.send_head(self, end_stream=False)
-        self.end_pending = True
-        self.trailers = None
-        self.trailers_expected = False
-        self.buffer.append(body)
-        self.buffered += len(body)
-        proto.flush_stream(self)
-
-    def send_continue(self, cycle: RequestResponseCycle) -> None:
-        self.proto.send_informational(self, 100)
-
-    def body_consumed(self, cycle: RequestResponseCycle, nbytes: int) -> None:
-        self.proto.body_consumed(self, nbytes)
-
-    def response_complete(self, cycle: RequestResponseCycle) -> None:
-        if self.trailers_expected and not self.end_sent:
-            self.proto.flush_stream(self)  # the trailers, after any queued body
-
-    def app_failed(self, cycle: RequestResponseCycle) -> None:
-        if self.end_sent or self.proto.disconnected:
-            return
-        if not self.head_sent:
-            self.head = None
-            self.write_error(cycle, 500)
-        else:
-            self.proto.reset(self, INTERNAL_ERROR)
-
-    def cycle_finished(self, cycle: RequestResponseCycle) -> None:
-        if not cycle.response_complete and not self.end_sent and not self.proto.disconnected:
-            if not cycle.response_started:
-                return  # write_error already answered (or the stream was reset)
-            self.proto.reset(self, INTERNAL_ERROR)
 
 
 class H2Protocol(asyncio.Protocol):
@@ -286,6 +106,7 @@ class H2Protocol(asyncio.Protocol):
         self.write_timeout = state.config.h2_write_timeout
         self._write_scheduled = False
         self._unwritten = 0  # DATA bytes queued in the connection since the last write
+        self._drain_at = 0.0  # shutdown: when the final GOAWAY goes out without a PING ACK
         self._upgrade = upgrade
         self._defaults_key: bytes | None = None
         self._defaults: list[tuple[bytes, bytes]] = []
@@ -357,6 +178,8 @@ class H2Protocol(asyncio.Protocol):
             self.transport.close()
             return
         self._write_now()
+        if self.closing:
+            self._close_if_done()  # a PING ACK may have completed a graceful close
 
     def _handle(self, event: object) -> None:
         tp = type(event)
@@ -445,8 +268,8 @@ class H2Protocol(asyncio.Protocol):
         cycle = RequestResponseCycle(scope, stream, self.loop, more_body, expect_continue)
         stream.cycle = cycle
         self.streams[stream_id] = stream
-        if not self.writable and not self.write_paused:
-            self.deadline = 0.0  # not idle any more (a pending write timeout stays armed)
+        if not self.writable and not self.write_paused and not self.closing:
+            self.deadline = 0.0  # not idle any more (pending write or drain timeouts stay)
         if state.access_log:
             cycle.start_time = self.loop.time()
         state.total_requests += 1
@@ -681,7 +504,7 @@ class H2Protocol(asyncio.Protocol):
                 self._update_idle()
 
     def _close_if_done(self) -> None:
-        if (self.closing or self.conn.is_closed) and not self.streams and not self.disconnected:
+        if self.conn.is_closed and not self.streams and not self.disconnected:
             self._write_now()
             self.transport.close()
 
@@ -715,20 +538,28 @@ class H2Protocol(asyncio.Protocol):
         return not self.streams
 
     def shutdown(self) -> None:
-        """Graceful stop: GOAWAY(NO_ERROR, last stream id); open streams finish."""
-        if self.disconnected:
+        """Graceful stop (RFC 9113 §6.8): GOAWAY(2^31-1) and a PING; on its ACK (or after
+        GOAWAY_GRACE) the final GOAWAY with the last stream id. Open streams finish, then the
+        connection closes."""
+        if self.disconnected or self.closing:
             return
         self.closing = True
-        self.conn.close_connection(NO_ERROR)
+        self.conn.start_graceful_close()
         self._write_now()
-        self._close_if_done()
+        self._drain_at = self.loop.time() + GOAWAY_GRACE
+        self._arm(self._drain_at)
 
     def _update_idle(self) -> None:
         if not self.streams and not self.disconnected:
-            self.deadline = self.loop.time() + self.state.keep_alive_timeout
+            at = self.loop.time() + self.state.keep_alive_timeout
+            if self.closing and not self.conn.is_closed:
+                at = min(at, self._drain_at)
+            self.deadline = at
 
     def _arm_write_timeout(self) -> None:
-        at = self.loop.time() + self.write_timeout
+        self._arm(self.loop.time() + self.write_timeout)
+
+    def _arm(self, at: float) -> None:
         if not self.deadline or at < self.deadline:
             self.deadline = at
 
@@ -737,6 +568,12 @@ class H2Protocol(asyncio.Protocol):
         self.deadline = 0.0
         if self.disconnected:
             return
+        if self.closing and not self.conn.is_closed and now >= self._drain_at:
+            self.conn.close_connection(NO_ERROR)  # no PING ACK in time: the final GOAWAY now
+            self._write_now()
+            self._close_if_done()
+            if self.disconnected or not self.streams:
+                return
         if not self.streams:
             self.conn.close_connection(NO_ERROR)  # idle: RFC 9113 §9.1
             self._write_now()
@@ -762,11 +599,13 @@ class H2Protocol(asyncio.Protocol):
             logger.debug("HTTP/2 write timeout (stream %d) for %s", stream.stream_id, self.client)
             stream.cycle.disconnect()
             self.reset(stream, CANCEL)
-        pending = [s.blocked_since for s in self.writable.values() if s.blocked_since]
+        pending = [s.blocked_since + timeout for s in self.writable.values() if s.blocked_since]
         if self.write_paused:
-            pending.append(self.write_paused_since)
+            pending.append(self.write_paused_since + timeout)
+        if self.closing and not self.conn.is_closed:
+            pending.append(self._drain_at)
         if pending:
-            self.deadline = min(pending) + timeout
+            self.deadline = min(pending)
         elif not self.streams:
             self._update_idle()
 

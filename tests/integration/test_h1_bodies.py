@@ -147,3 +147,27 @@ def test_zero_length_body(h1):
         resp = c.read_response()
         assert resp.status == 200
         assert resp.body == b""
+
+
+def test_body_of_upgrade_request_answered_as_http(h1):
+    """llhttp stops at the head of an Upgrade request; its body must still reach the app."""
+    with RawClient(h1.port) as c:
+        c.send(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+            b"Connection: Upgrade\r\nUpgrade: example/1\r\n\r\nhel"
+        )
+        c.send(b"lo")
+        resp = c.read_response()
+        assert resp.status == 200
+        assert resp.body == b"hello"
+        assert resp.header("connection") == "close"
+
+
+def test_chunked_upgrade_request_is_refused(h1):
+    with RawClient(h1.port) as c:
+        c.send(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: Upgrade\r\nUpgrade: example/1\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        )
+        assert c.read_response().status == 400
+        assert c.is_closed()

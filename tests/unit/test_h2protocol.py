@@ -13,10 +13,12 @@ import h2.connection
 import h2.events
 import h2.settings
 import hpack
+from hyperframe.frame import PingFrame
 
 from pounce.config import Config
-from pounce.protocols.h2 import H2Protocol
+from pounce.protocols.h2 import GOAWAY_GRACE, H2Protocol
 from pounce.state import ServerState
+from tests.h2support import parse_frames
 
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")]
 
@@ -120,18 +122,52 @@ def test_pause_writing_stops_an_app_that_never_yields() -> None:
     asyncio.run(main())
 
 
-def test_shutdown_idle_connection_sends_goaway_and_closes() -> None:
+def test_shutdown_is_a_two_step_goaway() -> None:
+    """RFC 9113 §6.8: GOAWAY(2^31-1) + PING first; the PING ACK brings the final GOAWAY."""
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        raise AssertionError("no request expected")
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
     async def main() -> None:
         proto, transport = await start(app)
         c = client()
         proto.data_received(c.data_to_send())
+        transport.drain()
         proto.shutdown()
-        events = c.receive_data(transport.drain())
-        goaway = [e for e in events if isinstance(e, h2.events.ConnectionTerminated)]
-        assert goaway and goaway[0].error_code == 0 and goaway[0].last_stream_id == 0
+        frames = parse_frames(transport.drain())
+        assert [(f.type, getattr(f, "last_stream_id", None)) for f in frames] == [
+            (0x7, 2**31 - 1),
+            (0x6, None),
+        ]
+        assert not transport.closed
+        # A request already in flight is still served.
+        c.send_headers(1, GET, end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        ack = PingFrame(0, opaque_data=frames[1].opaque_data, flags=["ACK"]).serialize()
+        proto.data_received(ack)
+        out = parse_frames(transport.drain())
+        assert [(f.last_stream_id, f.error_code) for f in out if f.type == 0x7] == [(1, 0)]
+        assert any(f.type == 0x1 and f.stream_id == 1 for f in out)  # the response
+        assert transport.closed
+
+    asyncio.run(main())
+
+
+def test_shutdown_without_ping_ack_finishes_after_grace() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("no request expected")
+
+    async def main() -> None:
+        proto, transport = await start(app)
+        proto.data_received(client().data_to_send())
+        proto.shutdown()
+        transport.drain()
+        assert proto.deadline <= proto.loop.time() + GOAWAY_GRACE
+        proto.check_deadline(proto.loop.time() + GOAWAY_GRACE)
+        out = parse_frames(transport.drain())
+        assert [(f.last_stream_id, f.error_code) for f in out if f.type == 0x7] == [(0, 0)]
         assert transport.closed
 
     asyncio.run(main())
@@ -241,7 +277,7 @@ def test_protocol_sees_no_h2_types() -> None:
 
     import pounce
 
-    for name in ("h2.py", "negotiate.py", "h1.py"):
+    for name in ("h2.py", "h2stream.py", "negotiate.py", "h1.py"):
         tree = ast.parse((Path(pounce.__file__).parent / "protocols" / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
