@@ -297,8 +297,10 @@ class H2Protocol(asyncio.Protocol):
     def _on_websocket(self, event: H2WebSocketRequest) -> None:
         # RFC 8441: the stream carries a WebSocket session (pounce.protocols.ws_h2).
         if self.state.config.ws == "none" or self.closing:
+            # --ws none: not implemented; shutting down: a new session would only be closed.
+            status = 501 if self.state.config.ws == "none" else 503
             try:
-                self.conn.send_response_headers(event.stream_id, 501, [], end_stream=True)
+                self.conn.send_response_headers(event.stream_id, status, [], end_stream=True)
             except StreamGone:
                 pass
             if event.end_stream:

@@ -160,7 +160,8 @@ def test_shutdown_sends_goaway_and_closes_1012(pounce_server: Any) -> None:
             return any(isinstance(e, CloseConnection) for e in probe.events())
 
         client.wait(close_frame_seen)
-        assert goaway_frames(client.raw_in) == [(ws.stream_id, 0)]
+        # RFC 9113 §6.8: the first GOAWAY (2^31-1) announces the shutdown.
+        assert goaway_frames(client.raw_in)[0] == (2**31 - 1, 0)
         data = b"".join(f.data for f in frames if f.stream_id == ws.stream_id)
         probe = Connection(ConnectionType.CLIENT)
         probe.receive_data(data)
@@ -170,6 +171,9 @@ def test_shutdown_sends_goaway_and_closes_1012(pounce_server: Any) -> None:
         reply.data = ws.ws.send(CloseConnection(code=1012))
         client.send_raw(reply.serialize())
         assert client.wait_closed(10)
+        goaways = goaway_frames(client.raw_in)
+        assert all(code == 0 for _, code in goaways)
+        assert goaways[-1][0] >= ws.stream_id  # the WebSocket stream was never refused
     assert proc.wait(10) == 0
 
 
@@ -246,3 +250,11 @@ def test_full_queue_withholds_the_stream_window(pounce_server: Any) -> None:
         assert [len(m) for m in messages(events)] == [len(chunk.data)] * sent
         # Credit came back as the app read: more can be sent now.
         client.wait(lambda: client.conn.local_flow_control_window(ws.stream_id) >= len(frame))
+
+
+def test_ws_none_answers_extended_connect_501(pounce_server: Any) -> None:
+    proc = pounce_server("ws_apps:app", "--no-access-log", "--ws", "none")
+    with H2Client(proc.port) as client:
+        ws = H2WebSocket(client, "/echo")
+        assert ws.wait_status() == 501
+        assert client.get("/plain").status == 200
