@@ -32,12 +32,13 @@ HAS_HTTPTOOLS: bool = has_module("httptools")
 def compiled_modules() -> dict[str, bool]:
     """Each hot module and whether its compiled twin is the one in use."""
     from . import _headers
-    from .protocols import cycle, h1
+    from .protocols import cycle, h1, ws_mask
 
     return {
         "_headers": _headers.IMPLEMENTATION == "compiled",
         "cycle": cycle.RequestResponseCycle is not cycle.RequestResponseCyclePy,
         "h1": h1.H1Protocol is not h1.H1ProtocolPy,
+        "ws_mask": ws_mask.XorMasker is not ws_mask.XorMaskerPy,
     }
 
 

@@ -19,6 +19,7 @@ from .config import (
     LIFESPAN_CHOICES,
     LOG_LEVELS,
     LOOP_CHOICES,
+    WS_CHOICES,
     Config,
     python_description,
 )
@@ -184,6 +185,37 @@ EXIT_APP = 3
     type=float,
     default=30.0,
     help="Reset an HTTP/2 response that cannot be written for this long.",
+)
+@click.option("--ws", type=click.Choice(WS_CHOICES), default="auto", help="WebSocket support.")
+@click.option(
+    "--ws-max-size",
+    type=int,
+    default=16777216,
+    help="WebSocket largest message in bytes (larger: close 1009).",
+)
+@click.option(
+    "--ws-max-queue",
+    type=int,
+    default=32,
+    help="WebSocket messages queued for the app before reading pauses.",
+)
+@click.option(
+    "--ws-ping-interval",
+    type=float,
+    default=20.0,
+    help="WebSocket ping interval in seconds (0: no pings).",
+)
+@click.option(
+    "--ws-ping-timeout",
+    type=float,
+    default=20.0,
+    help="WebSocket pong timeout in seconds (missing pong: close 1011; 0: wait forever).",
+)
+@click.option(
+    "--ws-per-message-deflate",
+    type=bool,
+    default=True,
+    help="WebSocket permessage-deflate (RFC 7692) when the client offers it.",
 )
 @click.option("--version", is_flag=True, default=False, help="Show versions and implementations.")
 def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any) -> int:

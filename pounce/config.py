@@ -29,6 +29,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LOOP_CHOICES = ("auto", "asyncio", "uvloop")
 HTTP_CHOICES = ("auto", "httptools", "h11")
 LIFESPAN_CHOICES = ("auto", "on", "off")
+WS_CHOICES = ("auto", "wsproto", "none")
 LOG_LEVELS: dict[str, int] = {
     "critical": logging.CRITICAL,
     "error": logging.ERROR,
@@ -108,6 +109,13 @@ class Config:
     h2_initial_connection_window_size: int = 1024 * 1024
     h2_max_header_list_size: int = 64 * 1024
     h2_write_timeout: float = 30.0
+    # WebSocket (pounce/protocols/ws.py), uvicorn's names and defaults.
+    ws: str = "auto"
+    ws_max_size: int = 16 * 1024 * 1024
+    ws_max_queue: int = 32
+    ws_ping_interval: float | None = 20.0
+    ws_ping_timeout: float | None = 20.0
+    ws_per_message_deflate: bool = True
     # Not options: filled in by the CLI / run() for the worker.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -137,6 +145,7 @@ class Config:
                 "must be at least 64 bytes",
             )
         self._validate_tls_and_h2()
+        self._validate_ws()
         if isinstance(self.log_level, str):
             _require(
                 self.log_level.lower() in LOG_LEVELS,
@@ -191,6 +200,15 @@ class Config:
             "must be at least 1024",
         )
         _require(self.h2_write_timeout > 0, "h2_write_timeout", "must be positive")
+
+    def _validate_ws(self) -> None:
+        _require(self.ws in WS_CHOICES, "ws", f"must be one of {', '.join(WS_CHOICES)}")
+        _require(self.ws_max_size > 0, "ws_max_size", "must be positive")
+        _require(self.ws_max_queue > 0, "ws_max_queue", "must be positive")
+        for name in ("ws_ping_interval", "ws_ping_timeout"):
+            value = getattr(self, name)
+            if value is not None:
+                _require(value >= 0, name, "must not be negative")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

@@ -30,3 +30,13 @@ class ConfigError(PounceError):
 
 class AppLoadError(PounceError):
     """The application could not be imported or created."""
+
+
+class ClientDisconnected(PounceError, OSError):
+    """``send()`` on a WebSocket that is already closed (ASGI spec: a subclass of OSError)."""
+
+
+class ParserUpgrade(PounceError):
+    """The h11 parser backend stopped at an Upgrade/CONNECT request, as httptools'
+    ``HttpParserUpgrade`` does: ``args[0]`` is the offset of the first byte after it in the
+    data just fed."""

@@ -39,8 +39,12 @@ DRAIN_IDLE_GRACE = 1.0
 
 
 def implementations(config: Config) -> str:
-    """``speedups: compiled, http: httptools, loop: uvloop`` for logs and ``--version``."""
-    return f"speedups: {speedups_status()}, http: {config.http_name}, loop: {config.loop_name}"
+    """``speedups: compiled, http: httptools, loop: uvloop, ws: wsproto`` for logs and
+    ``--version``."""
+    return (
+        f"speedups: {speedups_status()}, http: {config.http_name}, loop: {config.loop_name}, "
+        f"ws: {'none' if config.ws == 'none' else 'wsproto'}"
+    )
 
 
 class Server:

@@ -720,6 +720,9 @@ cdef class H1Protocol:
             self._discard_input = True
             if self._upgrade_body_left:
                 self._feed_upgrade_body(data[exc.args[0]:])
+            from pounce.protocols.ws_h1 import forward_leftover
+
+            forward_leftover(self, data, exc.args[0])
         except Exception as exc:
             cause = exc if isinstance(exc, (BadRequest, StopParsing)) else exc.__context__
             if isinstance(cause, StopParsing):
@@ -852,6 +855,11 @@ cdef class H1Protocol:
 
             if try_h2c_upgrade(self, scope, headers, more_body):
                 raise StopParsing  # the connection is HTTP/2 now
+        if flags & REQ_HAS_UPGRADE:
+            from pounce.protocols.ws_h1 import try_ws_upgrade
+
+            if try_ws_upgrade(self, scope, headers, more_body):
+                return  # a WebSocket has the transport; the parser stops at the upgrade
         cdef RequestResponseCycle cycle = RequestResponseCycle.__new__(RequestResponseCycle)
         cycle._setup(scope, self, self.loop, more_body, more_body and (flags & REQ_EXPECT_CONTINUE) != 0)
         if self._access_log:

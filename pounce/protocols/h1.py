@@ -65,6 +65,7 @@ from .h1_support import (
 from .h11_parser import H11Parser
 from .negotiate import PREFACE, switch_to_h2, try_h2c_upgrade
 from .tasks import start_task
+from .ws_h1 import forward_leftover, try_ws_upgrade
 
 logger = logging.getLogger("pounce.error")
 
@@ -189,11 +190,13 @@ class H1Protocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except UPGRADE_ERRORS as exc:
-            # An Upgrade or CONNECT request this server does not switch for: it is answered as
-            # plain HTTP and the connection closes after it (the parser stops at the upgrade).
+            # An Upgrade or CONNECT request: the parser stops at the upgrade. A WebSocket took
+            # the transport over (the bytes after the head are its own); any other is answered
+            # as plain HTTP (its body from those bytes) and the connection closes after it.
             self._discard_input = True
             if self._upgrade_body_left:
                 self._feed_upgrade_body(data[exc.args[0] :])
+            forward_leftover(self, data, exc.args[0])
         except Exception as exc:
             # httptools wraps what a callback raised; h11's adapter raises it directly.
             cause = exc if isinstance(exc, (BadRequest, StopParsing)) else exc.__context__
@@ -315,6 +318,8 @@ class H1Protocol(asyncio.Protocol):
         if flags & REQ_HAS_UPGRADE and state.config.http2:
             if try_h2c_upgrade(self, scope, headers, more_body):
                 raise StopParsing  # the connection is HTTP/2 now
+        if flags & REQ_HAS_UPGRADE and try_ws_upgrade(self, scope, headers, more_body):
+            return  # a WebSocket has the transport; the parser stops at the upgrade
         cycle = RequestResponseCycle(
             scope,
             self,

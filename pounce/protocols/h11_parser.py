@@ -14,7 +14,7 @@ from typing import Protocol
 
 import h11
 
-from ..errors import BadRequest
+from ..errors import BadRequest, ParserUpgrade
 
 
 class ParserCallbacks(Protocol):
@@ -59,8 +59,8 @@ class H11Parser:
                 raise self._translate(exc) from None
             event_type = type(event)
             if event_type is h11.Data:
-                data = event.data  # h11 may hand out a bytearray slice; ASGI bodies are bytes
-                callbacks.on_body(data if type(data) is bytes else bytes(data))
+                body = event.data  # h11 may hand out a bytearray slice; ASGI bodies are bytes
+                callbacks.on_body(body if type(body) is bytes else bytes(body))
             elif event_type is h11.Request:
                 self._version = event.http_version.decode("ascii", "replace")
                 self._method = event.method
@@ -78,6 +78,11 @@ class H11Parser:
             elif event_type is h11.EndOfMessage:
                 # Trailers (event.headers) are dropped: they never join the request headers.
                 rest, closed = conn.trailing_data
+                if conn.their_state is h11.MIGHT_SWITCH_PROTOCOL:
+                    # An Upgrade (or CONNECT) request: stop like httptools, at the offset of
+                    # the bytes after it (all in this read, since the head ended in it).
+                    callbacks.on_message_complete()
+                    raise ParserUpgrade(len(data) - len(rest))
                 conn = self._conn = h11.Connection(
                     h11.SERVER, max_incomplete_event_size=self._max_size
                 )

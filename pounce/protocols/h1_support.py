@@ -6,16 +6,16 @@ from http import HTTPStatus
 from typing import Any
 
 from .._compat import HAS_HTTPTOOLS
-from ..errors import BadRequest
+from ..errors import BadRequest, ParserUpgrade
 
 if HAS_HTTPTOOLS:
     import httptools
 
-    UPGRADE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserUpgrade,)
+    UPGRADE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserUpgrade, ParserUpgrade)
     PARSE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserError, BadRequest)
 else:  # pragma: no cover - exercised by environments without httptools
     httptools = None
-    UPGRADE_ERRORS = ()
+    UPGRADE_ERRORS = (ParserUpgrade,)
     PARSE_ERRORS = (BadRequest,)
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}

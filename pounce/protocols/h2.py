@@ -295,16 +295,25 @@ class H2Protocol(asyncio.Protocol):
             self._maybe_finish(stream)
 
     def _on_websocket(self, event: H2WebSocketRequest) -> None:
-        # RFC 8441 is advertised for the WebSocket protocol module; until it is wired in,
-        # the extended CONNECT is answered 501 Not Implemented.
+        # RFC 8441: the stream carries a WebSocket session (pounce.protocols.ws_h2).
+        if self.state.config.ws == "none" or self.closing:
+            # --ws none: not implemented; shutting down: a new session would only be closed.
+            status = 501 if self.state.config.ws == "none" else 503
+            try:
+                self.conn.send_response_headers(event.stream_id, status, [], end_stream=True)
+            except StreamGone:
+                pass
+            if event.end_stream:
+                self.conn.remove_stream(event.stream_id)
+            else:
+                self.conn.reset_stream(event.stream_id, NO_ERROR)  # RFC 9113 §8.1
+            return
         try:
-            self.conn.send_response_headers(event.stream_id, 501, [], end_stream=True)
-        except StreamGone:
-            pass
-        if event.end_stream:
-            self.conn.remove_stream(event.stream_id)
-        else:
-            self.conn.reset_stream(event.stream_id, NO_ERROR)  # RFC 9113 §8.1
+            from .ws_h2 import handle_h2_websocket_stream
+
+            handle_h2_websocket_stream(self, event)
+        except (BadRequest, UnicodeDecodeError):
+            self.conn.reset_stream(event.stream_id, PROTOCOL_ERROR)
 
     def body_consumed(self, stream: H2Stream, nbytes: int) -> None:
         if stream.stream_id in self.streams:

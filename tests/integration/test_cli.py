@@ -34,6 +34,7 @@ def test_version_lists_implementations():
     assert ("speedups: pure" if PURE_RUN else "speedups: compiled") in out
     assert "http: httptools" in out
     assert "loop: uvloop" in out
+    assert "ws: wsproto" in out
 
 
 def test_version_follows_the_chosen_implementations():

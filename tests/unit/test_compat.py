@@ -24,6 +24,10 @@ def test_compiled_is_default():
 
         assert h1.H1Protocol is _http1.H1Protocol
         assert cycle.RequestResponseCycle is _http1.RequestResponseCycle
+        from pounce._speedups import _wsmask
+        from pounce.protocols import ws_mask
+
+        assert ws_mask.XorMasker is _wsmask.XorMasker
         assert all(_compat.compiled_modules().values())
         assert _compat.speedups_status() == "compiled"
 

@@ -1,0 +1,513 @@
+"""One WebSocket session (ASGI WebSocket spec 2.4) over wsproto, independent of its carrier.
+
+The carrier is an HTTP/1.1 connection after an ``Upgrade`` (``ws_h1.py``, RFC 6455 §4) or one
+HTTP/2 stream opened by an extended CONNECT (``ws_h2.py``, RFC 8441). The carrier feeds the
+bytes it receives to ``WebSocketSession.feed`` and offers a small ``Carrier`` interface for
+writing; frames are parsed and produced by ``wsproto.connection.Connection`` (sans-I/O).
+
+Rules and where they come from:
+- The app must answer ``websocket.connect`` with ``websocket.accept``; ``websocket.close``
+  before that refuses the handshake with 403 (ASGI spec), and ``websocket.http.response.*``
+  lets the app send its own response instead (the denial extension).
+- Close codes (RFC 6455 §7.4.1): a lost connection is 1006 (§7.1.5), an app exception 1011,
+  server shutdown 1012, a message over ``--ws-max-size`` 1009, a missing pong 1011.
+- Closing handshake (RFC 6455 §7.1.2): on a close frame from the client the session echoes
+  it and ends the carrier; after its own close frame it waits for the client's, bounded by
+  ``CLOSE_TIMEOUT``.
+- Backpressure: received messages wait in a queue of at most ``--ws-max-queue`` entries;
+  when it is full the carrier stops reading (TCP) or withholds WINDOW_UPDATE (HTTP/2). A send
+  waits while the carrier's write side is paused.
+- Keep-alive pings (RFC 6455 §5.5.2) run from the server's periodic tick via ``deadline`` /
+  ``check_deadline``: no timer per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.handshake import server_extensions_handshake
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError, split_comma_header
+
+from ..errors import ClientDisconnected
+from ..logs import access_logger
+from ..state import ServerState
+from . import ws_mask
+
+ws_mask.install()
+
+logger = logging.getLogger("pounce.error")
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+# RFC 6455 §1.3: the GUID appended to Sec-WebSocket-Key for Sec-WebSocket-Accept.
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+# How long the server waits for the client's close frame after sending its own.
+CLOSE_TIMEOUT = 5.0
+
+# RFC 6455 §7.4.1 close codes used by the server.
+NORMAL = 1000
+ABNORMAL = 1006
+TOO_BIG = 1009
+INTERNAL_ERROR = 1011
+SERVICE_RESTART = 1012
+
+# Session states.
+CONNECTING = 0  # waiting for the app's accept (or denial)
+RESPONDING = 1  # the app is sending a denial response (websocket.http.response.*)
+OPEN = 2
+CLOSING = 3  # our close frame is out; waiting for the client's
+CLOSED = 4
+
+
+class Carrier(Protocol):
+    """What a session needs from the connection or stream that carries it."""
+
+    transport: Any
+
+    def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """Send the handshake response (101 on HTTP/1.1, 200 on HTTP/2) with these headers."""
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        """Send a complete HTTP response instead of accepting, then end the carrier."""
+
+    def write(self, data: bytes) -> Awaitable[None] | None:
+        """Send WebSocket frame bytes; an awaitable while the write side is paused."""
+
+    def finish(self) -> None:
+        """The session is over: close the connection (HTTP/1.1) or end the stream (HTTP/2)."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+def accept_token(key: bytes) -> bytes:
+    """RFC 6455 §4.2.2: base64(SHA-1(key + GUID))."""
+    return base64.b64encode(hashlib.sha1(key + _GUID).digest())
+
+
+def valid_key(key: bytes) -> bool:
+    """RFC 6455 §4.1: Sec-WebSocket-Key is 16 random bytes, base64-encoded."""
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except ValueError:
+        return False
+
+
+def header_tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    """The comma-separated tokens of every field called ``name``."""
+    tokens: list[str] = []
+    for key, value in headers:
+        if key == name:
+            tokens.extend(split_comma_header(value))
+    return tokens
+
+
+def websocket_scope(http_scope: dict[str, Any], http_version: str) -> dict[str, Any]:
+    """The ASGI ``websocket`` scope, made from the ``http`` scope the carrier built."""
+    scope = {k: v for k, v in http_scope.items() if k not in ("method", "extensions")}
+    scope["type"] = "websocket"
+    scope["asgi"] = ASGI_VERSION
+    scope["http_version"] = http_version
+    scope["scheme"] = "wss" if http_scope["scheme"] in ("https", "wss") else "ws"
+    scope["subprotocols"] = header_tokens(http_scope["headers"], b"sec-websocket-protocol")
+    scope["extensions"] = {"websocket.http.response": {}}
+    return scope
+
+
+def _disconnect(code: int, reason: str = "") -> dict[str, Any]:
+    return {"type": "websocket.disconnect", "code": code, "reason": reason}
+
+
+class WebSocketSession:
+    """One WebSocket: the ASGI receive/send pair, frames in and out, close codes, pings.
+
+    It is also a server ``Connection`` (``deadline``, ``check_deadline``, ``shutdown``,
+    ``is_idle``): it sits in ``state.connections`` while it lives.
+    """
+
+    def __init__(self, state: ServerState, carrier: Carrier, scope: dict[str, Any]) -> None:
+        config = state.config
+        self.state = state
+        self.loop = state.loop
+        self.carrier = carrier
+        self.scope = scope
+        self.status = CONNECTING
+        self.deadline = 0.0
+        self.task: asyncio.Task[None] | None = None
+        self.max_size = config.ws_max_size
+        self.max_queue = config.ws_max_queue
+        self.ping_interval = config.ws_ping_interval or 0.0
+        self.ping_timeout = config.ws_ping_timeout or 0.0
+        self.deflate = config.ws_per_message_deflate
+        self.conn: Connection | None = None
+        self._pending = bytearray()  # bytes received before accept
+        self._queue: deque[dict[str, Any]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._connect_sent = False
+        self._disconnected: dict[str, Any] | None = None  # the disconnect message, once known
+        self._read_paused = False
+        self._parts: list[Any] = []
+        self._size = 0
+        self._text = False
+        self._pong_due = 0.0
+        self._next_ping = 0.0
+        self._response: tuple[int, list[tuple[bytes, bytes]]] | None = None
+        self._body: list[bytes] = []
+        self._shutdown = False
+
+    @property
+    def transport(self) -> Any:
+        return self.carrier.transport
+
+    # Lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        state = self.state
+        if state.limit_concurrency and state.over_concurrency_limit():
+            self._respond(503, [], b"")  # --limit-concurrency, as for HTTP requests
+            return
+        state.connections.add(self)
+        state.total_requests += 1
+        if state.on_request is not None:
+            state.on_request(state.total_requests)
+        task = self.task = self.loop.create_task(self.run_asgi(state.app))
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    async def run_asgi(self, app: Any) -> None:
+        try:
+            await app(self.scope, self.receive, self.send)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                self._end_after_app(INTERNAL_ERROR)
+                raise
+            if not isinstance(exc, ClientDisconnected) or self.status != CLOSED:
+                logger.error("Exception in ASGI application", exc_info=exc)
+            self._end_after_app(INTERNAL_ERROR)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if self.status == CONNECTING:
+                logger.error("ASGI callable returned without accepting the WebSocket")
+            self._end_after_app(NORMAL)
+
+    def _end_after_app(self, code: int) -> None:
+        """The app is done: whatever state the session is in, bring it to an end."""
+        status = self.status
+        if status in (CONNECTING, RESPONDING):
+            self._respond(500, [], b"")  # no handshake answer (or an unfinished denial)
+        elif status == OPEN:
+            self._close(code, "")
+        self._forget_if_done()
+
+    def _forget_if_done(self) -> None:
+        if self.status == CLOSED:
+            self.deadline = 0.0
+            self.state.connections.discard(self)
+
+    # Carrier events ------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the client (after the handshake request)."""
+        if self.status in (CONNECTING, RESPONDING):
+            self._pending += data
+            return
+        conn = self.conn
+        if conn is None or self.status == CLOSED:
+            return
+        try:
+            conn.receive_data(data)
+            self._process(conn)
+        except RemoteProtocolError as exc:
+            # wsproto names the close code for what the client got wrong (1002, 1007, 1009).
+            hint = exc.event_hint
+            code = hint.code if isinstance(hint, CloseConnection) else 1002
+            logger.debug("WebSocket protocol error from %s: %s", self.scope.get("client"), exc)
+            self._fail(code, str(exc)[:100] if code != 1002 else "")
+        except LocalProtocolError:
+            # Bytes after wsproto considers the connection closed: nothing more to read.
+            self._set_disconnected(_disconnect(ABNORMAL))
+            self._end()
+
+    def _process(self, conn: Connection) -> None:
+        for event in conn.events():
+            tp = type(event)
+            if tp is TextMessage or tp is BytesMessage:
+                self._on_message(event)  # type: ignore[arg-type]
+            elif tp is Ping:
+                self._write(conn.send(event.response()))  # type: ignore[attr-defined]
+            elif tp is Pong:
+                self._pong_due = 0.0
+                self._arm_ping()
+            elif tp is CloseConnection:
+                self._on_close(event)  # type: ignore[arg-type]
+            if self.status == CLOSED:
+                return
+
+    def _on_message(self, event: TextMessage | BytesMessage) -> None:
+        if not self._parts:
+            self._text = type(event) is TextMessage
+        self._parts.append(event.data)
+        self._size += len(event.data)
+        if self._size > self.max_size:
+            # RFC 6455 §7.4.1: 1009, a message too big to process.
+            self._fail(TOO_BIG, "Message too big")
+            return
+        if not event.message_finished:
+            return
+        parts, self._parts, self._size = self._parts, [], 0
+        if self._text:
+            message = {"type": "websocket.receive", "text": "".join(parts)}
+        else:
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            message = {"type": "websocket.receive", "bytes": bytes(data)}
+        self._enqueue(message)
+        if len(self._queue) >= self.max_queue and not self._read_paused:
+            self._read_paused = True
+            self.carrier.pause_reading()
+
+    def _on_close(self, event: CloseConnection) -> None:
+        conn = self.conn
+        assert conn is not None
+        if conn.state is ConnectionState.REMOTE_CLOSING:
+            # RFC 6455 §5.5.1: answer with a close frame (the client's code echoed).
+            self._write(conn.send(event.response()))
+        elif conn.state is ConnectionState.OPEN:
+            # wsproto reports what the client got wrong (1002, 1007, ...) as a close event
+            # of its own: fail the connection with that code (RFC 6455 §7.1.7).
+            self._write(conn.send(CloseConnection(code=event.code, reason=event.reason or "")))
+        self._set_disconnected(_disconnect(event.code, event.reason or ""))
+        self._end()
+
+    def connection_lost(self) -> None:
+        """The connection or stream is gone without a closing handshake (RFC 6455 §7.1.5)."""
+        if self.status == CLOSED:
+            return
+        self._set_disconnected(_disconnect(ABNORMAL))
+        self.status = CLOSED
+        self._forget_if_done()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Close at once (RFC 6455 §7.1.7), telling the app the same code."""
+        conn = self.conn
+        if conn is not None and conn.state in (
+            ConnectionState.OPEN,
+            ConnectionState.REMOTE_CLOSING,
+        ):
+            self._write(conn.send(CloseConnection(code=code, reason=reason)))
+        self._set_disconnected(_disconnect(code, reason))
+        self._end()
+
+    def _end(self) -> None:
+        if self.status == CLOSED:
+            return
+        self.status = CLOSED
+        self.carrier.finish()
+        self._forget_if_done()
+
+    # Server controls -------------------------------------------------------------------------
+
+    def is_idle(self) -> bool:
+        return self.status == CLOSED
+
+    def shutdown(self) -> None:
+        """Server shutdown: close with 1012 (Service Restart); the app sees that code."""
+        self._shutdown = True
+        if self.status == OPEN:
+            self._close(SERVICE_RESTART, "")
+            self._set_disconnected(_disconnect(SERVICE_RESTART))
+
+    def _arm_ping(self) -> None:
+        if self.ping_interval and self.status == OPEN:
+            self._next_ping = self.loop.time() + self.ping_interval
+            self._update_deadline()
+
+    def _update_deadline(self) -> None:
+        times = [t for t in (self._next_ping, self._pong_due) if t]
+        self.deadline = min(times) if times else 0.0
+
+    def check_deadline(self, now: float) -> None:
+        """From the server's tick: send a ping, time out a missing pong or close frame."""
+        if self.status == CLOSING:
+            self.deadline = 0.0
+            self._set_disconnected(_disconnect(ABNORMAL))
+            self._end()
+            return
+        if self.status != OPEN or self.conn is None:
+            self.deadline = 0.0
+            return
+        if self._pong_due and now >= self._pong_due:
+            logger.debug("WebSocket ping timeout for %s", self.scope.get("client"))
+            self._pong_due = 0.0
+            self._fail(INTERNAL_ERROR, "keepalive ping timeout")
+            return
+        if self._next_ping and now >= self._next_ping:
+            self._next_ping = 0.0
+            self._write(self.conn.send(Ping(payload=b"pounce")))
+            if self.ping_timeout:
+                self._pong_due = now + self.ping_timeout
+            else:
+                self._arm_ping()
+        self._update_deadline()
+
+    # ASGI receive ----------------------------------------------------------------------------
+
+    def _enqueue(self, message: dict[str, Any]) -> None:
+        self._queue.append(message)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _set_disconnected(self, message: dict[str, Any]) -> None:
+        if self._disconnected is None:
+            self._disconnected = message
+            self._enqueue(message)
+
+    async def receive(self) -> dict[str, Any]:
+        if not self._connect_sent:
+            self._connect_sent = True
+            return {"type": "websocket.connect"}
+        while not self._queue:
+            waiter = self._waiter = self.loop.create_future()
+            await waiter
+        message = self._queue[0]
+        if message["type"] == "websocket.disconnect":
+            return message  # every later receive() sees the disconnect too
+        self._queue.popleft()
+        if self._read_paused and len(self._queue) <= self.max_queue // 2:
+            self._read_paused = False
+            if self.status in (OPEN, CLOSING):
+                self.carrier.resume_reading()
+        return message
+
+    # ASGI send ---------------------------------------------------------------------------
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        status = self.status
+        if status == CONNECTING:
+            if kind == "websocket.accept":
+                self._accept(message)
+            elif kind == "websocket.close":
+                # ASGI: closing before accepting refuses the handshake with 403.
+                self._respond(403, [], b"")
+                self._set_disconnected(_disconnect(ABNORMAL))
+            elif kind == "websocket.http.response.start":
+                status_code = message["status"]
+                if type(status_code) is not int or not 100 <= status_code <= 999:
+                    raise RuntimeError(f"Invalid status code {status_code!r}")
+                self._response = (status_code, list(message.get("headers", ())))
+                self.status = RESPONDING
+            else:
+                raise RuntimeError(f"Expected websocket.accept or websocket.close, got {kind!r}")
+            return
+        if status == RESPONDING:
+            if kind != "websocket.http.response.body":
+                raise RuntimeError(f"Expected websocket.http.response.body, got {kind!r}")
+            self._body.append(bytes(message.get("body", b"")))
+            if not message.get("more_body", False):
+                assert self._response is not None
+                self._respond(self._response[0], self._response[1], b"".join(self._body))
+                self._set_disconnected(_disconnect(ABNORMAL))
+            return
+        if status != OPEN:
+            raise ClientDisconnected("The WebSocket is closed")
+        if kind == "websocket.send":
+            data = message.get("bytes")
+            if data is not None:
+                event: Any = BytesMessage(data=bytes(data))
+            else:
+                text = message.get("text")
+                if text is None:
+                    raise RuntimeError("websocket.send needs 'bytes' or 'text'")
+                event = TextMessage(data=text)
+            assert self.conn is not None
+            waiter = self.carrier.write(self.conn.send(event))
+            if waiter is not None:
+                await waiter
+        elif kind == "websocket.close":
+            self._close(message.get("code") or NORMAL, message.get("reason") or "")
+        else:
+            raise RuntimeError(f"Expected websocket.send or websocket.close, got {kind!r}")
+
+    def _accept(self, message: dict[str, Any]) -> None:
+        headers: list[tuple[bytes, bytes]] = []
+        subprotocol = message.get("subprotocol")
+        if subprotocol is not None:
+            headers.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
+        extensions: list[Extension] = []
+        if self.deflate:
+            offers = header_tokens(self.scope["headers"], b"sec-websocket-extensions")
+            if offers:
+                deflate = PerMessageDeflate()
+                # RFC 7692 §5: agree on permessage-deflate and its window parameters.
+                agreed = server_extensions_handshake(offers, [deflate])
+                if agreed is not None:
+                    headers.append((b"sec-websocket-extensions", agreed))
+                    extensions.append(deflate)
+        for name, value in message.get("headers", ()):
+            headers.append((bytes(name).lower(), bytes(value)))
+        self.carrier.accept(headers)
+        self._log_handshake("[accepted]")
+        self.conn = Connection(ConnectionType.SERVER, extensions=extensions)
+        self.status = OPEN
+        self._arm_ping()
+        if self._shutdown:
+            self._close(SERVICE_RESTART, "")
+            self._set_disconnected(_disconnect(SERVICE_RESTART))
+        if self._pending:
+            pending, self._pending = bytes(self._pending), bytearray()
+            self.loop.call_soon(self.feed, pending)
+
+    def _log_handshake(self, outcome: str) -> None:
+        """uvicorn's access-log line for a WebSocket handshake."""
+        if self.state.access_log:
+            client = self.scope.get("client")
+            path = self.scope.get("path", "")
+            query = self.scope.get("query_string", b"")
+            if query:
+                path = f"{path}?{query.decode('latin-1')}"
+            access_logger.info(
+                '%s - "WebSocket %s" %s',
+                f"{client[0]}:{client[1]}" if client else "-",
+                path,
+                outcome,
+            )
+
+    def _respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self._log_handshake(str(status))
+        self.status = CLOSED
+        self._pending = bytearray()
+        self.carrier.respond(status, headers, body)
+        self._forget_if_done()
+
+    def _close(self, code: int, reason: str) -> None:
+        """Our close frame (RFC 6455 §5.5.1); the session ends when the client answers."""
+        conn = self.conn
+        if conn is None or self.status != OPEN:
+            return
+        try:
+            self._write(conn.send(CloseConnection(code=code, reason=reason)))
+        except LocalProtocolError:  # pragma: no cover - wsproto state already closing
+            pass
+        self.status = CLOSING
+        self._next_ping = self._pong_due = 0.0
+        self.deadline = self.loop.time() + CLOSE_TIMEOUT
+        if self._read_paused:
+            self._read_paused = False
+            self.carrier.resume_reading()  # the client's close frame must get through
+
+    def _write(self, data: bytes) -> None:
+        if data:
+            self.carrier.write(data)

@@ -1,0 +1,122 @@
+"""WebSocket over HTTP/2 (RFC 8441): one session inside the stream of an extended CONNECT.
+
+``H2Protocol`` calls ``handle_h2_websocket_stream`` for an ``H2WebSocketRequest`` (a CONNECT
+with ``:protocol websocket``, RFC 8441 §4). The stream is an ``H2Stream`` as for any request;
+in place of a ``RequestResponseCycle`` it gets an ``H2WebSocketStream``, which is the
+session's ``Carrier`` and what ``H2Protocol`` sees as the stream's cycle:
+- The handshake answer is ``:status 200`` (RFC 8441 §5); WebSocket frames travel in DATA
+  frames, and sends wait on the stream and connection windows like any response body.
+- Received DATA is acknowledged (WINDOW_UPDATE) only while the session reads, so a full
+  message queue holds back only this stream.
+- Closing the WebSocket ends the stream (END_STREAM, RFC 8441 §5.2 referring to RFC 6455's
+  closing handshake); a reset stream reaches the app as 1006.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..h2connection import CANCEL, H2WebSocketRequest
+from .ws import WebSocketSession, websocket_scope
+
+if TYPE_CHECKING:
+    from .h2 import H2Protocol, H2Stream
+
+
+class H2WebSocketStream:
+    """The stream's "cycle" for H2Protocol, and the ``Carrier`` of the WebSocket session."""
+
+    def __init__(self, proto: H2Protocol, stream: H2Stream) -> None:
+        self.proto = proto
+        self.stream = stream
+        self.scope = {"method": "CONNECT", "extensions": {}}  # what H2Stream looks at
+        self.session: WebSocketSession = None  # type: ignore[assignment]
+        self.bytes_sent = 0
+        self.start_time = 0.0
+        self.task: Any = None
+        self.response_started = False
+        self.response_complete = False
+        self.request_complete = False
+        self._paused = False
+        self._unacked = 0
+
+    @property
+    def transport(self) -> Any:
+        return self.proto.transport
+
+    # What H2Protocol calls on a stream's cycle ----------------------------------------------
+
+    def feed_body(self, data: bytes) -> int:
+        if self._paused:
+            self._unacked += len(data)
+        else:
+            self.proto.body_consumed(self.stream, len(data))
+        self.session.feed(data)
+        return 0
+
+    def end_body(self) -> None:
+        # The client ended its side: after its close frame that is the orderly end; without
+        # one the WebSocket was cut short (1006).
+        self.request_complete = True
+        self.session.connection_lost()
+        self.finish()  # our side of the stream ends too
+
+    def disconnect(self) -> None:
+        self.request_complete = True
+        self.session.connection_lost()
+
+    # Carrier ---------------------------------------------------------------------------------
+
+    def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.response_started = True
+        self.stream.write_start(self, 200, headers, False)  # type: ignore[arg-type]
+        self.proto.send_head(self.stream, end_stream=False)
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.response_started = self.response_complete = True
+        stream = self.stream
+        if not headers and not body and status >= 400:
+            stream.write_error(self, status)  # type: ignore[arg-type]
+            return
+        fields = [(n, v) for n, v in headers if n.lower() != b"content-length"]
+        fields.append((b"content-length", b"%d" % len(body)))
+        stream.write_start(self, status, fields, False)  # type: ignore[arg-type]
+        stream.write_body(self, body, False)  # type: ignore[arg-type]
+
+    def write(self, data: bytes) -> Any:
+        return self.stream.write_body(self, data, True)  # type: ignore[arg-type]
+
+    def finish(self) -> None:
+        if not self.response_complete:
+            self.response_complete = True
+            self.stream.write_body(self, b"", False)  # type: ignore[arg-type]
+
+    def abort(self) -> None:
+        self.response_complete = True
+        self.proto.reset(self.stream, CANCEL)
+
+    def pause_reading(self) -> None:
+        self._paused = True
+
+    def resume_reading(self) -> None:
+        self._paused = False
+        if self._unacked:
+            nbytes, self._unacked = self._unacked, 0
+            self.proto.body_consumed(self.stream, nbytes)
+
+
+def handle_h2_websocket_stream(proto: H2Protocol, event: H2WebSocketRequest) -> None:
+    """Start the WebSocket session of an extended CONNECT stream (RFC 8441 §4)."""
+    from .h2 import H2Stream
+
+    http_scope = proto._build_scope(event.request)
+    stream = H2Stream(proto, event.stream_id)
+    carrier = H2WebSocketStream(proto, stream)
+    stream.cycle = carrier  # type: ignore[assignment]
+    proto.streams[event.stream_id] = stream
+    if not proto.writable and not proto.write_paused and not proto.closing:
+        proto.deadline = 0.0  # not idle any more (as H2Protocol._start_stream)
+    carrier.session = WebSocketSession(proto.state, carrier, websocket_scope(http_scope, "2"))
+    if event.end_stream:
+        carrier.request_complete = True
+    carrier.session.start()

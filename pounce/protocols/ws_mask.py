@@ -1,0 +1,29 @@
+"""Unmasking client frames (RFC 6455 §5.3): wsproto's masker, or its compiled twin.
+
+wsproto's ``FrameDecoder`` looks ``XorMaskerSimple`` up in its module for every frame;
+``install()`` points that name at the best masker available. The compiled one
+(``pounce/_speedups/_wsmask.pyx``) XORs eight bytes at a time; results are identical
+(``tests/unit/test_ws_mask.py`` compares them).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wsproto import frame_protocol
+from wsproto.frame_protocol import XorMaskerSimple as XorMaskerPy
+
+from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
+
+XorMasker: Any = XorMaskerPy
+
+if not TYPE_CHECKING and USE_EXTENSIONS:
+    try:
+        from .._speedups._wsmask import XorMasker
+    except ImportError as exc:
+        EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
+
+
+def install() -> None:
+    """Make wsproto unmask with ``XorMasker`` (a drop-in: same interface and results)."""
+    frame_protocol.XorMaskerSimple = XorMasker  # type: ignore[misc]

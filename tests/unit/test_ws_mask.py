@@ -1,0 +1,37 @@
+"""The compiled masker against wsproto's: identical output, key rotation across calls."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from wsproto.frame_protocol import XorMaskerSimple
+
+from tests.conftest import PURE_RUN
+
+
+def test_compiled_masker_matches_wsproto() -> None:
+    if PURE_RUN:
+        pytest.skip("pure run: no compiled masker")
+    from pounce._speedups._wsmask import XorMasker
+
+    rng = random.Random(6455)
+    for _ in range(300):
+        key = rng.randbytes(4)
+        fast, slow = XorMasker(key), XorMaskerSimple(key)
+        for _ in range(rng.randrange(1, 5)):  # a payload arriving in pieces
+            piece = rng.randbytes(rng.randrange(0, 70))
+            assert fast.process(piece) == slow.process(piece)
+        big = rng.randbytes(100_003)
+        assert fast.process(big) == slow.process(big)
+    with pytest.raises(ValueError):
+        XorMasker(b"abc")
+
+
+def test_wsproto_uses_the_selected_masker() -> None:
+    from wsproto import frame_protocol
+
+    from pounce.protocols import ws, ws_mask
+
+    assert ws is not None
+    assert frame_protocol.XorMaskerSimple is ws_mask.XorMasker

@@ -1,0 +1,194 @@
+"""The WebSocket session (pounce/protocols/ws.py) on a fake carrier: no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import CloseConnection, Ping, TextMessage
+
+from pounce.config import Config
+from pounce.errors import ClientDisconnected
+from pounce.protocols.ws import (
+    CLOSED,
+    OPEN,
+    WebSocketSession,
+    accept_token,
+    valid_key,
+    websocket_scope,
+)
+from pounce.state import ServerState
+
+pytestmark = pytest.mark.timeout(20)
+
+
+class FakeCarrier:
+    transport = None
+
+    def __init__(self) -> None:
+        self.accepted: list[tuple[bytes, bytes]] | None = None
+        self.response: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
+        self.out = bytearray()
+        self.finished = False
+        self.paused = False
+        self.pauses = 0
+
+    def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.accepted = headers
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.response = (status, headers, body)
+        self.finished = True
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def finish(self) -> None:
+        self.finished = True
+
+    def pause_reading(self) -> None:
+        self.paused = True
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+def http_scope(headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "scheme": "https",
+        "method": "GET",
+        "path": "/",
+        "headers": headers or [],
+        "state": {},
+    }
+
+
+async def make(app: Any = None, **options: Any) -> tuple[WebSocketSession, FakeCarrier]:
+    loop = asyncio.get_running_loop()
+    config = Config(app=app or (lambda *a: None), access_log=False, **options)
+    state = ServerState(config, app, loop)
+    carrier = FakeCarrier()
+    scope = websocket_scope(http_scope([(b"sec-websocket-protocol", b"a, b")]), "1.1")
+    return WebSocketSession(state, carrier, scope), carrier
+
+
+async def spin(n: int = 10) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_handshake_helpers() -> None:
+    # RFC 6455 §1.3's worked example.
+    assert accept_token(b"dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    assert valid_key(b"dGhlIHNhbXBsZSBub25jZQ==")
+    assert not valid_key(b"short") and not valid_key(b"!!!!")
+    scope = websocket_scope(http_scope([(b"sec-websocket-protocol", b"a, b")]), "1.1")
+    assert scope["scheme"] == "wss" and "method" not in scope
+    assert scope["subprotocols"] == ["a", "b"]
+    assert "websocket.http.response" in scope["extensions"]
+
+
+def test_queue_is_bounded_and_reading_resumes() -> None:
+    async def main() -> None:
+        session, carrier = await make(ws_max_queue=4)
+        assert (await session.receive())["type"] == "websocket.connect"
+        await session.send({"type": "websocket.accept"})
+        assert session.status == OPEN and carrier.accepted == []
+        client = Connection(ConnectionType.CLIENT)
+        for i in range(10):
+            session.feed(client.send(TextMessage(data=str(i))))
+        assert carrier.paused  # 4 queued: the carrier stops reading
+        got = [(await session.receive())["text"] for _ in range(10)]
+        assert got == [str(i) for i in range(10)]
+        assert not carrier.paused
+
+    asyncio.run(main())
+
+
+def test_too_big_closes_1009_and_disconnects_the_app() -> None:
+    async def main() -> None:
+        session, carrier = await make(ws_max_size=10)
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        client = Connection(ConnectionType.CLIENT)
+        session.feed(client.send(TextMessage(data="x" * 11)))
+        assert (await session.receive()) == {
+            "type": "websocket.disconnect",
+            "code": 1009,
+            "reason": "Message too big",
+        }
+        client.receive_data(bytes(carrier.out))
+        assert [e.code for e in client.events() if isinstance(e, CloseConnection)] == [1009]
+        assert carrier.finished and session.status == CLOSED
+        with pytest.raises(ClientDisconnected):
+            await session.send({"type": "websocket.send", "text": "late"})
+
+    asyncio.run(main())
+
+
+def test_ping_deadline_then_missing_pong_is_1011() -> None:
+    async def main() -> None:
+        session, carrier = await make(ws_ping_interval=1.0, ws_ping_timeout=2.0)
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        start = session.deadline
+        assert start > 0
+        session.check_deadline(start)
+        client = Connection(ConnectionType.CLIENT)
+        client.receive_data(bytes(carrier.out))
+        assert any(isinstance(e, Ping) for e in client.events())
+        carrier.out.clear()
+        assert session.deadline == pytest.approx(start + 2.0)
+        session.check_deadline(start + 2.0)
+        client.receive_data(bytes(carrier.out))
+        assert [e.code for e in client.events() if isinstance(e, CloseConnection)] == [1011]
+        assert (await session.receive())["code"] == 1011
+
+    asyncio.run(main())
+
+
+def test_close_before_accept_and_lost_connection() -> None:
+    async def main() -> None:
+        session, carrier = await make()
+        await session.receive()
+        await session.send({"type": "websocket.close"})
+        assert carrier.response is not None and carrier.response[0] == 403
+        session2, _ = await make()
+        await session2.receive()
+        await session2.send({"type": "websocket.accept", "subprotocol": "b"})
+        session2.connection_lost()
+        assert (await session2.receive())["code"] == 1006
+
+    asyncio.run(main())
+
+
+def test_shutdown_closes_1012_and_app_exception_1011() -> None:
+    async def main() -> None:
+        session, carrier = await make()
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        session.shutdown()
+        assert (await session.receive())["code"] == 1012
+        client = Connection(ConnectionType.CLIENT)
+        client.receive_data(bytes(carrier.out))
+        assert [e.code for e in client.events() if isinstance(e, CloseConnection)] == [1012]
+
+        async def failing(scope: Any, receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            raise RuntimeError("app bug")
+
+        session, carrier = await make(failing)
+        session.state.app = failing
+        session.start()
+        await spin()
+        client = Connection(ConnectionType.CLIENT)
+        client.receive_data(bytes(carrier.out))
+        assert [e.code for e in client.events() if isinstance(e, CloseConnection)] == [1011]
+
+    asyncio.run(main())
