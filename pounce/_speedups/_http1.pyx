@@ -43,6 +43,7 @@ from pounce.protocols.h1_support import (
 )
 from pounce.protocols.tasks import EAGER_TASKS
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 
 cdef object Task = asyncio.Task
@@ -88,6 +89,7 @@ cdef inline dict _disconnect():
     return {"type": "http.disconnect"}
 
 
+@cython.final
 cdef class _Ready:
     """An awaitable that is already done with ``value``: what ``send()`` and ``receive()``
     return when they complete without waiting (nearly always), instead of a coroutine object
@@ -165,6 +167,7 @@ cdef inline _uncancel(task):
 cdef bint HAS_UNCANCEL = hasattr(asyncio.Task, "uncancel")  # Python 3.11+
 
 
+@cython.final
 cdef class _Step:
     """What the runner task awaits while an app waits: the app's own future, or one bare
     yield (``asyncio.sleep(0)``). The runner task's step machinery sees exactly what it would
@@ -197,6 +200,7 @@ cdef class _Step:
         raise StopIteration
 
 
+@cython.final
 cdef class _Runner:
     """Runs the apps of one HTTP/1.1 connection inside one long-lived task.
 
@@ -316,6 +320,7 @@ cdef class _Runner:
                 return
 
 
+@cython.final
 cdef class RequestResponseCycle:
     """The ASGI receive/send pair for one request (see protocols/cycle.py)."""
 
@@ -552,6 +557,7 @@ cdef class RequestResponseCycle:
             self.writer.cycle_finished(self)
 
 
+@cython.final
 cdef class H1Protocol:
     """One HTTP/1.1 connection (see protocols/h1.py)."""
 
