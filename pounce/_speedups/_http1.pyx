@@ -39,6 +39,7 @@ from pounce.protocols.h1_support import (
     error_response,
     httptools,
     service_unavailable,
+    describe_connection,
     socket_address,
 )
 from pounce.protocols.tasks import EAGER_TASKS
@@ -670,15 +671,9 @@ cdef class H1Protocol:
         self.transport = transport
         state = self.state
         state.connections.add(self)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            self.server = socket_address(sock.getsockname())
-            self.client = socket_address(transport.get_extra_info("peername"))
-        if transport.get_extra_info("sslcontext") is not None:
-            self.scheme = "https"
-        if state.proxy is not None:
-            host = self.client[0] if self.client else None
-            self.proxy_trusted = state.proxy.is_trusted(host) if host else state.proxy.always
+        self.server, self.client, self.scheme, self.proxy_trusted = describe_connection(
+            transport, state
+        )
         self.deadline = self.loop.time() + self._keep_alive_timeout
 
     def connection_lost(self, exc):

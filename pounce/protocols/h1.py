@@ -57,10 +57,10 @@ from .h1_support import (
     PARSE_ERRORS,
     UPGRADE_ERRORS,
     StopParsing,
+    describe_connection,
     error_response,
     httptools,
     service_unavailable,
-    socket_address,
 )
 from .h11_parser import H11Parser
 from .negotiate import PREFACE, switch_to_h2, try_h2c_upgrade
@@ -139,15 +139,9 @@ class H1Protocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         state = self.state
         state.connections.add(self)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            self.server = socket_address(sock.getsockname())
-            self.client = socket_address(transport.get_extra_info("peername"))
-        if transport.get_extra_info("sslcontext") is not None:
-            self.scheme = "https"
-        if state.proxy is not None:
-            host = self.client[0] if self.client else None
-            self.proxy_trusted = state.proxy.is_trusted(host) if host else state.proxy.always
+        self.server, self.client, self.scheme, self.proxy_trusted = describe_connection(
+            transport, state
+        )
         self.deadline = self.loop.time() + state.keep_alive_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:

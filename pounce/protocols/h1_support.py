@@ -85,3 +85,24 @@ def socket_address(addr: Any) -> tuple[str, int] | None:
     if isinstance(addr, tuple) and len(addr) >= 2:
         return (str(addr[0]), int(addr[1]))
     return None
+
+
+def describe_connection(
+    transport: Any, state: Any
+) -> tuple[tuple[str, int] | None, tuple[str, int] | None, str, bool]:
+    """``(server, client, scheme, proxy_trusted)`` of a new connection, for every protocol.
+
+    ``proxy_trusted``: whether this peer may set the client and scheme through
+    X-Forwarded-For/-Proto (a peer without an IP, a unix socket, only under ``*``).
+    """
+    server = client = None
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        server = socket_address(sock.getsockname())
+        client = socket_address(transport.get_extra_info("peername"))
+    scheme = "https" if transport.get_extra_info("sslcontext") is not None else "http"
+    trusted = False
+    proxy = state.proxy
+    if proxy is not None:
+        trusted = proxy.is_trusted(client[0]) if client else proxy.always
+    return server, client, scheme, trusted

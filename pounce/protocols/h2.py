@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import Any
 
-from .._headers import validate_header_name, validate_header_value
+from .._headers import get_header, validate_header_name, validate_header_value
 from .._url import decode_path, split_target
 from ..errors import BadRequest
 from ..h2connection import (
@@ -54,7 +53,7 @@ from ..h2connection import (
 )
 from ..state import ServerState
 from .cycle import Headers, RequestResponseCycle
-from .h1_support import service_unavailable
+from .h1_support import describe_connection, service_unavailable
 from .h2stream import STREAM_HIGH_WATER, H2Stream
 
 logger = logging.getLogger("pounce.error")
@@ -117,15 +116,9 @@ class H2Protocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         state = self.state
         state.connections.add(self)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            self.server = _address(sock.getsockname())
-            self.client = _address(transport.get_extra_info("peername"))
-        if transport.get_extra_info("sslcontext") is not None:
-            self.scheme = "https"
-        if state.proxy is not None:
-            host = self.client[0] if self.client else None
-            self.proxy_trusted = state.proxy.is_trusted(host) if host else state.proxy.always
+        self.server, self.client, self.scheme, self.proxy_trusted = describe_connection(
+            transport, state
+        )
         upgrade = self._upgrade
         if upgrade is None:
             self.conn.initiate_connection()
@@ -263,7 +256,7 @@ class H2Protocol(asyncio.Protocol):
     def _start_stream(self, stream_id: int, scope: dict[str, Any], more_body: bool) -> None:
         state = self.state
         stream = H2Stream(self, stream_id)
-        expect = _get_header_from_tuple(scope["headers"], b"expect") if more_body else None
+        expect = get_header(scope["headers"], b"expect") if more_body else None
         expect_continue = expect is not None and expect.lower() == b"100-continue"
         cycle = RequestResponseCycle(scope, stream, self.loop, more_body, expect_continue)
         stream.cycle = cycle
@@ -610,17 +603,3 @@ class H2Protocol(asyncio.Protocol):
             self.deadline = min(pending)
         elif not self.streams:
             self._update_idle()
-
-
-def _get_header_from_tuple(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    """The value of the first header called ``name`` (lower-case), or None."""
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
-
-
-def _address(addr: Any) -> tuple[str, int] | None:
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        return (str(addr[0]), int(addr[1]))
-    return None
