@@ -45,23 +45,12 @@ class ServerSpec:
         return Path(self.command(Launch(app="x:app", port=0))[0]).name
 
 
-def _pounce(loop: str, http: str) -> Callable[[Launch], list[str]]:
+def _cli(binary: str, loop: str, http: str) -> Callable[[Launch], list[str]]:
+    """pounce and uvicorn take the same command line (pounce is a drop-in replacement)."""
+
     def argv(launch: Launch) -> list[str]:
         return [
-            str(BIN / "pounce"), launch.app,
-            "--host", HOST, "--port", str(launch.port),
-            "--loop", loop, "--http", http,
-            "--no-access-log", "--log-level", "warning",
-            "--timeout-keep-alive", str(launch.keep_alive),
-        ]  # fmt: skip
-
-    return argv
-
-
-def _uvicorn(loop: str, http: str) -> Callable[[Launch], list[str]]:
-    def argv(launch: Launch) -> list[str]:
-        return [
-            str(BIN / "uvicorn"), launch.app,
+            str(BIN / binary), launch.app,
             "--host", HOST, "--port", str(launch.port),
             "--loop", loop, "--http", http,
             "--no-access-log", "--log-level", "warning",
@@ -101,14 +90,16 @@ def _hypercorn(launch: Launch) -> list[str]:
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
-        ServerSpec("pounce", "pounce", _pounce("uvloop", "httptools"), note="uvloop + httptools"),
-        ServerSpec("uvicorn", "uvicorn", _uvicorn("uvloop", "httptools"), baseline=None,
+        ServerSpec("pounce", "pounce", _cli("pounce", "uvloop", "httptools"),
+                   note="uvloop + httptools"),
+        ServerSpec("uvicorn", "uvicorn", _cli("uvicorn", "uvloop", "httptools"), baseline=None,
                    note="uvloop + httptools"),
         ServerSpec("granian", "granian", _granian, note="asgi, uvloop, 1 worker"),
         ServerSpec("hypercorn", "hypercorn", _hypercorn, note="uvloop worker, 1 worker"),
-        ServerSpec("pounce-pure", "pounce", _pounce("asyncio", "h11"), baseline="uvicorn-h11",
+        ServerSpec("pounce-pure", "pounce", _cli("pounce", "asyncio", "h11"),
+                   baseline="uvicorn-h11",
                    env={"POUNCE_NO_EXTENSIONS": "1"}, note="POUNCE_NO_EXTENSIONS=1, asyncio + h11"),
-        ServerSpec("uvicorn-h11", "uvicorn", _uvicorn("asyncio", "h11"), baseline=None,
+        ServerSpec("uvicorn-h11", "uvicorn", _cli("uvicorn", "asyncio", "h11"), baseline=None,
                    note="asyncio + h11"),
     )
 }  # fmt: skip

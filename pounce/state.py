@@ -100,6 +100,27 @@ class ServerState:
         """How often tick() runs: often enough for the shortest timeout to be accurate."""
         return max(0.05, min(1.0, self.keep_alive_timeout / 4))
 
+    def count_request(self) -> None:
+        """Count a request (any protocol) and tell ``--limit-max-requests`` about it."""
+        self.total_requests += 1
+        if self.on_request is not None:
+            self.on_request(self.total_requests)
+
+    def app_for_request(self) -> ASGIApp:
+        """Count a request and pick what answers it: the app, or a 503 beyond
+        ``--limit-concurrency``."""
+        self.count_request()
+        if self.limit_concurrency and self.over_concurrency_limit():
+            from .protocols.h1_support import service_unavailable
+
+            return service_unavailable
+        return self.app
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep an app's task in ``tasks`` until it ends (shutdown waits for them)."""
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     def over_concurrency_limit(self) -> bool:
         limit = self.limit_concurrency
         return bool(limit) and (len(self.connections) > limit or len(self.tasks) >= limit)

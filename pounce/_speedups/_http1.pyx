@@ -38,7 +38,6 @@ from pounce.protocols.h1_support import (
     StopParsing,
     error_response,
     httptools,
-    service_unavailable,
     describe_connection,
     socket_address,
 )
@@ -602,7 +601,6 @@ cdef class H1Protocol:
     cdef bint _llhttp
     cdef long long _upgrade_body_left
     # Read once from the server state: none of these change while the server runs.
-    cdef object _app
     cdef str _root_path
     cdef bytes _root_path_bytes
     cdef dict _lifespan_state
@@ -614,7 +612,6 @@ cdef class H1Protocol:
     def __init__(self, state, parser="httptools"):
         self.state = state
         self.loop = state.loop
-        self._app = state.app
         self._root_path = state.root_path
         self._root_path_bytes = state.root_path_bytes
         self._lifespan_state = state.lifespan_state
@@ -930,13 +927,7 @@ cdef class H1Protocol:
         self._expected = -1
         self._sent = 0
         self.deadline = 0.0
-        state = self.state
-        state.total_requests += 1
-        if state.on_request is not None:
-            state.on_request(state.total_requests)
-        app = self._app
-        if state.limit_concurrency and state.over_concurrency_limit():
-            app = service_unavailable
+        app = self.state.app_for_request()
         self._starting = True
         if self._runner is None:
             self._runner = _Runner(self.loop, self._tasks)
@@ -951,9 +942,7 @@ cdef class H1Protocol:
             suspended = not task.done()
             if suspended:
                 cycle.task = task
-                tasks = self._tasks
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                self.state.track(task)
         self._starting = False
         if suspended and self._head is not None and cycle is self.cycle:
             self._flush_head(cycle)  # the app paused after starting its response

@@ -60,7 +60,6 @@ from .h1_support import (
     describe_connection,
     error_response,
     httptools,
-    service_unavailable,
 )
 from .h11_parser import H11Parser
 from .negotiate import PREFACE, switch_to_h2, try_h2c_upgrade
@@ -391,20 +390,13 @@ class H1Protocol(asyncio.Protocol):
         self._expected = -1
         self._sent = 0
         self.deadline = 0.0
-        state = self.state
-        state.total_requests += 1
-        if state.on_request is not None:
-            state.on_request(state.total_requests)
-        app = state.app
-        if state.limit_concurrency and state.over_concurrency_limit():
-            app = service_unavailable
+        app = self.state.app_for_request()
         self._starting = True
         task = start_task(self.loop, cycle.run_asgi(app))
         self._starting = False
         if not task.done():
             cycle.task = task
-            state.tasks.add(task)
-            task.add_done_callback(state.tasks.discard)
+            self.state.track(task)
             if self._head is not None and cycle is self.cycle:
                 self._flush_head(cycle)  # the app paused after starting its response
         if self.pipeline:

@@ -53,7 +53,7 @@ from ..h2connection import (
 )
 from ..state import ServerState
 from .cycle import Headers, RequestResponseCycle
-from .h1_support import describe_connection, service_unavailable
+from .h1_support import describe_connection
 from .h2stream import STREAM_HIGH_WATER, H2Stream
 
 logger = logging.getLogger("pounce.error")
@@ -265,16 +265,9 @@ class H2Protocol(asyncio.Protocol):
             self.deadline = 0.0  # not idle any more (pending write or drain timeouts stay)
         if state.access_log:
             cycle.start_time = self.loop.time()
-        state.total_requests += 1
-        if state.on_request is not None:
-            state.on_request(state.total_requests)
-        app = state.app
-        if state.limit_concurrency and state.over_concurrency_limit():
-            app = service_unavailable
-        task = self.loop.create_task(cycle.run_asgi(app))
+        task = self.loop.create_task(cycle.run_asgi(state.app_for_request()))
         cycle.task = task
-        state.tasks.add(task)
-        task.add_done_callback(state.tasks.discard)
+        state.track(task)
 
     def _on_body(self, event: H2BodyReceived) -> None:
         stream = self.streams.get(event.stream_id)

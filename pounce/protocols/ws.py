@@ -176,12 +176,9 @@ class WebSocketSession:
             self._respond(503, [], b"")  # --limit-concurrency, as for HTTP requests
             return
         state.connections.add(self)
-        state.total_requests += 1
-        if state.on_request is not None:
-            state.on_request(state.total_requests)
+        state.count_request()
         task = self.task = self.loop.create_task(self.run_asgi(state.app))
-        state.tasks.add(task)
-        task.add_done_callback(state.tasks.discard)
+        state.track(task)
 
     async def run_asgi(self, app: Any) -> None:
         try:
