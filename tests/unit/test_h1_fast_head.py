@@ -1,0 +1,190 @@
+"""The compiled protocol's fast request-head scanner reads every head exactly as llhttp does.
+
+The scanner takes only the plainest complete, bodyless heads and hands everything else to
+llhttp. These tests feed the same bytes to the compiled protocol with the scanner on and off,
+and require the same requests at the app (method, version, target, headers, body) and the
+same bytes on the wire. Hypothesis builds heads from a grammar of near-valid requests: odd
+methods, targets, versions, line ends, field names, separators and values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pounce import Config
+from pounce.state import ServerState
+from tests.unit.test_h1_differential import Transport
+
+try:
+    from pounce._speedups import _http1
+except ImportError:  # pure build
+    _http1 = None
+
+pytestmark = pytest.mark.skipif(_http1 is None, reason="compiled speedups are not built")
+
+
+async def echo_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        body += message["body"]
+        if not message["more_body"]:
+            break
+    seen = (
+        scope["method"],
+        scope["http_version"],
+        scope["path"],
+        scope["raw_path"],
+        scope["query_string"],
+        scope["headers"],
+        body,
+    )
+    reply = repr(seen).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(reply)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": reply})
+
+
+class UpgradableTransport(Transport):
+    """Upgrades (WebSocket, CONNECT) hand the transport on: allow that."""
+
+    protocol: Any = None
+
+    def get_protocol(self) -> Any:
+        return self.protocol
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+
+def run(data: bytes, fast: bool) -> tuple[bytes, bool]:
+    async def main() -> tuple[bytes, bool]:
+        loop = asyncio.get_running_loop()
+        config = Config(app=echo_scope, access_log=False, date_header=False, http="httptools")
+        state = ServerState(config, echo_scope, loop)
+        proto = _http1.H1Protocol(state, "httptools")
+        transport = UpgradableTransport()
+        proto.connection_made(transport)
+        proto.data_received(data)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        return bytes(transport.out), transport.closed
+
+    _http1.set_fast_head(fast)
+    try:
+        return asyncio.run(main())
+    finally:
+        _http1.set_fast_head(True)
+
+
+def same_reading(data: bytes) -> bytes:
+    fast = run(data, True)
+    slow = run(data, False)
+    assert fast == slow
+    return fast[0]
+
+
+def test_plain_get_is_read_by_the_scanner_as_by_llhttp() -> None:
+    out = same_reading(b"GET /a%20b?q=1 HTTP/1.1\r\nHost: h\r\nX-Y:  v w\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"'/a b'" in out and b"(b'x-y', b'v w')" in out
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+        b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 00\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost : h\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h \r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+        b"GET / HTTP/1.1\nHost: h\n\n",
+        b"GET / HTTP/1.1\r\n folded: x\r\n\r\n",
+        b"GET /\x7f HTTP/1.1\r\n\r\n",
+        b"GET /# HTTP/1.1\r\n\r\n",
+        b"GET http://h/ HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.2\r\n\r\n",
+        b"GET / HTTP/2.0\r\n\r\n",
+        b"get / HTTP/1.1\r\n\r\n",
+        b"CONNECT h:443 HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n",
+        b"GET  / HTTP/1.1\r\n\r\n",
+        b"\r\nGET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\n\r\n\x00junk",
+    ],
+)
+def test_edge_cases_read_as_llhttp_reads_them(data: bytes) -> None:
+    same_reading(data)
+
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "get", "GETX"]
+TARGET_CHARS = "abcXYZ09-._~!$&'()*+,;=:@/?%" + ' #"<>{}|\\^`\x00\x7f\x80\t'
+VERSIONS = ["HTTP/1.1", "HTTP/1.0", "HTTP/1.2", "HTTP/2.0", "HTTP/0.9", "http/1.1", "HTTP/1.1 "]
+EOLS = ["\r\n"] * 8 + ["\n", "\r", "\r\r\n"]
+NAMES = [
+    "Host",
+    "host",
+    "User-Agent",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Connection",
+    "Upgrade",
+    "Expect",
+    "X-Forwarded-For",
+    "Cookie",
+    "X_Under",
+    "Bad Name",
+    "Bad\x00",
+    "",
+    "\xe9",
+]
+SEPARATORS = [":", ": ", ":\t", " :", ":  ", "\t:"]
+VALUE_CHARS = "abcXYZ019 ,;=/-\t\"'" + "\x00\x7f\x80\xff\x0b"
+SPECIAL_VALUES = ["0", "5", "+0", "00", "0,0", "chunked", "close", "keep-alive", "upgrade", ""]
+
+header = st.tuples(
+    st.sampled_from(NAMES),
+    st.sampled_from(SEPARATORS),
+    st.one_of(st.sampled_from(SPECIAL_VALUES), st.text(VALUE_CHARS, max_size=12)),
+    st.sampled_from(EOLS),
+)
+head = st.tuples(
+    st.sampled_from(METHODS),
+    st.one_of(st.just("/"), st.text(TARGET_CHARS, max_size=16).map(lambda t: "/" + t)),
+    st.sampled_from(VERSIONS),
+    st.sampled_from(EOLS),
+    st.lists(header, max_size=5),
+    st.sampled_from(["\r\n"] * 6 + ["\n", ""]),
+    st.sampled_from(["", "GET /next HTTP/1.1\r\nHost: h\r\n\r\n", "abc", "\r\n"]),
+)
+
+
+def render(parts: tuple[Any, ...]) -> bytes:
+    method, target, version, eol, headers, end, tail = parts
+    text = f"{method} {target} {version}{eol}"
+    text += "".join(f"{n}{s}{v}{e}" for n, s, v, e in headers)
+    return (text + end + tail).encode("latin-1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=head)
+def test_any_head_reads_as_llhttp_reads_it(parts: tuple[Any, ...]) -> None:
+    same_reading(render(parts))
