@@ -13,7 +13,6 @@ import asyncio.tasks
 import collections.abc
 import contextvars
 import logging
-from collections import deque
 
 from pounce._headers import analyze_request_headers, build_response_head
 from pounce._url import decode_path, split_target
@@ -46,6 +45,22 @@ from pounce.protocols.tasks import EAGER_TASKS
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memcmp
+from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF
+
+
+cdef extern from "Python.h":
+    ctypedef enum PySendResult:
+        PYGEN_RETURN
+        PYGEN_ERROR
+        PYGEN_NEXT
+    PySendResult PyIter_Send(object iter, object arg, PyObject** presult)
+
+
+cdef inline int raise_current_error() except -1:
+    """Propagate the exception PyIter_Send left set (an app's BaseException)."""
+    return -1
 
 cdef object Task = asyncio.Task
 cdef object _enter_task = asyncio.tasks._enter_task
@@ -224,6 +239,13 @@ cdef inline bint _framing_field(
     return False
 
 
+cdef inline object _get(object message, str key, object default):
+    """``message.get(key, default)``, as a C lookup when the message is a plain dict."""
+    if type(message) is dict:
+        return (<dict>message).get(key, default)
+    return message.get(key, default)
+
+
 cdef inline int _cancelling(task):
     return task.cancelling() if HAS_UNCANCEL else 0
 
@@ -305,18 +327,26 @@ cdef class _Runner:
         """Run the first step of ``coro`` now. False (nothing run) if the runner is busy."""
         if self.busy or self.closed:
             return False
-        ctx = copy_context()
+        ctx = PyContext_CopyCurrent()
         loop = self.loop
         try:
             _enter_task(loop, self.task)
         except RuntimeError:  # another task is current: let the caller start a task
             return False
-        try:
-            fut = ctx.run(coro.send, None)
-        except StopIteration:
+        # ctx.run(coro.send, None) without the bound method and, when the app finishes in
+        # this step, without raising and catching StopIteration (PyIter_Send, Python 3.10+).
+        cdef PyObject* result = NULL
+        cdef PySendResult sent
+        PyContext_Enter(ctx)
+        sent = PyIter_Send(coro, None, &result)
+        PyContext_Exit(ctx)
+        _leave_task(loop, self.task)
+        if sent == PYGEN_ERROR:
+            raise_current_error()
+        fut = <object>result
+        Py_DECREF(fut)
+        if sent == PYGEN_RETURN:
             return True
-        finally:
-            _leave_task(loop, self.task)
         self.busy = True
         self.cycle = cycle
         cycle.task = self.task
@@ -548,10 +578,10 @@ cdef class RequestResponseCycle:
                     f"Expected ASGI message 'http.response.start', but got '{mtype}'."
                 )
             status = message["status"]
-            trailers = bool(message.get("trailers", False))
+            trailers = bool(_get(message, "trailers", False))
             if not self._disconnected:
                 if self._h1 is not None:
-                    self._h1.write_start(self, status, message.get("headers", ()), trailers)
+                    self._h1.write_start(self, status, _get(message, "headers", ()), trailers)
                 else:
                     self.writer.write_start(self, status, message.get("headers", ()), trailers)
             self.response_started = True
@@ -564,8 +594,8 @@ cdef class RequestResponseCycle:
             )
         drain = None
         if mtype == "http.response.body" and not self._body_sent:
-            body = message.get("body", b"")
-            more_body = message.get("more_body", False)
+            body = _get(message, "body", b"")
+            more_body = _get(message, "more_body", False)
             if not self._disconnected:
                 if self._h1 is not None:
                     drain = self._h1.write_body(self, body, more_body)
@@ -642,7 +672,7 @@ cdef class H1Protocol:
     cdef public bint closing
     cdef public bint disconnected
     cdef public RequestResponseCycle cycle
-    cdef public object pipeline
+    cdef public list pipeline
     cdef public object _preface
     cdef bint _lingering
     cdef bint _starting
@@ -677,6 +707,8 @@ cdef class H1Protocol:
     cdef double _keep_alive_timeout
     cdef object _tasks
     cdef _Runner _runner
+    cdef object _plain_app
+    cdef dict _scope_template
 
     def __init__(self, state, parser="httptools"):
         self.state = state
@@ -713,7 +745,7 @@ cdef class H1Protocol:
         self._write_paused = False
         self._drain_waiter = None
         self.cycle = None
-        self.pipeline = deque()
+        self.pipeline = []
         self._phase = _IDLE
         self._url = b""
         self._headers = []
@@ -741,6 +773,28 @@ cdef class H1Protocol:
             transport, state
         )
         self.deadline = self.loop.time() + self._keep_alive_timeout
+        # Without --limit-max-requests or --limit-concurrency, nothing needs a request counted
+        # or refused: skip ServerState.app_for_request (two Python calls per request).
+        self._plain_app = (
+            state.app if state.on_request is None and not state.limit_concurrency else None
+        )
+        # Each request's scope starts as a copy of this (a dict copy is cheaper than
+        # inserting the keys that never change on a connection).
+        self._scope_template = {
+            "type": "http",
+            "asgi": ASGI_VERSION,
+            "http_version": None,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": None,
+            "root_path": self._root_path,
+            "path": None,
+            "raw_path": None,
+            "query_string": None,
+            "headers": None,
+            "state": None,
+        }
 
     def connection_lost(self, exc):
         self.disconnected = True
@@ -920,21 +974,17 @@ cdef class H1Protocol:
         if root_path:
             path = root_path + path
             raw_path = self._root_path_bytes + raw_path
-        scope = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": version,
-            "server": self.server,
-            "client": client,
-            "scheme": scheme,
-            "method": method,
-            "root_path": root_path,
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "headers": headers,
-            "state": self._lifespan_state.copy(),
-        }
+        cdef dict scope = self._scope_template.copy()
+        scope["http_version"] = version
+        if self.proxy_trusted:
+            scope["client"] = client
+            scope["scheme"] = scheme
+        scope["method"] = method
+        scope["path"] = path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = query
+        scope["headers"] = headers
+        scope["state"] = self._lifespan_state.copy()
         cdef bint more_body = content_length > 0 or (flags & REQ_CHUNKED) != 0
         if flags & REQ_HAS_UPGRADE and state.config.http2:
             from pounce.protocols.negotiate import try_h2c_upgrade
@@ -1102,7 +1152,7 @@ cdef class H1Protocol:
     # Running requests
 
     cpdef _run_next(self):
-        cycle_obj, keep_alive, error = self.pipeline.popleft()
+        cycle_obj, keep_alive, error = self.pipeline.pop(0)
         if cycle_obj is None:
             self._write_error_and_close(error[0], error[1])
             return
@@ -1121,7 +1171,9 @@ cdef class H1Protocol:
         self._expected = -1
         self._sent = 0
         self.deadline = 0.0
-        app = self.state.app_for_request()
+        app = self._plain_app
+        if app is None:
+            app = self.state.app_for_request()
         self._starting = True
         if self._runner is None:
             self._runner = _Runner(self.loop, self._tasks)
