@@ -101,7 +101,11 @@ class ServerState:
         return max(0.05, min(1.0, self.keep_alive_timeout / 4))
 
     def count_request(self) -> None:
-        """Count a request (any protocol) and tell ``--limit-max-requests`` about it."""
+        """Count a request (any protocol) and tell ``--limit-max-requests`` about it.
+
+        The compiled HTTP/1.1 protocol calls this only when ``on_request`` is set or
+        ``--limit-concurrency`` is on: ``total_requests`` is for ``on_request``, not a statistic.
+        """
         self.total_requests += 1
         if self.on_request is not None:
             self.on_request(self.total_requests)
