@@ -935,10 +935,14 @@ cdef class H1Protocol:
             raise BadRequest(505, f"HTTP/{version} is not supported")
         method_bytes = parser.get_method()
         method = METHODS.get(method_bytes) or method_bytes.decode("ascii")
-        self._begin_request(method, version)
+        self._begin_request(method, version, True)
 
-    cdef _begin_request(self, str method, str version):
-        """A request head is complete (from llhttp, h11 or the fast scanner): queue its cycle."""
+    cdef _begin_request(self, str method, str version, bint maybe_forwarded):
+        """A request head is complete (from llhttp, h11 or the fast scanner): queue its cycle.
+
+        ``maybe_forwarded`` is False when the scanner saw no ``x-forwarded-*`` field, so a
+        trusted proxy's headers need no look-up.
+        """
         cdef bint http11 = version == "1.1"
         cdef list headers = self._headers
         cdef long long content_length
@@ -968,7 +972,7 @@ cdef class H1Protocol:
         state = self.state
         client = self.client
         scheme = self.scheme
-        if self.proxy_trusted:
+        if self.proxy_trusted and maybe_forwarded:
             client, scheme = state.proxy.apply(headers, client, scheme)
         root_path = self._root_path
         if root_path:
@@ -1023,6 +1027,7 @@ cdef class H1Protocol:
         cdef Py_ssize_t size, limit = self._max_head_size
         cdef int count = 0
         cdef unsigned char c
+        cdef bint forwarded = False
         cdef bytes name
         cdef char* out
         j = i
@@ -1094,6 +1099,8 @@ cdef class H1Protocol:
                 out[j] = LOWER_CHAR[p[name_start + j]]
             if _framing_field(<const unsigned char*>out, name_len, p + value_start, value_len):
                 return 0
+            if name_len > 12 and memcmp(out, b"x-forwarded-", 12) == 0:
+                forwarded = True
             headers.append(
                 (name, PyBytes_FromStringAndSize(<const char*>p + value_start, value_len))
             )
@@ -1104,7 +1111,7 @@ cdef class H1Protocol:
         self._headers = headers
         self._head_size = size
         self._phase = _BODY
-        self._begin_request(method, version)
+        self._begin_request(method, version, forwarded)
         self._phase = _IDLE
         if not self._message_keep_alive or self.closing:
             self._discard_input = True
@@ -1152,7 +1159,8 @@ cdef class H1Protocol:
     # Running requests
 
     cpdef _run_next(self):
-        cycle_obj, keep_alive, error = self.pipeline.pop(0)
+        cycle_obj, keep_alive, error = self.pipeline[0]
+        del self.pipeline[0]
         if cycle_obj is None:
             self._write_error_and_close(error[0], error[1])
             return

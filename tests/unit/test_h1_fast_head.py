@@ -38,6 +38,8 @@ async def echo_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not message["more_body"]:
             break
     seen = (
+        scope["client"],
+        scope["scheme"],
         scope["method"],
         scope["http_version"],
         scope["path"],
@@ -57,10 +59,21 @@ async def echo_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": reply})
 
 
+class Socket:
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", 8000)
+
+
 class UpgradableTransport(Transport):
-    """Upgrades (WebSocket, CONNECT) hand the transport on: allow that."""
+    """A peer at 127.0.0.1 (a trusted proxy by default) whose transport can be handed on
+    (WebSocket, CONNECT)."""
 
     protocol: Any = None
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            return Socket()
+        return super().get_extra_info(name, default)
 
     def get_protocol(self) -> Any:
         return self.protocol
@@ -100,6 +113,15 @@ def test_plain_get_is_read_by_the_scanner_as_by_llhttp() -> None:
     out = same_reading(b"GET /a%20b?q=1 HTTP/1.1\r\nHost: h\r\nX-Y:  v w\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"'/a b'" in out and b"(b'x-y', b'v w')" in out
+
+
+def test_trusted_proxy_headers_apply_on_the_scanner_path() -> None:
+    out = same_reading(
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.9\r\n"
+        b"X-Forwarded-Proto: https\r\n\r\n"
+    )
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"('10.0.0.9', 0), 'https', 'GET'" in out
 
 
 @pytest.mark.parametrize(
@@ -149,6 +171,7 @@ NAMES = [
     "Upgrade",
     "Expect",
     "X-Forwarded-For",
+    "X-Forwarded-Proto",
     "Cookie",
     "X_Under",
     "Bad Name",
@@ -158,7 +181,10 @@ NAMES = [
 ]
 SEPARATORS = [":", ": ", ":\t", " :", ":  ", "\t:"]
 VALUE_CHARS = "abcXYZ019 ,;=/-\t\"'" + "\x00\x7f\x80\xff\x0b"
-SPECIAL_VALUES = ["0", "5", "+0", "00", "0,0", "chunked", "close", "keep-alive", "upgrade", ""]
+SPECIAL_VALUES = [
+    *("0", "5", "+0", "00", "0,0", "chunked", "close", "keep-alive", "upgrade", ""),
+    *("https", "10.0.0.1", "10.0.0.1, 127.0.0.1"),
+]
 
 header = st.tuples(
     st.sampled_from(NAMES),
