@@ -996,7 +996,6 @@ cdef class H1Protocol:
         self._no_body = False
         self._expected = -1
         self._sent = 0
-        self.deadline = 0.0
         app = self.state.app_for_request()
         self._starting = True
         if self._runner is None:

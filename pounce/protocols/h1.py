@@ -455,7 +455,6 @@ class H1Protocol(asyncio.Protocol):
         self._no_body = False
         self._expected = -1
         self._sent = 0
-        self.deadline = 0.0
         app = self.state.app_for_request()
         self._starting = True
         task = start_task(self.loop, cycle.run_asgi(app))
