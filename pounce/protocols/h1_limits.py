@@ -64,6 +64,27 @@ def partial_head_error(
     return None
 
 
+def h2_request_error(
+    state: Any, path: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, str] | None:
+    """The same limits for an HTTP/2 request head (its regular fields; pseudo-header fields
+    are bounded by --h2-max-header-list-size with the rest of the decoded list)."""
+    if len(path) > state.limit_request_line:
+        return REQUEST_LINE_TOO_LONG
+    if len(headers) > state.limit_fields:
+        return TOO_MANY_FIELDS
+    limit = state.limit_field_size
+    content_length = b""
+    for name, value in headers:
+        if len(name) + len(value) + 2 > limit:
+            return FIELD_TOO_LARGE
+        if name == b"content-length":
+            content_length = value
+    if state.limit_body and content_length.isdigit() and int(content_length) > state.limit_body:
+        return BODY_TOO_LARGE
+    return None
+
+
 def over_connection_limit(state: Any) -> bool:
     """True when a new connection would exceed ``--limit-connections`` (0: no limit)."""
     limit = state.limit_connections
