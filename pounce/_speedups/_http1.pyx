@@ -630,6 +630,7 @@ cdef class H1Protocol:
     cdef double _head_deadline
     cdef double _body_deadline
     cdef double _send_deadline
+    cdef Py_ssize_t _send_mark
 
     def __init__(self, state, parser="httptools"):
         self.state = state
@@ -656,6 +657,7 @@ cdef class H1Protocol:
         self._head_deadline = 0.0
         self._body_deadline = 0.0
         self._send_deadline = 0.0
+        self._send_mark = 0
         self._llhttp = parser == "httptools"
         self._upgrade_body_left = 0
         self.server = None
@@ -729,6 +731,7 @@ cdef class H1Protocol:
 
     def pause_writing(self):
         self._write_paused = True
+        self._send_mark = self.transport.get_write_buffer_size()
         self._send_deadline = self.loop.time() + self.state.send_timeout
         self._arm(self._send_deadline)
 
@@ -1263,7 +1266,12 @@ cdef class H1Protocol:
             self.transport.close()
             return
         cdef double send = self._send_deadline
+        cdef Py_ssize_t buffered
         if send:
+            buffered = self.transport.get_write_buffer_size()
+            if send <= now and buffered < self._send_mark:
+                self._send_mark = buffered  # slow but not stalled (see h1.py)
+                send = self._send_deadline = now + self.state.send_timeout
             if send <= now:
                 logger.debug("Send timeout: closing the connection to %s", self.client)
                 self._discard_input = True

@@ -132,6 +132,7 @@ class H1Protocol(asyncio.Protocol):
         self._head_deadline = 0.0
         self._body_deadline = 0.0
         self._send_deadline = 0.0
+        self._send_mark = 0  # bytes buffered in the transport when the send clock (re)started
         self._body_received = 0
         # httptools (llhttp) stops at the head of an Upgrade/CONNECT request and hands the rest
         # over as the new protocol's bytes; when such a request is answered as plain HTTP, its
@@ -188,6 +189,7 @@ class H1Protocol(asyncio.Protocol):
     def pause_writing(self) -> None:
         self._write_paused = True
         # --timeout-send: the client must read some of the response within this time.
+        self._send_mark = self.transport.get_write_buffer_size()
         self._send_deadline = self.loop.time() + self.state.send_timeout
         self._arm(self._send_deadline)
 
@@ -733,6 +735,14 @@ class H1Protocol(asyncio.Protocol):
             return
         send = self._send_deadline
         if send:
+            buffered = self.transport.get_write_buffer_size()
+            if send <= now and buffered < self._send_mark:
+                # The client did read some (writes stay paused above the high-water mark):
+                # slow but not stalled, so the clock starts again. (uvloop counts a queued
+                # write as buffered until all of it is sent, so there this sees progress
+                # only write by write; asyncio's transports report it byte by byte.)
+                self._send_mark = buffered
+                send = self._send_deadline = now + self.state.send_timeout
             if send <= now:
                 # --timeout-send: the client reads nothing while our writes are paused.
                 # Aborting drops the buffered response (memory is freed now) and, through
