@@ -15,6 +15,13 @@ import click
 
 from ._version import __version__
 from .config import (
+    DEFAULT_LIMIT_REQUEST_FIELD_SIZE,
+    DEFAULT_LIMIT_REQUEST_FIELDS,
+    DEFAULT_LIMIT_REQUEST_LINE,
+    DEFAULT_TIMEOUT_REQUEST_BODY,
+    DEFAULT_TIMEOUT_REQUEST_HEADER,
+    DEFAULT_TIMEOUT_SEND,
+    DEFAULT_TIMEOUT_TLS_HANDSHAKE,
     HTTP_CHOICES,
     LIFESPAN_CHOICES,
     LOG_LEVELS,
@@ -68,6 +75,60 @@ EXIT_APP = 3
 )
 @click.option(
     "--timeout-keep-alive", type=float, default=5.0, help="Close idle keep-alive connections."
+)
+@click.option(
+    "--timeout-request-header",
+    type=float,
+    default=DEFAULT_TIMEOUT_REQUEST_HEADER,
+    help="A request head must arrive within this many seconds of its first byte (else 408).",
+)
+@click.option(
+    "--timeout-request-body",
+    type=float,
+    default=DEFAULT_TIMEOUT_REQUEST_BODY,
+    help="Give up (408) on a request body that makes no progress for this many seconds.",
+)
+@click.option(
+    "--timeout-send",
+    type=float,
+    default=DEFAULT_TIMEOUT_SEND,
+    help="Close an HTTP/1.1 connection whose client reads nothing for this many seconds.",
+)
+@click.option(
+    "--timeout-tls-handshake",
+    type=float,
+    default=DEFAULT_TIMEOUT_TLS_HANDSHAKE,
+    help="Close a TLS connection whose handshake takes longer than this.",
+)
+@click.option(
+    "--limit-request-line",
+    type=int,
+    default=DEFAULT_LIMIT_REQUEST_LINE,
+    help="Longest request target in bytes (longer: 414).",
+)
+@click.option(
+    "--limit-request-field-size",
+    type=int,
+    default=DEFAULT_LIMIT_REQUEST_FIELD_SIZE,
+    help="Longest request header field in bytes (longer: 431).",
+)
+@click.option(
+    "--limit-request-fields",
+    type=int,
+    default=DEFAULT_LIMIT_REQUEST_FIELDS,
+    help="Most request header fields (more: 431).",
+)
+@click.option(
+    "--limit-request-body",
+    type=int,
+    default=None,
+    help="Largest request body in bytes (larger: 413) [unlimited].",
+)
+@click.option(
+    "--limit-connections",
+    type=int,
+    default=None,
+    help="Most connections per worker (more: 503 and close) [unlimited].",
 )
 @click.option(
     "--timeout-graceful-shutdown",

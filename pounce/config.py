@@ -41,6 +41,20 @@ LOG_LEVELS: dict[str, int] = {
 
 # Largest request head (request line plus header fields) accepted, as uvicorn's h11 default.
 DEFAULT_MAX_HEAD_SIZE = 16 * 1024
+# A whole request head must arrive within this many seconds of its first byte.
+DEFAULT_TIMEOUT_REQUEST_HEADER = 10.0
+# An announced request body that makes no progress this long is given up (408). Longer than
+# the head timeout: a body may be large and come from a slow uplink, but a client that sends
+# nothing for half a minute is stalled, not slow (nginx's client_body_timeout is 60 s).
+DEFAULT_TIMEOUT_REQUEST_BODY = 30.0
+# A client that reads none of the response for this long while writes are paused is closed
+# (the same idea and value as --h2-write-timeout).
+DEFAULT_TIMEOUT_SEND = 30.0
+DEFAULT_TIMEOUT_TLS_HANDSHAKE = 10.0
+# gunicorn's defaults: request line, one header field line, number of header fields.
+DEFAULT_LIMIT_REQUEST_LINE = 8190
+DEFAULT_LIMIT_REQUEST_FIELD_SIZE = 8190
+DEFAULT_LIMIT_REQUEST_FIELDS = 100
 
 
 def option_name(field_name: str) -> str:
@@ -79,6 +93,16 @@ class Config:
     root_path: str = ""
     limit_concurrency: int | None = None
     timeout_keep_alive: float = 5.0
+    # Slow clients and oversized requests (pounce/protocols/h1_limits.py explains each rule).
+    timeout_request_header: float = DEFAULT_TIMEOUT_REQUEST_HEADER
+    timeout_request_body: float = DEFAULT_TIMEOUT_REQUEST_BODY
+    timeout_send: float = DEFAULT_TIMEOUT_SEND
+    timeout_tls_handshake: float = DEFAULT_TIMEOUT_TLS_HANDSHAKE
+    limit_request_line: int = DEFAULT_LIMIT_REQUEST_LINE
+    limit_request_field_size: int = DEFAULT_LIMIT_REQUEST_FIELD_SIZE
+    limit_request_fields: int = DEFAULT_LIMIT_REQUEST_FIELDS
+    limit_request_body: int | None = None
+    limit_connections: int | None = None
     timeout_graceful_shutdown: float | None = None
     # Prefork supervisor (pounce/supervisor.py) and dev reload (pounce/reload.py).
     workers: int | None = None  # None: $WEB_CONCURRENCY, else 1
@@ -138,6 +162,7 @@ class Config:
             )
         if self.limit_concurrency is not None:
             _require(self.limit_concurrency > 0, "limit_concurrency", "must be positive")
+        self._validate_limits()
         if self.h11_max_incomplete_event_size is not None:
             _require(
                 self.h11_max_incomplete_event_size >= 64,
@@ -200,6 +225,22 @@ class Config:
             "must be at least 1024",
         )
         _require(self.h2_write_timeout > 0, "h2_write_timeout", "must be positive")
+
+    def _validate_limits(self) -> None:
+        for name in (
+            "timeout_request_header",
+            "timeout_request_body",
+            "timeout_send",
+            "timeout_tls_handshake",
+        ):
+            _require(getattr(self, name) > 0, name, "must be positive")
+        for name in ("limit_request_line", "limit_request_field_size"):
+            _require(getattr(self, name) >= 16, name, "must be at least 16 bytes")
+        _require(self.limit_request_fields >= 1, "limit_request_fields", "must be at least 1")
+        for name in ("limit_request_body", "limit_connections"):
+            value = getattr(self, name)
+            if value is not None:
+                _require(value > 0, name, "must be positive")
 
     def _validate_ws(self) -> None:
         _require(self.ws in WS_CHOICES, "ws", f"must be one of {', '.join(WS_CHOICES)}")

@@ -129,9 +129,14 @@ class Server:
                 return AlpnSelector(state, parser)  # hands over to h2 or http/1.1
             return H1Protocol(state, parser)
 
+        # --timeout-tls-handshake: a client that connects and stalls in (or before) the
+        # handshake is dropped by the loop's own TLS machinery after this long.
+        tls: dict[str, Any] = {}
+        if ssl_context is not None:
+            tls = {"ssl": ssl_context, "ssl_handshake_timeout": config.timeout_tls_handshake}
         for sock in self.sockets:
             server = await self._loop.create_server(
-                factory, sock=sock, backlog=config.backlog, ssl=ssl_context
+                factory, sock=sock, backlog=config.backlog, **tls
             )
             self.servers.append(server)
         self.announce_listening()

@@ -50,6 +50,15 @@ class ServerState:
         self.max_head_size = config.max_head_size
         self.keep_alive_timeout = float(config.timeout_keep_alive)
         self.limit_concurrency = config.limit_concurrency or 0
+        # Slow clients and request size limits (0: no limit); see protocols/h1_limits.py.
+        self.header_timeout = float(config.timeout_request_header)
+        self.body_timeout = float(config.timeout_request_body)
+        self.send_timeout = float(config.timeout_send)
+        self.limit_request_line = config.limit_request_line
+        self.limit_field_size = config.limit_request_field_size
+        self.limit_fields = config.limit_request_fields
+        self.limit_body = config.limit_request_body or 0
+        self.limit_connections = config.limit_connections or 0
         self.access_log = config.access_log and not access_logger.disabled
         self.proxy: ProxyTrust | None = (
             ProxyTrust(config.trusted_proxies) if config.proxy_headers else None
@@ -98,7 +107,10 @@ class ServerState:
     @property
     def sweep_interval(self) -> float:
         """How often tick() runs: often enough for the shortest timeout to be accurate."""
-        return max(0.05, min(1.0, self.keep_alive_timeout / 4))
+        shortest = min(
+            self.keep_alive_timeout, self.header_timeout, self.body_timeout, self.send_timeout
+        )
+        return max(0.05, min(1.0, shortest / 4))
 
     def count_request(self) -> None:
         """Count a request (any protocol) and tell ``--limit-max-requests`` about it.

@@ -41,6 +41,18 @@ from pounce.protocols.h1_support import (
     socket_address,
 )
 from pounce.protocols.tasks import EAGER_TASKS
+from pounce.protocols.h1_limits import (
+    BODY_TIMEOUT,
+    BODY_TOO_LARGE,
+    CONNECTION_LIMIT,
+    FIELD_TOO_LARGE,
+    HEAD_TOO_LARGE,
+    HEADER_TIMEOUT,
+    REQUEST_LINE_TOO_LONG,
+    TOO_MANY_FIELDS,
+    over_connection_limit,
+    partial_head_error,
+)
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -709,6 +721,17 @@ cdef class H1Protocol:
     cdef _Runner _runner
     cdef object _plain_app
     cdef dict _scope_template
+    # Limits and slow-client deadlines (see protocols/h1_limits.py).
+    cdef Py_ssize_t _limit_line
+    cdef Py_ssize_t _limit_field
+    cdef Py_ssize_t _limit_fields
+    cdef long long _limit_body
+    cdef long long _body_received
+    cdef bint _line_done
+    cdef double _head_deadline
+    cdef double _body_deadline
+    cdef double _send_deadline
+    cdef Py_ssize_t _send_mark
 
     def __init__(self, state, parser="httptools"):
         self.state = state
@@ -724,8 +747,18 @@ cdef class H1Protocol:
         if parser == "httptools":
             self.parser = httptools.HttpRequestParser(self)
         else:
-            self.parser = H11Parser(self, state.max_head_size)
+            self.parser = H11Parser(self, state.max_head_size, state.limit_request_line)
         self._max_head_size = state.max_head_size
+        self._limit_line = state.limit_request_line
+        self._limit_field = state.limit_field_size
+        self._limit_fields = state.limit_fields
+        self._limit_body = state.limit_body
+        self._body_received = 0
+        self._line_done = False
+        self._head_deadline = 0.0
+        self._body_deadline = 0.0
+        self._send_deadline = 0.0
+        self._send_mark = 0
         self._llhttp = parser == "httptools"
         self._upgrade_body_left = 0
         self.server = None
@@ -768,6 +801,7 @@ cdef class H1Protocol:
     def connection_made(self, transport):
         self.transport = transport
         state = self.state
+        refuse = state.limit_connections and over_connection_limit(state)
         state.connections.add(self)
         self.server, self.client, self.scheme, self.proxy_trusted = describe_connection(
             transport, state
@@ -795,6 +829,9 @@ cdef class H1Protocol:
             "headers": None,
             "state": None,
         }
+        if refuse:
+            self._preface = None  # past --limit-connections: 503 and close (see h1.py)
+            self._write_error_and_close(CONNECTION_LIMIT[0], CONNECTION_LIMIT[1])
 
     def connection_lost(self, exc):
         self.disconnected = True
@@ -817,9 +854,13 @@ cdef class H1Protocol:
 
     def pause_writing(self):
         self._write_paused = True
+        self._send_mark = self.transport.get_write_buffer_size()
+        self._send_deadline = self.loop.time() + self.state.send_timeout
+        self._arm(self._send_deadline)
 
     def resume_writing(self):
         self._write_paused = False
+        self._send_deadline = 0.0
         waiter = self._drain_waiter
         if waiter is not None:
             self._drain_waiter = None
@@ -875,6 +916,8 @@ cdef class H1Protocol:
         else:
             if self._phase == _HEAD:
                 self._check_partial_head(data)
+            elif self._reading is not None:
+                self._body_progress()
         if self.cycle is None and self.pipeline:
             self._run_next()
 
@@ -909,21 +952,28 @@ cdef class H1Protocol:
         self._headers = []
         self._head_size = 0
         self._partial_line = 0
-        self.deadline = 0.0
+        self._line_done = False
+        self._head_deadline = 0.0
+        self.deadline = self._send_deadline
 
     def on_url(self, bytes url):
         self._url += url
         self._head_size += len(url)
-        if len(self._url) > self._max_head_size:
-            raise BadRequest(400, "Request line too long")
+        if len(self._url) > self._limit_line:
+            raise BadRequest(*REQUEST_LINE_TOO_LONG)
 
     def on_header(self, bytes name, bytes value):
         if self._phase != _HEAD:
             return
-        self._head_size += len(name) + len(value) + 4
+        cdef Py_ssize_t size = len(name) + len(value) + 2
+        self._head_size += size + 2
+        if size > self._limit_field:
+            raise BadRequest(*FIELD_TOO_LARGE)
         if self._head_size > self._max_head_size:
-            raise BadRequest(431, "Request header fields too large")
+            raise BadRequest(*HEAD_TOO_LARGE)
         self._headers.append((name.lower(), value))
+        if len(self._headers) > self._limit_fields:
+            raise BadRequest(*TOO_MANY_FIELDS)
 
     def on_headers_complete(self):
         self._phase = _BODY
@@ -948,6 +998,10 @@ cdef class H1Protocol:
         cdef long long content_length
         cdef int flags
         content_length, flags = analyze_request_headers(headers, http11)
+        if self._limit_body:
+            self._body_received = 0
+            if content_length > self._limit_body:
+                raise BadRequest(*BODY_TOO_LARGE)
         cdef bint keep_alive
         if http11:
             keep_alive = not flags & REQ_CONNECTION_CLOSE
@@ -1018,8 +1072,8 @@ cdef class H1Protocol:
         ``HTTP/1.1`` or ``HTTP/1.0``, CRLF line ends, token field names directly followed by a
         colon, visible-ASCII values without trailing whitespace). Every header that frames a
         body or changes the protocol (content-length other than 0, transfer-encoding, upgrade)
-        and any head near a size limit goes to llhttp, so the limits and the smuggling defences
-        stay in one place. tests/unit/test_h1_fast_head.py holds this to llhttp's reading.
+        and any head that reaches a limit (request line, field size, field count, head size) goes
+        to llhttp, so the limits and the smuggling defences stay in one place. tests/unit/test_h1_fast_head.py holds this to llhttp's reading.
         """
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
@@ -1047,7 +1101,7 @@ cdef class H1Protocol:
         if n - i < 11 or p[i] != 32:
             return 0
         size = i - url_start
-        if size > limit:
+        if size > limit or size > self._limit_line:
             return 0
         url = PyBytes_FromStringAndSize(<const char*>p + url_start, size)
         i += 1
@@ -1091,7 +1145,12 @@ cdef class H1Protocol:
             i += 2
             size += name_len + value_len + 4
             count += 1
-            if size > limit or count > FAST_MAX_FIELDS:
+            if (
+                size > limit
+                or count > self._limit_fields
+                or count > FAST_MAX_FIELDS
+                or name_len + value_len + 2 > self._limit_field
+            ):
                 return 0
             name = PyBytes_FromStringAndSize(NULL, name_len)
             out = PyBytes_AS_STRING(name)
@@ -1106,7 +1165,9 @@ cdef class H1Protocol:
             )
         # What on_message_begin, on_url, on_header, on_headers_complete and
         # on_message_complete do for llhttp, in one go.
-        self.deadline = 0.0
+        self.deadline = self._send_deadline
+        self._line_done = False
+        self._head_deadline = 0.0
         self._url = url
         self._headers = headers
         self._head_size = size
@@ -1121,6 +1182,10 @@ cdef class H1Protocol:
         cycle = self._reading
         if cycle is None:
             return
+        if self._limit_body:
+            self._body_received += len(body)
+            if self._body_received > self._limit_body:
+                raise BadRequest(*BODY_TOO_LARGE)
         if cycle.feed_body(body) > C_BODY_HIGH_WATER and not cycle.response_complete:
             self._pause_reading(_PAUSE_BODY)
 
@@ -1153,8 +1218,23 @@ cdef class H1Protocol:
             self._partial_line += len(data)
         else:
             self._partial_line = len(data) - newline - 1
-        if self._head_size + self._partial_line > self._max_head_size:
-            self._bad_request(431, "Request header fields too large")
+            self._line_done = True
+        error = partial_head_error(
+            self.state, self._head_size, self._partial_line, self._line_done
+        )
+        if error is not None:
+            self._bad_request(error[0], error[1])
+        elif not self._head_deadline:
+            self._head_deadline = self.loop.time() + self.state.header_timeout
+            self._arm(self._head_deadline)
+
+    cdef _body_progress(self):
+        self._body_deadline = self.loop.time() + self.state.body_timeout
+        self._arm(self._body_deadline)
+
+    cdef inline void _arm(self, double at):
+        if not self.deadline or at < self.deadline:
+            self.deadline = at
 
     # Running requests
 
@@ -1178,7 +1258,6 @@ cdef class H1Protocol:
         self._no_body = False
         self._expected = -1
         self._sent = 0
-        self.deadline = 0.0
         app = self._plain_app
         if app is None:
             app = self.state.app_for_request()
@@ -1350,6 +1429,10 @@ cdef class H1Protocol:
             self._resume_reading(_PAUSE_BODY)
             if self.closing:
                 self.transport.close()
+            elif self._phase == _HEAD:
+                if not self._head_deadline:  # a pipelined head is arriving (see h1.py)
+                    self._head_deadline = self.loop.time() + self.state.header_timeout
+                self._arm(self._head_deadline)
             else:
                 self.deadline = self.loop.time() + self._keep_alive_timeout
 
@@ -1435,7 +1518,41 @@ cdef class H1Protocol:
             limit = self.loop.time() + grace
             self.deadline = min(self.deadline, limit) if self.deadline else limit
 
-    def check_deadline(self, now):
+    def check_deadline(self, double now):
+        # Which deadline passed: see H1Protocol.check_deadline in protocols/h1.py.
         self.deadline = 0.0
-        if self.is_idle() and not self.disconnected:
+        if self.disconnected:
+            return
+        if self._lingering:
+            self.transport.close()
+            return
+        cdef double send = self._send_deadline
+        cdef Py_ssize_t buffered
+        if send:
+            buffered = self.transport.get_write_buffer_size()
+            if send <= now and buffered < self._send_mark:
+                self._send_mark = buffered  # slow but not stalled (see h1.py)
+                send = self._send_deadline = now + self.state.send_timeout
+            if send <= now:
+                logger.debug("Send timeout: closing the connection to %s", self.client)
+                self._discard_input = True
+                self.transport.abort()
+                return
+            self._arm(send)
+        if self._phase == _HEAD and self._head_deadline:
+            if self._head_deadline <= now:
+                self._head_deadline = 0.0
+                self._bad_request(HEADER_TIMEOUT[0], HEADER_TIMEOUT[1])
+                return
+            self._arm(self._head_deadline)
+        elif self._reading is not None and self._body_deadline:
+            if self._read_paused:
+                self._body_progress()
+            elif self._body_deadline <= now:
+                self._body_deadline = 0.0
+                self._bad_request(BODY_TIMEOUT[0], BODY_TIMEOUT[1])
+                return
+            else:
+                self._arm(self._body_deadline)
+        elif self.is_idle():
             self.transport.close()

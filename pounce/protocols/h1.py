@@ -41,6 +41,18 @@ from ..errors import BadRequest
 from ..state import ServerState
 from .cycle import Headers
 from .cycle import RequestResponseCyclePy as RequestResponseCycle
+from .h1_limits import (
+    BODY_TIMEOUT,
+    BODY_TOO_LARGE,
+    CONNECTION_LIMIT,
+    FIELD_TOO_LARGE,
+    HEAD_TOO_LARGE,
+    HEADER_TIMEOUT,
+    REQUEST_LINE_TOO_LONG,
+    TOO_MANY_FIELDS,
+    over_connection_limit,
+    partial_head_error,
+)
 from .h1_support import (
     ASGI_VERSION,
     BODY_HIGH_WATER,
@@ -88,7 +100,7 @@ class H1Protocol(asyncio.Protocol):
         if parser == "httptools":
             self.parser: Any = httptools.HttpRequestParser(self)
         else:
-            self.parser = H11Parser(self, state.max_head_size)
+            self.parser = H11Parser(self, state.max_head_size, state.limit_request_line)
         self.server: tuple[str, int] | None = None
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
@@ -114,7 +126,14 @@ class H1Protocol(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
         self._partial_line = 0
+        self._line_done = False
         self._reading: RequestResponseCycle | None = None
+        # Slow-client deadlines (0: not armed); ``deadline`` is the earliest pending one.
+        self._head_deadline = 0.0
+        self._body_deadline = 0.0
+        self._send_deadline = 0.0
+        self._send_mark = 0  # bytes buffered in the transport when the send clock (re)started
+        self._body_received = 0
         # httptools (llhttp) stops at the head of an Upgrade/CONNECT request and hands the rest
         # over as the new protocol's bytes; when such a request is answered as plain HTTP, its
         # Content-Length body is fed to the app from those bytes instead.
@@ -137,11 +156,18 @@ class H1Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         state = self.state
+        refuse = state.limit_connections and over_connection_limit(state)
         state.connections.add(self)
         self.server, self.client, self.scheme, self.proxy_trusted = describe_connection(
             transport, state
         )
         self.deadline = self.loop.time() + state.keep_alive_timeout
+        if refuse:
+            # Past --limit-connections. Which protocol the client speaks is not known yet on
+            # cleartext; a 503 (with Retry-After) is what every HTTP/1.x client can read, and
+            # an HTTP/2 client with prior knowledge sees a failed preface: refused either way.
+            self._preface = None
+            self._write_error_and_close(*CONNECTION_LIMIT)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
@@ -162,9 +188,14 @@ class H1Protocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        # --timeout-send: the client must read some of the response within this time.
+        self._send_mark = self.transport.get_write_buffer_size()
+        self._send_deadline = self.loop.time() + self.state.send_timeout
+        self._arm(self._send_deadline)
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._send_deadline = 0.0
         waiter = self._drain_waiter
         if waiter is not None:
             self._drain_waiter = None
@@ -209,6 +240,8 @@ class H1Protocol(asyncio.Protocol):
         else:
             if self._phase == _HEAD:
                 self._check_partial_head(data)
+            elif self._reading is not None:
+                self._body_progress()
         if self.cycle is None and self.pipeline:
             self._run_next()
 
@@ -241,21 +274,30 @@ class H1Protocol(asyncio.Protocol):
         self._headers = []
         self._head_size = 0
         self._partial_line = 0
-        self.deadline = 0.0
+        self._line_done = False
+        self._head_deadline = 0.0
+        self.deadline = self._send_deadline  # the keep-alive wait is over
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_size += len(url)
-        if len(self._url) > self.state.max_head_size:
-            raise BadRequest(400, "Request line too long")
+        if len(self._url) > self.state.limit_request_line:
+            raise BadRequest(*REQUEST_LINE_TOO_LONG)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._phase != _HEAD:
             return  # a chunked trailer: never merged into the request headers
-        self._head_size += len(name) + len(value) + 4
-        if self._head_size > self.state.max_head_size:
-            raise BadRequest(431, "Request header fields too large")
-        self._headers.append((name.lower(), value))
+        size = len(name) + len(value) + 2
+        self._head_size += size + 2
+        state = self.state
+        if size > state.limit_field_size:
+            raise BadRequest(*FIELD_TOO_LARGE)
+        if self._head_size > state.max_head_size:
+            raise BadRequest(*HEAD_TOO_LARGE)
+        headers = self._headers
+        headers.append((name.lower(), value))
+        if len(headers) > state.limit_fields:
+            raise BadRequest(*TOO_MANY_FIELDS)
 
     def on_headers_complete(self) -> None:
         self._phase = _BODY
@@ -268,6 +310,10 @@ class H1Protocol(asyncio.Protocol):
         http11 = version == "1.1"
         headers = self._headers
         content_length, flags = analyze_request_headers(headers, http11)
+        if self.state.limit_body:
+            self._body_received = 0
+            if content_length > self.state.limit_body:
+                raise BadRequest(*BODY_TOO_LARGE)  # answered before the app runs
         method_bytes = parser.get_method()
         method = METHODS.get(method_bytes) or method_bytes.decode("ascii")
         if http11:
@@ -330,6 +376,11 @@ class H1Protocol(asyncio.Protocol):
         cycle = self._reading
         if cycle is None:
             return
+        limit = self.state.limit_body
+        if limit:
+            self._body_received += len(body)
+            if self._body_received > limit:
+                raise BadRequest(*BODY_TOO_LARGE)  # a chunked body crossed the limit
         if cycle.feed_body(body) > BODY_HIGH_WATER and not cycle.response_complete:
             self._pause_reading(_PAUSE_BODY)
 
@@ -359,15 +410,32 @@ class H1Protocol(asyncio.Protocol):
             self._reading = None
 
     def _check_partial_head(self, data: bytes) -> None:
-        """Bound a head still being received: reported fields plus the line in progress."""
+        """Bound a head still being received (the line in progress, the fields so far), and
+        start its --timeout-request-header clock, which more bytes do not push back."""
         newline = data.rfind(b"\n")
         if newline == -1:
             self._partial_line += len(data)
         else:
             self._partial_line = len(data) - newline - 1
-        if self._head_size + self._partial_line > self.state.max_head_size:
-            # An over-long URL was already refused in on_url, so this is the header fields.
-            self._bad_request(431, "Request header fields too large")
+            self._line_done = True
+        error = partial_head_error(self.state, self._head_size, self._partial_line, self._line_done)
+        if error is not None:
+            self._bad_request(*error)
+        elif not self._head_deadline:
+            self._head_deadline = self.loop.time() + self.state.header_timeout
+            self._arm(self._head_deadline)
+
+    def _body_progress(self) -> None:
+        """Body bytes arrived and more are announced: restart the --timeout-request-body clock.
+        Only reads that leave a body unfinished get here, so a request whose body came in
+        whole costs nothing."""
+        self._body_deadline = self.loop.time() + self.state.body_timeout
+        self._arm(self._body_deadline)
+
+    def _arm(self, at: float) -> None:
+        """Make the sweep call check_deadline by ``at`` (the earliest pending deadline wins)."""
+        if not self.deadline or at < self.deadline:
+            self.deadline = at
 
     # Running requests ---------------------------------------------------------------------
 
@@ -389,7 +457,6 @@ class H1Protocol(asyncio.Protocol):
         self._no_body = False
         self._expected = -1
         self._sent = 0
-        self.deadline = 0.0
         app = self.state.app_for_request()
         self._starting = True
         task = start_task(self.loop, cycle.run_asgi(app))
@@ -556,6 +623,11 @@ class H1Protocol(asyncio.Protocol):
             self._resume_reading(_PAUSE_BODY)
             if self.closing:
                 self.transport.close()
+            elif self._phase == _HEAD:
+                # The next head is arriving (pipelined): its own deadline governs.
+                if not self._head_deadline:
+                    self._head_deadline = self.loop.time() + self.state.header_timeout
+                self._arm(self._head_deadline)
             else:
                 self.deadline = self.loop.time() + self.state.keep_alive_timeout
 
@@ -654,10 +726,51 @@ class H1Protocol(asyncio.Protocol):
             self.deadline = min(self.deadline, limit) if self.deadline else limit
 
     def check_deadline(self, now: float) -> None:
-        """Called by the server's sweep once ``deadline`` has passed."""
+        """Called by the server's sweep once ``deadline`` has passed: find which one it was."""
         self.deadline = 0.0
-        if self.is_idle() and not self.disconnected:
-            self.transport.close()  # keep-alive timeout, or the end of a lingering close
+        if self.disconnected:
+            return
+        if self._lingering:
+            self.transport.close()  # the end of a lingering close
+            return
+        send = self._send_deadline
+        if send:
+            buffered = self.transport.get_write_buffer_size()
+            if send <= now and buffered < self._send_mark:
+                # The client did read some (writes stay paused above the high-water mark):
+                # slow but not stalled, so the clock starts again. (uvloop counts a queued
+                # write as buffered until all of it is sent, so there this sees progress
+                # only write by write; asyncio's transports report it byte by byte.)
+                self._send_mark = buffered
+                send = self._send_deadline = now + self.state.send_timeout
+            if send <= now:
+                # --timeout-send: the client reads nothing while our writes are paused.
+                # Aborting drops the buffered response (memory is freed now) and, through
+                # connection_lost, unblocks the app's send and tells it of the disconnect.
+                logger.debug("Send timeout: closing the connection to %s", self.client)
+                self._discard_input = True
+                self.transport.abort()
+                return
+            self._arm(send)
+        if self._phase == _HEAD and self._head_deadline:
+            if self._head_deadline <= now:
+                self._head_deadline = 0.0
+                self._bad_request(*HEADER_TIMEOUT)
+                return
+            self._arm(self._head_deadline)
+        elif self._reading is not None and self._body_deadline:
+            if self._read_paused:
+                # Reading is paused because the app has not taken the body (or a response is
+                # in progress): the wait is ours, not the client's.
+                self._body_progress()
+            elif self._body_deadline <= now:
+                self._body_deadline = 0.0
+                self._bad_request(*BODY_TIMEOUT)
+                return
+            else:
+                self._arm(self._body_deadline)
+        elif self.is_idle():
+            self.transport.close()  # keep-alive timeout, or the end of a drain's grace
 
 
 H1ProtocolPy = H1Protocol

@@ -29,11 +29,26 @@ class ParserCallbacks(Protocol):
 class H11Parser:
     """Feeds bytes to h11 and reports requests through httptools-style callbacks."""
 
-    __slots__ = ("_callbacks", "_conn", "_head", "_max_size", "_method", "_version")
+    __slots__ = (
+        "_begun",
+        "_callbacks",
+        "_conn",
+        "_head",
+        "_max_line",
+        "_max_size",
+        "_method",
+        "_version",
+    )
 
-    def __init__(self, callbacks: ParserCallbacks, max_head_size: int) -> None:
+    def __init__(
+        self, callbacks: ParserCallbacks, max_head_size: int, max_line: int | None = None
+    ) -> None:
         self._callbacks = callbacks
         self._max_size = max_head_size
+        self._max_line = max_line if max_line is not None else max_head_size
+        # on_message_begin is reported at a request's first byte, as httptools does, so that
+        # the protocol sees a head in progress (its size limits and --timeout-request-header).
+        self._begun = False
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head_size)
         self._version = "1.1"
         self._method = b""
@@ -48,10 +63,13 @@ class H11Parser:
 
     def feed_data(self, data: bytes) -> None:
         conn = self._conn
-        if conn.their_state is h11.IDLE:
+        callbacks = self._callbacks
+        if conn.their_state is h11.IDLE and data:
+            if not self._begun:
+                self._begun = True
+                callbacks.on_message_begin()
             self._head += data
         conn.receive_data(data)
-        callbacks = self._callbacks
         while True:
             try:
                 event = conn.next_event()
@@ -70,7 +88,9 @@ class H11Parser:
                 items = event.headers.raw_items()
                 if _repeats_content_length(head, items):
                     raise BadRequest(400, "Duplicate Content-Length")
-                callbacks.on_message_begin()
+                if not self._begun:
+                    callbacks.on_message_begin()
+                self._begun = False
                 callbacks.on_url(event.target)
                 for name, value in items:
                     callbacks.on_header(name, value)
@@ -92,6 +112,9 @@ class H11Parser:
                 if closed:
                     conn.receive_data(b"")
                 callbacks.on_message_complete()
+                if rest:
+                    self._begun = True
+                    callbacks.on_message_begin()  # the next request's first bytes are here
                 if not rest and not closed:
                     return  # nothing left to parse: spare the fresh connection a next_event()
             else:  # NEED_DATA, PAUSED or ConnectionClosed: nothing more to parse now
@@ -100,11 +123,11 @@ class H11Parser:
     def _translate(self, exc: h11.RemoteProtocolError) -> BadRequest:
         status = exc.error_status_hint
         if status == 431:
-            # h11 reports an over-long request line as an over-long head; we answer 400 then.
+            # h11 reports an over-long request line as an over-long head; that is a 414.
             buffered = self._conn.trailing_data[0]
             line_end = buffered.find(b"\r\n")
-            if line_end == -1 or line_end > self._max_size:
-                return BadRequest(400, "Request line too long")
+            if line_end == -1 or line_end > self._max_line:
+                return BadRequest(414, "Request line too long")
             return BadRequest(431, "Request header fields too large")
         if status == 501:
             # RFC 9112 §6.1 allows 501 here; pounce answers every framing error with 400.

@@ -18,6 +18,13 @@ Rules and where they come from:
 - Request trailers end the stream and are kept apart from the headers (RFC 9113 §8.1); the
   app finds them in ``scope["extensions"]["http.request.trailers"]["headers"]`` once the
   body is complete.
+- Request limits (``--limit-request-*``, pounce.protocols.h1_limits) give the same status as
+  on HTTP/1.1 (414, 431, 413) as a complete response, followed by RST_STREAM(NO_ERROR) while
+  the client is still sending (RFC 9113 §8.1: it may stop without error). A body that
+  crosses ``--limit-request-body`` mid-stream gets that 413 if the response has not started,
+  otherwise RST_STREAM(CANCEL) (§8.7: the stream is no longer needed); the app's
+  ``receive()`` gets ``http.disconnect`` either way. The connection and its other streams
+  carry on: these are stream errors, not connection errors (§5.4.2).
 - A response that cannot make progress for ``--h2-write-timeout`` seconds (zero windows or a
   peer that stopped reading) is reset, or the connection closed if the connection is stuck.
 """
@@ -53,6 +60,7 @@ from ..h2connection import (
 )
 from ..state import ServerState
 from .cycle import Headers, RequestResponseCycle
+from .h1_limits import BODY_TOO_LARGE, h2_request_error
 from .h1_support import describe_connection
 from .h2stream import STREAM_HIGH_WATER, H2Stream
 
@@ -215,6 +223,10 @@ class H2Protocol(asyncio.Protocol):
     # Requests --------------------------------------------------------------------------------
 
     def _on_request(self, event: H2RequestReceived) -> None:
+        error = h2_request_error(self.state, event.request.path, event.request.headers)
+        if error is not None:
+            self._refuse_stream(event.stream_id, error[0], event.end_stream)
+            return
         try:
             scope = self._build_scope(event.request)
         except (BadRequest, UnicodeDecodeError):
@@ -269,10 +281,39 @@ class H2Protocol(asyncio.Protocol):
         cycle.task = task
         state.track(task)
 
+    def _refuse_stream(self, stream_id: int, status: int, end_stream: bool) -> None:
+        """Answer a request the app never sees with a bodyless ``status``."""
+        try:
+            self.conn.send_response_headers(stream_id, status, [], end_stream=True)
+        except StreamGone:
+            pass
+        if end_stream:
+            self.conn.remove_stream(stream_id)
+        else:
+            self.conn.reset_stream(stream_id, NO_ERROR)  # RFC 9113 §8.1
+
+    def _body_too_large(self, stream: H2Stream) -> None:
+        """The body crossed --limit-request-body: 413 (or CANCEL once the response started)."""
+        cycle = stream.cycle
+        if cycle.response_started:
+            self.conn.reset_stream(stream.stream_id, CANCEL)
+        else:
+            self._refuse_stream(stream.stream_id, BODY_TOO_LARGE[0], end_stream=False)
+        stream.end_sent = True
+        self._close_stream(stream)
+        cycle.disconnect()
+        self._schedule_write()
+
     def _on_body(self, event: H2BodyReceived) -> None:
         stream = self.streams.get(event.stream_id)
         if stream is None:
             return
+        limit = self.state.limit_body
+        if limit:
+            stream.received += len(event.data)
+            if stream.received > limit:
+                self._body_too_large(stream)
+                return
         cycle = stream.cycle
         if event.data:
             cycle.feed_body(event.data)
@@ -285,14 +326,7 @@ class H2Protocol(asyncio.Protocol):
         if self.state.config.ws == "none" or self.closing:
             # --ws none: not implemented; shutting down: a new session would only be closed.
             status = 501 if self.state.config.ws == "none" else 503
-            try:
-                self.conn.send_response_headers(event.stream_id, status, [], end_stream=True)
-            except StreamGone:
-                pass
-            if event.end_stream:
-                self.conn.remove_stream(event.stream_id)
-            else:
-                self.conn.reset_stream(event.stream_id, NO_ERROR)  # RFC 9113 §8.1
+            self._refuse_stream(event.stream_id, status, event.end_stream)
             return
         try:
             from .ws_h2 import handle_h2_websocket_stream

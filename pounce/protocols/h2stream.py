@@ -44,6 +44,7 @@ class H2Stream:
         "head_sent",
         "no_body",
         "proto",
+        "received",
         "sent",
         "stream_id",
         "trailers",
@@ -60,6 +61,7 @@ class H2Stream:
         self.no_body = False
         self.expected = -1  # the response's content-length, if it set one
         self.sent = 0
+        self.received = 0  # request body bytes, for --limit-request-body
         self.buffer: deque[bytes | memoryview] = deque()
         self.buffered = 0
         self.end_pending = False  # the app sent its last body part

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..h2connection import CONNECTION_HEADERS, PREFACE
 from ..state import ServerState
+from .h1_limits import H2_REFUSE_CONNECTION, over_connection_limit
 from .h2 import H2Protocol
 
 if TYPE_CHECKING:
@@ -37,6 +38,13 @@ class AlpnSelector(asyncio.Protocol):
 
         ssl_object = transport.get_extra_info("ssl_object")
         chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        if chosen == "h2" and over_connection_limit(self.state):
+            # Past --limit-connections on HTTP/2: SETTINGS then GOAWAY(last stream 0,
+            # NO_ERROR), so the client knows no request was processed and may retry. An
+            # HTTP/1.1 connection gets H1Protocol's 503 instead.
+            transport.write(H2_REFUSE_CONNECTION)  # type: ignore[attr-defined]
+            transport.close()
+            return
         protocol: asyncio.Protocol = (
             H2Protocol(self.state) if chosen == "h2" else H1Protocol(self.state, self.parser)
         )

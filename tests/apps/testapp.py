@@ -210,6 +210,35 @@ async def big_stream(scope, receive, send, query, key):
     await send({"type": "http.response.body", "body": b""})
 
 
+async def body_events(scope, receive, send, query, key):
+    """Read the body, recording each message type; answer with the byte count."""
+    total = 0
+    while True:
+        message = await receive()
+        record(key, message["type"])
+        if message["type"] == "http.disconnect":
+            return
+        total += len(message["body"])
+        if not message.get("more_body", False):
+            break
+    await send_response(send, 200, str(total).encode())
+
+
+async def flood(scope, receive, send, query, key):
+    """Send ``n`` chunks of 64 KiB to a client that may not read; record how it ended."""
+    n = int(query.get("n", "1024"))
+    chunk = b"f" * 65536
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    try:
+        for _ in range(n):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except asyncio.CancelledError:
+        record(key, "cancelled")
+        raise
+    record(key, "finished")
+
+
 async def bad_header(scope, receive, send, query, key):
     where = query.get("where", "value")
     name, value = b"x-bad", b"ok"
@@ -303,6 +332,8 @@ ROUTES = {
     "/events": events,
     "/slow-reader": slow_reader,
     "/big-stream": big_stream,
+    "/body-events": body_events,
+    "/flood": flood,
     "/bad-header": bad_header,
     "/state": state,
     "/set-headers": set_headers,

@@ -130,11 +130,11 @@ def test_oversized_head_trickled_gets_431(h1):
         assert c.is_closed()
 
 
-def test_too_long_request_line_gets_400(h1):
+def test_too_long_request_line_gets_414(h1):
     with RawClient(h1.port) as c:
         c.send(b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n" + H + b"\r\n")
         resp = c.read_response()
-        assert resp.status == 400
+        assert resp.status == 414
         assert c.is_closed()
 
 

@@ -101,10 +101,18 @@ class Transport:
         return self.closed
 
 
-def run(protocol_class: type, parser: str, chunks: list[bytes]) -> tuple[bytes, bool, bool]:
+def run(
+    protocol_class: type,
+    parser: str,
+    chunks: list[bytes],
+    expire: bool = False,
+    **options: Any,
+) -> tuple[bytes, bool, bool]:
+    """Feed ``chunks``; with ``expire``, then let every deadline pass (as the sweep would)."""
+
     async def main() -> tuple[bytes, bool, bool]:
         loop = asyncio.get_running_loop()
-        config = Config(app=app, access_log=False, date_header=False, http="h11")
+        config = Config(app=app, access_log=False, date_header=False, http="h11", **options)
         state = ServerState(config, app, loop)
         proto = protocol_class(state, parser)
         transport = Transport()
@@ -117,6 +125,10 @@ def run(protocol_class: type, parser: str, chunks: list[bytes]) -> tuple[bytes, 
                 await asyncio.sleep(0)
         for _ in range(20):
             await asyncio.sleep(0)
+        if expire and proto.deadline:
+            proto.check_deadline(proto.deadline + 1000.0)
+            for _ in range(20):
+                await asyncio.sleep(0)
         return bytes(transport.out), transport.closed, transport.eof
 
     return asyncio.run(main())
@@ -176,3 +188,86 @@ def test_twins_agree_on_any_split(data, cuts, parser):
 def test_twins_agree_on_junk(junk, parser):
     data = [b"GET / HTTP/1.1\r\nHost: h\r\n\r\n" + junk]
     assert run(h1_module.H1ProtocolPy, parser, data) == run(_http1.H1Protocol, parser, data)
+
+
+LIMITS = {
+    "limit_request_line": 40,
+    "limit_request_field_size": 40,
+    "limit_request_fields": 4,
+    "limit_request_body": 10,
+}
+# (request, the status both twins answer with, under the LIMITS above)
+LIMIT_CASES = [
+    (b"GET /" + b"a" * 50 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 414),
+    (b"GET /" + b"a" * 100, 414),  # the line never ends
+    (b"GET / HTTP/1.1\r\nHost: h\r\nX: " + b"v" * 50 + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nX: " + b"v" * 100, 431),  # the field never ends
+    (b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 1\r\nC: 1\r\n\r\n", 200),
+    (b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world", 413),
+    (b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789", 200),
+    (
+        b"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n",
+        413,
+    ),
+]
+
+
+@needs_compiled
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+@pytest.mark.parametrize("bytewise", [False, True], ids=["one-write", "bytewise"])
+@pytest.mark.parametrize(("data", "status"), LIMIT_CASES)
+def test_twins_agree_on_limits(parser, bytewise, data, status):
+    chunks = [data[i : i + 1] for i in range(len(data))] if bytewise else [data]
+    pure = run(h1_module.H1ProtocolPy, parser, chunks, **LIMITS)
+    compiled = run(_http1.H1Protocol, parser, chunks, **LIMITS)
+    assert pure == compiled
+    assert pure[0].startswith(b"HTTP/1.1 %d " % status)
+
+
+# (input that stops short, the status once the sweep finds its deadline passed)
+STALLED = [
+    (b"GET / HTTP/1.1\r\nHost: h\r\nX-Partial", 408),
+    (b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\n", 408),  # the next head
+    (b"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab", 408),
+    (b"POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n", 408),
+]
+
+
+@needs_compiled
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+@pytest.mark.parametrize(("data", "status"), STALLED)
+def test_twins_agree_on_expired_deadlines(parser, data, status):
+    pure = run(h1_module.H1ProtocolPy, parser, [data], expire=True)
+    compiled = run(_http1.H1Protocol, parser, [data], expire=True)
+    assert pure == compiled
+    assert b"HTTP/1.1 %d " % status in pure[0]
+    assert pure[2]  # the response is followed by the end of the stream
+
+
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_idle_keep_alive_connection_closes_without_408(parser):
+    out, closed, eof = run(
+        h1_module.H1ProtocolPy, parser, [b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"], expire=True
+    )
+    assert out.count(b"HTTP/1.1 ") == 1
+    assert closed and not eof
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.sampled_from([case for case, _ in LIMIT_CASES]),
+    cuts=st.lists(st.integers(min_value=1, max_value=30), max_size=6),
+    parser=st.sampled_from(["httptools", "h11"]),
+)
+def test_limits_hold_on_any_split(data, cuts, parser):
+    """The same status however the bytes are split (pure twin; the compiled one agrees)."""
+    chunks, pos = [], 0
+    for cut in cuts:
+        chunks.append(data[pos : pos + cut])
+        pos += cut
+    chunks = [c for c in [*chunks, data[pos:]] if c]
+    whole = run(h1_module.H1ProtocolPy, parser, [data], **LIMITS)[0]
+    split = run(h1_module.H1ProtocolPy, parser, chunks, **LIMITS)[0]
+    assert split[:12] == whole[:12]

@@ -82,10 +82,12 @@ class UpgradableTransport(Transport):
         self.protocol = protocol
 
 
-def run(data: bytes, fast: bool) -> tuple[bytes, bool]:
+def run(data: bytes, fast: bool, **limits: int) -> tuple[bytes, bool]:
     async def main() -> tuple[bytes, bool]:
         loop = asyncio.get_running_loop()
-        config = Config(app=echo_scope, access_log=False, date_header=False, http="httptools")
+        config = Config(
+            app=echo_scope, access_log=False, date_header=False, http="httptools", **limits
+        )
         state = ServerState(config, echo_scope, loop)
         proto = _http1.H1Protocol(state, "httptools")
         transport = UpgradableTransport()
@@ -102,9 +104,9 @@ def run(data: bytes, fast: bool) -> tuple[bytes, bool]:
         _http1.set_fast_head(True)
 
 
-def same_reading(data: bytes) -> bytes:
-    fast = run(data, True)
-    slow = run(data, False)
+def same_reading(data: bytes, **limits: int) -> bytes:
+    fast = run(data, True, **limits)
+    slow = run(data, False, **limits)
     assert fast == slow
     return fast[0]
 
@@ -155,6 +157,26 @@ def test_trusted_proxy_headers_apply_on_the_scanner_path() -> None:
 )
 def test_edge_cases_read_as_llhttp_reads_them(data: bytes) -> None:
     same_reading(data)
+
+
+LIMITED = b"GET /0123456789abcdef HTTP/1.1\r\nHost: h\r\nX-Long: 0123456789abcdef\r\nA: 1\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("limits", "status"),
+    [
+        ({"limit_request_line": 16}, b"414"),
+        ({"limit_request_field_size": 20}, b"431"),
+        ({"limit_request_fields": 2}, b"431"),
+        (
+            {"limit_request_line": 17, "limit_request_field_size": 26, "limit_request_fields": 3},
+            b"200",
+        ),
+    ],
+)
+def test_limits_hold_on_the_scanner_path(limits: dict[str, int], status: bytes) -> None:
+    out = same_reading(LIMITED, **limits)
+    assert out.startswith(b"HTTP/1.1 " + status)
 
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "get", "GETX"]
