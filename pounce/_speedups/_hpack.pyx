@@ -716,17 +716,24 @@ cdef class Encoder:
         return 0
 
     cdef int _put_headers(self, list headers) except -1:
-        cdef object item, name, value
+        cdef object item
+        cdef tuple field
+        cdef list fields = headers
+        cdef bint converted = False
+        # Check every field before encoding any: a failure half-way would leave fields in our
+        # table that the peer never saw.
         for item in headers:
             if type(item) is not tuple:
+                converted = True
                 item = tuple(item)
             if len(<tuple>item) != 2:
                 raise ValueError("a header is a (name, value) pair")
-            name = (<tuple>item)[0]
-            value = (<tuple>item)[1]
-            if type(name) is not bytes or type(value) is not bytes:
+            if type((<tuple>item)[0]) is not bytes or type((<tuple>item)[1]) is not bytes:
                 raise TypeError("header names and values must be bytes")
-            self._put_field(name, value, item)
+        if converted:
+            fields = [item if type(item) is tuple else tuple(item) for item in headers]
+        for field in fields:
+            self._put_field(field[0], field[1], field)
         return 0
 
     cdef int _put_field(self, object name, object value, object field) except -1:
