@@ -107,18 +107,10 @@ STATIC_TABLE = (
 )
 cdef tuple _STATIC = STATIC_TABLE
 
-# Encoder lookups, built once: full field -> index, name -> lowest index with that name.
-cdef dict _STATIC_FIELDS = {}
-cdef dict _STATIC_NAMES = {}
-for _i, _field in enumerate(STATIC_TABLE, 1):
-    if _field[1]:
-        _STATIC_FIELDS[_field] = _i
-    _STATIC_NAMES.setdefault(_field[0], _i)
-
 # Values that change every response would only churn the dynamic table (content-length, date,
 # validators); credentials are never indexed so that an intermediary keeps them out of its
 # tables too and they cannot be probed by compression-ratio attacks (§7.1.3).
-cdef dict _NAME_POLICY = {
+_POLICIES = {
     b"content-length": POLICY_NO_INDEX,
     b"date": POLICY_NO_INDEX,
     b"etag": POLICY_NO_INDEX,
@@ -132,6 +124,24 @@ cdef dict _NAME_POLICY = {
     b"cookie": POLICY_NEVER,
     b"set-cookie": POLICY_NEVER,
 }
+
+# Encoder lookups, built once. One lookup by name gives what the encoder needs to know about it:
+# bits 0-7 the lowest static index with that name, bits 8-9 its policy, bit 10 whether some
+# static entry has a value for it (only then is the full field looked up).
+cdef enum:
+    INFO_INDEX_MASK = 0xFF
+    INFO_POLICY_SHIFT = 8
+    INFO_STATIC_VALUES = 1 << 10
+
+cdef dict _STATIC_FIELDS = {}  # (name, value) -> index
+cdef dict _NAME_INFO = {}      # name -> info bits
+for _i, _field in enumerate(STATIC_TABLE, 1):
+    _info = _NAME_INFO.setdefault(_field[0], _i)
+    if _field[1]:
+        _STATIC_FIELDS[_field] = _i
+        _NAME_INFO[_field[0]] = _info | INFO_STATIC_VALUES
+for _name, _policy in _POLICIES.items():
+    _NAME_INFO[_name] = _NAME_INFO.get(_name, 0) | (_policy << INFO_POLICY_SHIFT)
 
 # --- Huffman code (RFC 7541 Appendix B) --------------------------------------------------------
 # Code lengths in bits of symbols 0..255 and EOS (256). The code is canonical: codes of one
@@ -371,14 +381,13 @@ cdef class Decoder:
     ``max_header_list_size`` may be ``None`` (no limit).
     """
 
+    def __cinit__(self):
+        self._ring = [None] * 16
+        self._mask = 15
+
     def __init__(self, int max_table_size=4096, max_header_list_size=65536):
         if max_table_size < 0:
             raise ValueError("max_table_size must be >= 0")
-        self._ring = [None] * 16
-        self._mask = 15
-        self._inserted = 0
-        self._count = 0
-        self._size = 0
         self._max_size = max_table_size
         self._allowed = max_table_size
         self._update_required = False
@@ -614,18 +623,17 @@ cdef class Encoder:
     indexed. Strings are Huffman-coded when that is shorter.
     """
 
-    def __init__(self):
+    def __cinit__(self):
         self._ring = [None] * 16
         self._mask = 15
-        self._inserted = 0
-        self._count = 0
-        self._size = 0
+        self._fields = {}
+        self._names = {}
+
+    def __init__(self):
         self._max_size = ENCODER_TABLE_CAP
         self._peer_setting = 4096  # the protocol's initial value (RFC 9113 §6.5.2)
         self._update_pending = False
         self._pending_min = 0
-        self._fields = {}
-        self._names = {}
 
     def __dealloc__(self):
         PyMem_Free(self._buf)
@@ -738,17 +746,18 @@ cdef class Encoder:
 
     cdef int _put_field(self, object name, object value, object field) except -1:
         cdef object found
-        cdef Py_ssize_t name_index = 0, size
-        cdef int policy
+        cdef Py_ssize_t name_index, size
+        cdef int info, policy, prefix_bits
         cdef unsigned char first
-        cdef int prefix_bits
         self._reserve(PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 16)
-        found = _STATIC_FIELDS.get(field)
-        if found is not None:
-            self._len = _put_int(self._buf, self._len, <Py_ssize_t>found, 7, 0x80)
-            return 0
-        found = _NAME_POLICY.get(name)
-        policy = POLICY_INDEX if found is None else <int>found
+        found = _NAME_INFO.get(name)
+        info = 0 if found is None else <int>found
+        if info & INFO_STATIC_VALUES:
+            found = _STATIC_FIELDS.get(field)
+            if found is not None:
+                self._len = _put_int(self._buf, self._len, <Py_ssize_t>found, 7, 0x80)
+                return 0
+        policy = info >> INFO_POLICY_SHIFT & 3
         if policy == POLICY_INDEX:
             found = self._fields.get(field)
             if found is not None:
@@ -757,10 +766,8 @@ cdef class Encoder:
                     STATIC_LEN + 1 + self._inserted - <Py_ssize_t>found, 7, 0x80,
                 )
                 return 0
-        found = _STATIC_NAMES.get(name)
-        if found is not None:
-            name_index = <Py_ssize_t>found
-        else:
+        name_index = info & INFO_INDEX_MASK
+        if name_index == 0:
             found = self._names.get(name)
             if found is not None:
                 name_index = STATIC_LEN + 1 + self._inserted - <Py_ssize_t>found
