@@ -302,6 +302,33 @@ cdef Py_ssize_t _huffman_encode(
     return o
 
 
+cdef Py_ssize_t _huffman_encode_shorter(
+    const unsigned char* src, Py_ssize_t n, unsigned char* out
+) noexcept:
+    """Huffman-code ``src`` into ``out`` if that takes fewer than ``n`` bytes and return the
+    length; else -1 (having written at most n - 1 bytes). One pass instead of measuring first."""
+    cdef uint64_t acc = 0
+    cdef int nbits = 0
+    cdef Py_ssize_t i, o = 0, last = n - 1
+    cdef unsigned char c
+    for i in range(n):
+        c = src[i]
+        acc = (acc << HUFF_BITS[c]) | HUFF_CODE[c]
+        nbits += HUFF_BITS[c]
+        while nbits >= 8:
+            if o >= last:
+                return -1
+            nbits -= 8
+            out[o] = <unsigned char>(acc >> nbits)
+            o += 1
+    if nbits:
+        if o >= last:
+            return -1
+        out[o] = <unsigned char>((acc << (8 - nbits)) | (0xFF >> nbits))
+        o += 1
+    return o
+
+
 # --- integers (§5.1) ---------------------------------------------------------------------------
 
 cdef inline Py_ssize_t _read_int(
@@ -793,7 +820,19 @@ cdef class Encoder:
         """A string literal (§5.2), Huffman-coded when shorter (room reserved by the caller)."""
         cdef const unsigned char* src = <const unsigned char*>PyBytes_AS_STRING(s)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(s)
-        cdef Py_ssize_t hlen = _huffman_length(src, n)
+        cdef Py_ssize_t hlen
+        if 0 < n < 127:
+            # Either form has a one-byte length prefix: code straight into place.
+            hlen = _huffman_encode_shorter(src, n, self._buf + self._len + 1)
+            if hlen >= 0:
+                self._buf[self._len] = 0x80 | <unsigned char>hlen
+                self._len += 1 + hlen
+            else:
+                self._buf[self._len] = <unsigned char>n
+                memcpy(self._buf + self._len + 1, src, n)
+                self._len += 1 + n
+            return 0
+        hlen = _huffman_length(src, n)
         if hlen < n:
             self._len = _put_int(self._buf, self._len, hlen, 7, 0x80)
             self._len += _huffman_encode(src, n, self._buf + self._len)
