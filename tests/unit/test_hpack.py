@@ -456,3 +456,17 @@ def test_settings_validation() -> None:
         dec.max_header_list_size = -5
     with pytest.raises(ValueError):
         Encoder().header_table_size = -1
+
+
+def test_large_table_grows_and_wraps() -> None:
+    """A 64 KiB table with hundreds of entries: the ring grows, then wraps as entries go."""
+    enc, dec = hpack.Encoder(), Decoder(max_table_size=65536)
+    enc.header_table_size = 65536
+    for block_no in range(40):
+        headers = [(b"x-%d" % (block_no * 50 + i), b"v" * (i % 7)) for i in range(50)]
+        # Refer back to entries inserted in earlier blocks, some long evicted.
+        headers += [(b"x-%d" % (block_no * 25), b"v" * ((block_no * 25 % 50) % 7))]
+        assert dec.decode(enc.encode(headers)) == headers
+        assert dec.table_entries() == list(enc.header_table.dynamic_entries)
+        assert dec.table_size == enc.header_table._current_size
+    assert len(dec.table_entries()) > 1000
