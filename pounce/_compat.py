@@ -39,7 +39,21 @@ def compiled_modules() -> dict[str, bool]:
         "cycle": cycle.RequestResponseCycle is not cycle.RequestResponseCyclePy,
         "h1": h1.H1Protocol is not h1.H1ProtocolPy,
         "ws_mask": ws_mask.XorMasker is not ws_mask.XorMaskerPy,
+        "_hpack": _hpack_compiled(),
     }
+
+
+def _hpack_compiled() -> bool:
+    """The compiled HPACK codec has no pure twin of its own (the pure HTTP/2 core uses the
+    ``hpack`` library): it is "in use" whenever extensions are, and must then import."""
+    if not USE_EXTENSIONS:
+        return False
+    try:
+        from ._speedups import _hpack  # noqa: F401
+    except ImportError as exc:
+        EXTENSION_IMPORT_ERRORS["pounce._speedups._hpack"] = str(exc)
+        return False
+    return True
 
 
 def speedups_status() -> str:

@@ -40,3 +40,17 @@ class ParserUpgrade(PounceError):
     """The h11 parser backend stopped at an Upgrade/CONNECT request, as httptools'
     ``HttpParserUpgrade`` does: ``args[0]`` is the offset of the first byte after it in the
     data just fed."""
+
+
+class HPACKError(PounceError):
+    """A header block that cannot be decoded (RFC 7541): the connection answers with a
+    connection error of type COMPRESSION_ERROR (RFC 9113 §4.3)."""
+
+
+class OversizedHeaderListError(HPACKError):
+    """A decoded header list larger than the SETTINGS_MAX_HEADER_LIST_SIZE we advertise
+    (RFC 9113 §6.5.2: each field counts name + value + 32).
+
+    The whole block was still decoded, so the dynamic table stays in sync: a connection can
+    refuse only that stream (431, or RST_STREAM) instead of closing the connection.
+    """

@@ -28,6 +28,10 @@ def test_compiled_is_default():
         from pounce.protocols import ws_mask
 
         assert ws_mask.XorMasker is _wsmask.XorMasker
+        from pounce._speedups import _hpack  # no pure twin: must import in a normal build
+
+        assert _hpack.Decoder is not None
+        assert _compat.compiled_modules()["_hpack"]
         assert all(_compat.compiled_modules().values())
         assert _compat.speedups_status() == "compiled"
 
