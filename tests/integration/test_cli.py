@@ -48,6 +48,14 @@ def test_options_come_from_env():
     assert "http: h11" in out and "loop: asyncio" in out
 
 
+def test_limit_options_come_from_env():
+    result = run_pounce(
+        "--app-dir", str(APPS), "testapp:app", env={"POUNCE_LIMIT_REQUEST_FIELDS": "0"}
+    )
+    assert result.returncode == 2
+    assert "--limit-request-fields" in one_line_error(result)
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -61,6 +69,15 @@ def test_options_come_from_env():
         (["--header", "no-colon", "testapp:app"], "--header"),
         (["--limit-concurrency", "-1", "testapp:app"], "--limit-concurrency"),
         (["--forwarded-allow-ips", "10.0.0.0/33", "testapp:app"], "--forwarded-allow-ips"),
+        (["--timeout-request-header", "0", "testapp:app"], "--timeout-request-header"),
+        (["--timeout-request-body", "-1", "testapp:app"], "--timeout-request-body"),
+        (["--timeout-send", "0", "testapp:app"], "--timeout-send"),
+        (["--timeout-tls-handshake", "0", "testapp:app"], "--timeout-tls-handshake"),
+        (["--limit-request-line", "1", "testapp:app"], "--limit-request-line"),
+        (["--limit-request-field-size", "x", "testapp:app"], "'--limit-request-field-size'"),
+        (["--limit-request-fields", "0", "testapp:app"], "--limit-request-fields"),
+        (["--limit-request-body", "0", "testapp:app"], "--limit-request-body"),
+        (["--limit-connections", "-5", "testapp:app"], "--limit-connections"),
         (["testapp"], "must be in the form"),
         ([], "Missing argument 'APP'"),
     ],
