@@ -63,6 +63,9 @@ class FakeTransport:
     def set_protocol(self, protocol: Any) -> None:
         self.protocol = protocol
 
+    def get_protocol(self) -> Any:
+        return self.protocol
+
     def get_write_buffer_size(self) -> int:
         return 0
 
@@ -294,3 +297,183 @@ def run_h2(connection_cls: type, chunks: list[bytes]) -> list[Any]:
     conn.close_connection()
     conn.data_to_send()
     return seen
+
+
+# WebSocket ----------------------------------------------------------------------------------
+
+
+class FakeCarrier:
+    """The ``Carrier`` a WebSocket session writes through, recording everything."""
+
+    transport = None
+
+    def __init__(self) -> None:
+        self.accepted = False
+        self.out = bytearray()
+        self.finished = False
+        self.paused = False
+
+    def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.accepted = True
+
+    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.finished = True
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def finish(self) -> None:
+        self.finished = True
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+def ws_frame(
+    opcode: int,
+    payload: bytes,
+    *,
+    fin: bool = True,
+    mask: bool = True,
+    rsv: int = 0,
+) -> bytes:
+    """One client frame (RFC 6455 §5.2), masked unless told otherwise."""
+    n = len(payload)
+    first = (0x80 if fin else 0) | (rsv << 4) | opcode
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head = bytes([first, bit | n])
+    elif n < 65536:
+        head = bytes([first, bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head = bytes([first, bit | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + payload
+    key = b"\x37\xfa\x21\x3d"
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Parse the server's (unmasked) frames: ``[(opcode, payload)]``."""
+    frames = []
+    pos = 0
+    while pos + 2 <= len(data):
+        opcode = data[pos] & 0x0F
+        if data[pos + 1] & 0x80:
+            raise InvariantError("the server masked a frame (RFC 6455 §5.1)")
+        n = data[pos + 1] & 0x7F
+        pos += 2
+        if n == 126:
+            n, pos = int.from_bytes(data[pos : pos + 2], "big"), pos + 2
+        elif n == 127:
+            n, pos = int.from_bytes(data[pos : pos + 8], "big"), pos + 8
+        if pos + n > len(data):
+            raise InvariantError("truncated server frame")
+        frames.append((opcode, data[pos : pos + n]))
+        pos += n
+    if pos != len(data):
+        raise InvariantError("trailing bytes after the server's frames")
+    return frames
+
+
+@dataclass
+class WsOutcome:
+    messages: list[Any]  # what the app received, in order (text as str, binary as bytes)
+    close_code: int | None  # the code of the server's close frame, if it sent one
+    disconnect_code: int | None  # the code the app's websocket.disconnect carried
+    echoes: int  # messages the server sent back (the app echoes each one)
+
+
+def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
+    """An echo app on a WebSocket session (pounce/protocols/ws.py) over a fake carrier, fed
+    client bytes. Checks: no exception escapes, no error is logged, the app ends after the
+    connection is lost, and whatever the server writes is well-formed frames."""
+    from pounce.protocols.ws import WebSocketSession, websocket_scope
+
+    messages: list[Any] = []
+    codes: list[int] = []
+    errors: list[str] = []
+    log = _ErrorLog()
+    logger = logging.getLogger("pounce")
+    logger.addHandler(log)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                codes.append(message["code"])
+                return
+            data = message.get("text")
+            if data is None:
+                data = message["bytes"]
+            messages.append(data)
+            key = "text" if isinstance(data, str) else "bytes"
+            try:
+                await send({"type": "websocket.send", key: data})
+            except OSError:
+                pass  # closed meanwhile: the disconnect comes next
+
+    async def main() -> FakeCarrier:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, ctx: errors.append(repr(ctx)))
+        config = Config(
+            app=app,
+            access_log=False,
+            ws_max_size=max_size,
+            ws_per_message_deflate=False,
+            ws_ping_interval=0,
+        )
+        state = ServerState(config, app, loop)
+        carrier = FakeCarrier()
+        http_scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "scheme": "http",
+            "method": "GET",
+            "path": "/",
+            "headers": [],
+            "state": {},
+        }
+        session = WebSocketSession(state, carrier, websocket_scope(http_scope, "1.1"))
+        session.start()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        if not carrier.accepted:
+            raise InvariantError("the handshake was not accepted")
+        for chunk in chunks:
+            session.feed(chunk)
+            for _ in range(3):
+                await asyncio.sleep(0)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        session.connection_lost()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        if session.task is not None and not session.task.done():
+            raise InvariantError("the app is still running after the connection was lost")
+        return carrier
+
+    try:
+        carrier = asyncio.run(main())
+    finally:
+        logger.removeHandler(log)
+    if errors:
+        raise InvariantError(f"unhandled exception in the event loop: {errors}")
+    if log.records:
+        raise InvariantError(f"error logged: {[r.getMessage() for r in log.records]}")
+    frames = server_frames(bytes(carrier.out))
+    closes = [payload for opcode, payload in frames if opcode == 0x8]
+    if len(closes) > 1:
+        raise InvariantError("more than one close frame")
+    if closes and frames[-1][0] != 0x8:
+        raise InvariantError("a frame after the close frame")
+    close_code = int.from_bytes(closes[0][:2], "big") if closes and closes[0] else None
+    if closes and not closes[0]:
+        close_code = 1005  # an empty close frame (RFC 6455 §7.1.5)
+    echoes = sum(1 for opcode, _ in frames if opcode in (0x1, 0x2))
+    return WsOutcome(messages, close_code, codes[0] if codes else None, echoes)

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.timeout(120)
 @example(chunks=[b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"])
 @example(chunks=[b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;a\rb\r\n"])
 @example(chunks=[b"GET / HTTP/1.1\r\nHost: h\r\n\r\n\x00junk\r\n\r\n"])
+@example(chunks=[b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\nGET / HTTP/1.1\r\n\r\n"])
 def test_h1_grammar(h1_parser: str, chunks: list[bytes]) -> None:
     run_h1(H1Protocol, h1_parser, chunks)
 
