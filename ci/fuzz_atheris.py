@@ -100,6 +100,8 @@ def main() -> None:
             raise AssertionError(f"unexpected close code {code}")
 
     args = sys.argv
+    if not any(a.startswith("-max_len=") for a in args):
+        args = [*args, "-max_len=4096"]  # libFuzzer would cap inputs at the longest seed
     if not any(not a.startswith("-") for a in args[1:]):
         corpus = Path(tempfile.mkdtemp(prefix=f"pounce-fuzz-{target}-"))
         for i, seed in enumerate(_seeds(target)):
