@@ -477,3 +477,10 @@ def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
         close_code = 1005  # an empty close frame (RFC 6455 §7.1.5)
     echoes = sum(1 for opcode, _ in frames if opcode in (0x1, 0x2))
     return WsOutcome(messages, close_code, codes[0] if codes else None, echoes)
+
+
+def ws_close_code_ok(code: int | None) -> bool:
+    """A close code the server may send for any client input: none (still open), 1000 or
+    the client's own code echoed (3000-4999, or 1005 for an empty close frame echoed empty,
+    RFC 6455 §5.5.1), 1002 protocol error, 1007 bad data, 1009 too big (§7.4.1)."""
+    return code is None or code in (1000, 1002, 1005, 1007, 1009) or 3000 <= code < 5000
