@@ -211,4 +211,5 @@ def _repeats_content_length(head: bytes, headers: list[tuple[bytes, bytes]]) -> 
         return True
     # The list form "1, 1" (RFC 9110 §8.6 lets a recipient accept it; llhttp does not).
     at = head.find(b"\ncontent-length:")
-    return b"," in head[at : head.find(b"\n", at + 1)]
+    line_end = head.find(b"\n", at + 1)
+    return b"," in head[at : line_end if line_end != -1 else len(head)]

@@ -81,6 +81,8 @@ def test_loose_chunk_lines_and_framing_trailers_are_refused(body: bytes) -> None
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\na",
+        b"POST / HTTP/1.1\r\nContent-Length: 1,1\r\nHost: x\r\n\r\na",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1,1\r\n\r\na",
         b"GET x:80 HTTP/1.1\r\nHost: x\r\n\r\n",
     ],
 )
