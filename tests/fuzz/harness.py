@@ -480,7 +480,13 @@ def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
 
 
 def ws_close_code_ok(code: int | None) -> bool:
-    """A close code the server may send for any client input: none (still open), 1000 or
-    the client's own code echoed (3000-4999, or 1005 for an empty close frame echoed empty,
-    RFC 6455 §5.5.1), 1002 protocol error, 1007 bad data, 1009 too big (§7.4.1)."""
-    return code is None or code in (1000, 1002, 1005, 1007, 1009) or 3000 <= code < 5000
+    """A close code the server may send for any client input: none (still open); its own 1002
+    (protocol error), 1007 (bad data) or 1009 (too big); or the client's code echoed
+    (RFC 6455 §5.5.1), which is any code valid in a frame (§7.4, the IANA registry up to
+    1014, and 3000-4999), or 1005 for an empty close frame echoed empty."""
+    return code is None or code in _ECHOABLE or 3000 <= code < 5000
+
+
+_ECHOABLE = frozenset(
+    (1000, 1001, 1002, 1003, 1005, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014)
+)

@@ -111,6 +111,8 @@ def test_ws_messages_then_fault(
 @given(junk=st.binary(max_size=200), prefix=st.sampled_from([b"", ws_frame(TEXT, b"ok")]))
 # Found by ci/fuzz_atheris.py: an empty close frame is echoed empty (no status code).
 @example(junk=base64.b64decode("iIKCgoiAM4IJiIAzAPn4+IKCgoIJiIAzAPn4"), prefix=b"")
+# And a client's 1012 (Service Restart, IANA registry) is echoed as sent.
+@example(junk=base64.b64decode("iII3+iE9NA4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4d"), prefix=b"")
 def test_ws_random_bytes(junk: bytes, prefix: bytes) -> None:
     outcome = run_ws([prefix + junk], max_size=MAX_SIZE)
     assert ws_close_code_ok(outcome.close_code), outcome
