@@ -624,6 +624,8 @@ class H2Connection:
             return
         credit = nbytes + state.pending_credit
         state.pending_credit = 0
+        if not credit:
+            return  # h2 refuses a zero increment (RFC 9113 §6.9: it is a PROTOCOL_ERROR)
         try:
             self._conn.increment_flow_control_window(credit, stream_id)
         except (h2.exceptions.StreamClosedError, h2.exceptions.FlowControlError):

@@ -10,9 +10,11 @@ keep-alive is decided by the protocol, the same way for both backends.
 
 from __future__ import annotations
 
-from typing import Protocol
+import re
+from typing import Any, Protocol
 
 import h11
+from h11._readers import ChunkedReader
 
 from ..errors import BadRequest, ParserUpgrade
 
@@ -88,6 +90,15 @@ class H11Parser:
                 items = event.headers.raw_items()
                 if _repeats_content_length(head, items):
                     raise BadRequest(400, "Duplicate Content-Length")
+                _check_head_bytes(head)
+                target = event.target
+                if target[:1] != b"/" and event.method != b"CONNECT" and target != b"*":
+                    # RFC 9112 §3.2: authority-form is for CONNECT only (llhttp agrees);
+                    # absolute-form needs a scheme.
+                    if b"://" not in target:
+                        raise BadRequest(400, "Invalid request target")
+                if type(conn._reader) is ChunkedReader:
+                    conn._reader = _StrictChunkedReader(conn._reader)
                 if not self._begun:
                     callbacks.on_message_begin()
                 self._begun = False
@@ -97,6 +108,10 @@ class H11Parser:
                 callbacks.on_headers_complete()
             elif event_type is h11.EndOfMessage:
                 # Trailers (event.headers) are dropped: they never join the request headers.
+                # Framing fields in them are refused, as llhttp does (RFC 9110 §6.5.1).
+                for name, _ in event.headers.raw_items():
+                    if name.lower() in _FRAMING_FIELDS:
+                        raise BadRequest(400, "Framing header in trailers")
                 rest, closed = conn.trailing_data
                 if conn.their_state is h11.MIGHT_SWITCH_PROTOCOL:
                     # An Upgrade (or CONNECT) request: stop like httptools, at the offset of
@@ -135,6 +150,76 @@ class H11Parser:
         return BadRequest(status, str(exc) or "Bad request")
 
 
+_FRAMING_FIELDS = (b"content-length", b"transfer-encoding")
+# Control bytes other than HTAB, CR and LF: never valid in a request head (RFC 9110 §5.5,
+# RFC 9112 §3); llhttp refuses them, h11 lets some through in field values.
+_HEAD_CTLS = bytes(b for b in range(0x20) if b not in (0x09, 0x0A, 0x0D)) + b"\x7f"
+# RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF, chunk-size = 1*HEXDIG. h11 takes up to
+# 20 digits (beyond 64 bits: a front end that wraps the size reads a different body), any
+# bytes in chunk-ext (a bare CR or NUL there ends the line for some parsers) and whitespace
+# before the CRLF. Like llhttp: at most 16 digits, no control bytes but HTAB in extensions,
+# whitespace (BWS) only before a ";".
+_CHUNK_HEADER = re.compile(rb"[0-9A-Fa-f]{1,16}(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?\r\n")
+
+
+def _check_head_bytes(head: bytes) -> None:
+    """Refuse what h11 tolerates in a request head but llhttp (and a front end) may not.
+
+    Bare CR or bare LF line ends (RFC 9112 §2.2) and obs-fold (§5.2) let a header hide from a
+    proxy that splits lines differently; a server may refuse them, and pounce does under both
+    parsers. ``head`` may run past the blank line into a body: only the head is checked.
+    """
+    end = head.find(b"\r\n\r\n")
+    if end == -1:
+        end = head.find(b"\n\n")  # a bare-LF head: still refused below
+        if end == -1:
+            end = len(head)
+    head = head[: end + 2]
+    if head.translate(None, _HEAD_CTLS) != head:
+        raise BadRequest(400, "Invalid control character in request head")
+    crlfs = head.count(b"\r\n")
+    if head.count(b"\n") != crlfs or head.count(b"\r") != crlfs:
+        raise BadRequest(400, "Bare CR or LF in request head")
+    if b"\n " in head or b"\n\t" in head:
+        raise BadRequest(400, "Obsolete line folding in request head")
+
+
+class _LineCheckingBuffer:
+    """h11's receive buffer as a ChunkedReader sees it, with each chunk-size line checked."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self, buf: Any) -> None:
+        self._buf = buf
+
+    def maybe_extract_next_line(self) -> bytearray | None:
+        line = self._buf.maybe_extract_next_line()  # ChunkedReader reads only chunk headers so
+        if line is not None and _CHUNK_HEADER.fullmatch(line) is None:
+            raise BadRequest(400, "Invalid chunk header")
+        return line
+
+    def maybe_extract_at_most(self, count: int) -> bytearray | None:
+        return self._buf.maybe_extract_at_most(count)
+
+    def maybe_extract_lines(self) -> list[bytearray] | None:
+        return self._buf.maybe_extract_lines()
+
+
+class _StrictChunkedReader:
+    """h11's ChunkedReader with stricter chunk-size lines (see ``_CHUNK_HEADER``)."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: ChunkedReader) -> None:
+        self._inner = inner
+
+    def __call__(self, buf: Any) -> Any:
+        return self._inner(_LineCheckingBuffer(buf))
+
+    def read_eof(self) -> Any:
+        return self._inner.read_eof()
+
+
 def _repeats_content_length(head: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
     """True if the raw head has more than one Content-Length field line.
 
@@ -144,4 +229,10 @@ def _repeats_content_length(head: bytes, headers: list[tuple[bytes, bytes]]) -> 
     if not any(name.lower() == b"content-length" for name, _ in headers):
         return False
     end = head.find(b"\r\n\r\n")
-    return head[: end if end != -1 else len(head)].lower().count(b"\ncontent-length:") > 1
+    head = head[: end if end != -1 else len(head)].lower()
+    if head.count(b"\ncontent-length:") > 1:
+        return True
+    # The list form "1, 1" (RFC 9110 §8.6 lets a recipient accept it; llhttp does not).
+    at = head.find(b"\ncontent-length:")
+    line_end = head.find(b"\n", at + 1)
+    return b"," in head[at : line_end if line_end != -1 else len(head)]

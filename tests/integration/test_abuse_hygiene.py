@@ -1,0 +1,227 @@
+"""Resource hygiene under abuse: 10,000 misbehaving connections against one worker.
+
+Each connection misbehaves in one of the ways below (bounded concurrency, 200 at a time).
+Afterwards the worker's open file descriptors and resident memory must be back within 10 % of
+what they were after a warm-up round of the same abuse, and a normal request still works.
+This catches a leaked socket, task, timer, buffer or per-connection registry entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pounce.h2connection import PREFACE
+from tests.support import PounceProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+TOTAL = 10_000
+WARMUP = 5_000  # RSS plateaus after a few thousand (allocator pools, caches)
+CONCURRENCY = 200
+KEEP_ALIVE = 1.0
+H = b"Host: x\r\n"
+# A TLS 1.2 ClientHello's first bytes: garbage to an HTTP/1.1 parser.
+TLS_HELLO = bytes.fromhex("160301020001000" + "1fc0303") + os.urandom(64)
+WS_UPGRADE = (
+    b"GET /ws HTTP/1.1\r\n" + H + b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+Abuse = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _until_closed(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes:
+    """Read until the server closes; what it sent (a reset counts as a close)."""
+    data = b""
+    try:
+        async with asyncio.timeout(timeout):
+            while chunk := await reader.read(65536):
+                data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+async def malformed_request_line(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(b"GARBAGE / \x00HTTP/1.1\r\n" + H + b"\r\n")
+    assert (await _until_closed(reader)).startswith(b"HTTP/1.1 400 ")
+
+
+async def oversized_head(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(b"GET / HTTP/1.1\r\n" + H + b"X-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+    assert (await _until_closed(reader)).startswith(b"HTTP/1.1 431 ")
+
+
+async def abrupt_close_mid_head(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-Partial: ab")
+    await w.drain()
+    _reset(w)
+
+
+async def abrupt_close_mid_body(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 100000\r\n\r\n" + b"x" * 5000)
+    await w.drain()
+    await asyncio.sleep(0.01)  # let the app start reading
+    _reset(w)
+
+
+async def idle_until_keep_alive(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    assert await _until_closed(reader) == b""  # closed by --timeout-keep-alive
+
+
+async def idle_after_a_request(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(b"GET / HTTP/1.1\r\n" + H + b"\r\n")
+    assert (await _until_closed(reader)).startswith(b"HTTP/1.1 200 ")
+
+
+async def tls_to_http_port(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(TLS_HELLO)
+    assert (await _until_closed(reader)).startswith(b"HTTP/1.1 400 ")
+
+
+async def h2_preface_then_garbage(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(PREFACE + b"\xff" * 30)
+    data = await _until_closed(reader)
+    assert b"\x07\x00\x00\x00\x00\x00" in data  # a GOAWAY frame (type 7 on stream 0)
+
+
+async def ws_upgrade_then_garbage(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(WS_UPGRADE + b"\x83\x00" + b"\xff" * 20)  # reserved opcode 0x3, unmasked
+    data = await _until_closed(reader)
+    head, _, frames = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 "), data[:300]
+    # One close frame with 1002, protocol error (RFC 6455 §7.4.1).
+    assert frames[:1] == b"\x88" and frames[2:4] == b"\x03\xea", frames
+
+
+async def ws_then_abrupt_close(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(WS_UPGRADE)
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+    _reset(w)
+
+
+async def pipelined_then_reset(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write((b"GET / HTTP/1.1\r\n" + H + b"\r\n") * 20)
+    await w.drain()
+    _reset(w)
+
+
+async def bad_chunked_body(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n2\r\nabzz\r\n")
+    assert (await _until_closed(reader)).startswith(b"HTTP/1.1 400 ")
+
+
+def _reset(w: asyncio.StreamWriter) -> None:
+    """Close with a RST (SO_LINGER 0), as a crashed or hostile client does."""
+    sock = w.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    w.transport.abort()
+
+
+ABUSES: list[Abuse] = [
+    malformed_request_line,
+    oversized_head,
+    abrupt_close_mid_head,
+    abrupt_close_mid_body,
+    idle_until_keep_alive,
+    idle_after_a_request,
+    tls_to_http_port,
+    h2_preface_then_garbage,
+    ws_upgrade_then_garbage,
+    ws_then_abrupt_close,
+    pipelined_then_reset,
+    bad_chunked_body,
+]
+
+
+async def _abuse(port: int, count: int, start: int) -> Counter[str]:
+    """``count`` connections, each one abuse (round robin), CONCURRENCY at a time."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+    failures: Counter[str] = Counter()
+
+    async def one(i: int) -> None:
+        abuse = ABUSES[(start + i) % len(ABUSES)]
+        async with gate:
+            writer = None
+            t0 = time.monotonic()
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                await abuse(reader, writer)
+            except (AssertionError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                took = time.monotonic() - t0
+                failures[f"{abuse.__name__}: {type(exc).__name__} after {took:.1f}s"] += 1
+            finally:
+                if writer is not None:
+                    writer.transport.abort()
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return failures
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def _settle(pid: int, fds: int, timeout: float = 10.0) -> int:
+    """Wait for lingering closes (2 s) and keep-alive sweeps to end; the fd count then."""
+    deadline = time.monotonic() + timeout
+    now = _fds(pid)
+    while now > fds * 1.1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = _fds(pid)
+    return now
+
+
+def test_ten_thousand_abusive_connections_leave_no_trace(pounce_server) -> None:
+    server: PounceProcess = pounce_server(
+        "abuse_app:app",
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--timeout-keep-alive",
+        str(KEEP_ALIVE),
+        "--backlog",
+        "4096",
+    )
+    pid = server.proc.pid  # --workers 1: the worker is the process itself
+    started = time.monotonic()
+
+    failures = asyncio.run(_abuse(server.port, WARMUP, 0))
+    assert not failures, failures
+    time.sleep(LINGER_WAIT)
+    fds0 = _settle(pid, _fds(pid))
+    rss0 = _rss_kib(pid)
+
+    failures = asyncio.run(_abuse(server.port, TOTAL, WARMUP))
+    assert not failures, failures
+    fds1 = _settle(pid, fds0)
+    rss1 = _rss_kib(pid)
+    elapsed = time.monotonic() - started
+    print(f"fds {fds0} -> {fds1}, VmRSS {rss0} -> {rss1} KiB, {elapsed:.1f} s")
+
+    assert fds1 <= fds0 * 1.1, (fds0, fds1)
+    assert rss1 <= rss0 * 1.1, (rss0, rss1)
+    resp = httpx.get(server.url + "/", timeout=5)
+    assert (resp.status_code, resp.content) == (200, b"Hello, world!")
+    assert "Traceback" not in server.output()
+
+
+LINGER_WAIT = 2.5  # pounce's lingering close after an error response lasts 2 s
