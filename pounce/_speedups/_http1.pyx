@@ -335,7 +335,7 @@ cdef class _Runner:
         self.closed = False
         self.task = loop.create_task(self._main())
 
-    cdef bint start(self, RequestResponseCycle cycle, coro):
+    cpdef bint start(self, RequestResponseCycle cycle, coro):
         """Run the first step of ``coro`` now. False (nothing run) if the runner is busy."""
         if self.busy or self.closed:
             return False

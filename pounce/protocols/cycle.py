@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 from ..config import ASGIApp, Message, Scope
@@ -291,8 +291,14 @@ class RequestResponseCycle:
 
 RequestResponseCyclePy = RequestResponseCycle
 
+# With the compiled twin, a connection's apps can take their first step at once inside one
+# long-lived runner task (_speedups/_http1.pyx, _Runner): an app that never waits costs no
+# task. HTTP/2 uses it per connection; the pure twin starts a task per request.
+AppRunner: Any = None
+
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
         from .._speedups._http1 import RequestResponseCycle
+        from .._speedups._http1 import _Runner as AppRunner
     except ImportError as exc:
         EXTENSION_IMPORT_ERRORS[__name__] = str(exc)

@@ -59,7 +59,7 @@ from ..h2connection import (
     StreamGone,
 )
 from ..state import ServerState
-from .cycle import Headers, RequestResponseCycle
+from .cycle import AppRunner, Headers, RequestResponseCycle
 from .h1_limits import BODY_TOO_LARGE, h2_request_error
 from .h1_support import describe_connection
 from .h2stream import STREAM_HIGH_WATER, H2Stream
@@ -117,6 +117,7 @@ class H2Protocol(asyncio.Protocol):
         self._upgrade = upgrade
         self._defaults_key: bytes | None = None
         self._defaults: list[tuple[bytes, bytes]] = []
+        self._runner: Any = None
 
     # asyncio.Protocol ------------------------------------------------------------------------
 
@@ -143,6 +144,8 @@ class H2Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
+        if self._runner is not None:
+            self._runner.close()
         self.deadline = 0.0
         self.state.connections.discard(self)
         for stream in list(self.streams.values()):
@@ -277,7 +280,15 @@ class H2Protocol(asyncio.Protocol):
             self.deadline = 0.0  # not idle any more (pending write or drain timeouts stay)
         if state.access_log:
             cycle.start_time = self.loop.time()
-        task = self.loop.create_task(cycle.run_asgi(state.app_for_request()))
+        coro = cycle.run_asgi(state.app_for_request())
+        runner = self._runner
+        if runner is None and AppRunner is not None:
+            runner = self._runner = AppRunner(self.loop, state.tasks)
+        # The app's first step runs now, in the connection's runner task; an app that waits
+        # goes on in that task (or, while it is busy with another stream, in a task of its own).
+        if runner is not None and runner.start(cycle, coro):
+            return
+        task = self.loop.create_task(coro)
         cycle.task = task
         state.track(task)
 
