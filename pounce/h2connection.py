@@ -18,9 +18,11 @@ in all, connection credit waits for the application too.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import h2.config
 import h2.connection
@@ -29,6 +31,7 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame
 
+from ._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 from ._h2headers import MalformedHeaders, check_trailers, split_request_headers
 
 # RFC 9113 §7: error codes.
@@ -680,3 +683,17 @@ class H2Connection:
 
 def is_h2_available() -> bool:
     return True
+
+
+H2ConnectionPy = H2Connection
+# Which HTTP/2 core is in use: "h2" (this module, the h2 library) or "compiled"
+# (pounce/_speedups/_h2.pyx). The compiled core is opt-in with POUNCE_H2_CORE=compiled.
+IMPLEMENTATION = "h2"
+
+if not TYPE_CHECKING and USE_EXTENSIONS and os.environ.get("POUNCE_H2_CORE", "") == "compiled":
+    try:
+        from ._speedups._h2 import H2Connection
+
+        IMPLEMENTATION = "compiled"
+    except ImportError as exc:
+        EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
