@@ -627,10 +627,12 @@ class H2Connection:
             return
         credit = nbytes + state.pending_credit
         state.pending_credit = 0
+        if credit <= 0:
+            return  # nothing read: a WINDOW_UPDATE of 0 would be a protocol error (§6.9)
         try:
             self._conn.increment_flow_control_window(credit, stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.FlowControlError):
-            pass
+        except h2.exceptions.ProtocolError:
+            pass  # the stream or the connection is closed (after an error: an app still reading)
 
     def reset_stream(self, stream_id: int, error_code: int = NO_ERROR) -> None:
         self._forget(self._streams.pop(stream_id, None))
@@ -652,8 +654,8 @@ class H2Connection:
             except h2.exceptions.ProtocolError:
                 pass
             return
-        if self._goaway_sent:
-            return
+        if self._goaway_sent or self._terminated:
+            return  # (after a connection error its GOAWAY was the last frame)
         self._goaway_sent = True
         self._last_stream_id = self._highest_stream_id if last_stream_id is None else last_stream_id
         self._queue_goaway(self._last_stream_id)

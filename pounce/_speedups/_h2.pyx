@@ -15,8 +15,11 @@ Where this core knowingly differs from the h2-backed twin (both answers are allo
 by RFC 9113, h2 picks a connection error):
 - HPACK decoding failures are COMPRESSION_ERROR (§4.3); h2 says PROTOCOL_ERROR.
 - A body that disagrees with content-length is a stream error (§8.1.1); h2 ends the connection.
-- DATA or HEADERS on a half-closed(remote) or closed stream is a stream error STREAM_CLOSED
-  (§5.1, §6.1); h2 ends the connection for streams closed by END_STREAM.
+- DATA or HEADERS on a half-closed (remote) stream is a stream error STREAM_CLOSED, as §5.1
+  requires; h2 ends the connection.
+- A stray CONTINUATION (§6.10), trailers without END_STREAM (§8.1), a stream depending on
+  itself (§5.3.1) and an invalid value of a repeated setting (§6.5.2) are errors here;
+  h2 misses some of them or ends the connection.
 """
 
 import base64
@@ -355,7 +358,9 @@ cdef class H2Connection:
     cdef bint _settings_seen
     cdef bint _goaway_sent
     cdef bint _goaway_received
-    cdef bint _send_closed  # a GOAWAY with an error either way: nothing more is sent
+    cdef bint _send_closed  # a GOAWAY with an error either way: no stream is written
+    cdef bint _error_sent  # our GOAWAY with an error is queued: nothing more is sent
+    cdef bint _peer_failed  # the client's GOAWAY had an error: every later frame is one too
     cdef bint _terminated
     cdef bint _drain_pinged
     cdef int _last_stream_id
@@ -584,8 +589,9 @@ cdef class H2Connection:
     cdef object _connection_error(self, unsigned int code, str message):
         self._terminated = True
         self._pending = EMPTY
-        if not self._send_closed:
-            self._send_closed = True
+        self._send_closed = True
+        if not self._error_sent:
+            self._error_sent = True
             debug = message.encode() if code == ENHANCE_YOUR_CALM else EMPTY
             self._goaway(self._highest_stream_id, code, debug)
         return H2ProtocolError(code, message)
@@ -622,6 +628,8 @@ cdef class H2Connection:
                 if ftype != T_SETTINGS or flags & F_ACK:
                     raise _ConnErr(PROTOCOL_ERROR, "first frame is not SETTINGS")  # §3.4
                 self._settings_seen = True
+            if self._peer_failed and ftype <= T_CONTINUATION:
+                raise _ConnErr(PROTOCOL_ERROR, "frame after GOAWAY with an error")
             if self._cont_parts and ftype != T_CONTINUATION:
                 # §6.10: a header block is contiguous.
                 raise _ConnErr(PROTOCOL_ERROR, "expected CONTINUATION")
@@ -665,16 +673,24 @@ cdef class H2Connection:
             raise _ConnErr(ENHANCE_YOUR_CALM, what)
         return 0
 
+    cdef inline bint _idle(self, unsigned int stream_id):
+        # §5.1: a stream the client has not opened (even ids are ours, and we never push).
+        return not stream_id & 1 or stream_id > <unsigned int>self._highest_stream_id
+
     cdef int _closed_stream_frame(self, unsigned int stream_id, str what) except -1:
         """A frame (DATA, HEADERS) for a stream not open: returns 1 to drop it quietly."""
-        if stream_id > <unsigned int>self._highest_stream_id:
+        if self._idle(stream_id):
             # §5.1: only HEADERS and PRIORITY may be received on an idle stream.
             raise _ConnErr(PROTOCOL_ERROR, f"{what} on idle stream {stream_id}")
         reason = self._closed.get(stream_id)
         if reason is None:
-            raise _ConnErr(PROTOCOL_ERROR, f"{what} on closed stream {stream_id}")
+            # Never opened: implicitly closed by a higher stream id (§5.1.1).
+            if what == "HEADERS":
+                raise _ConnErr(PROTOCOL_ERROR, f"stream id {stream_id} reused")  # §5.1.1
+            self._rst(stream_id, STREAM_CLOSED)  # §6.1: a stream error
+            return 1
         if reason != CLOSED_BY_RESET:
-            # §5.1 closed, §6.1: STREAM_CLOSED.
+            # §5.1 closed, §6.1: a stream error STREAM_CLOSED (as h2 does).
             self._rst(stream_id, STREAM_CLOSED)
         # §5.4.2: frames on a stream we reset are ignored (they may have been in flight).
         return 1
@@ -734,13 +750,13 @@ cdef class H2Connection:
             self._closed_stream_frame(stream_id, "DATA")
             self._conn_credit += length  # dropped: the credit goes back at once
             return 0
-        if length > s.recv_window:
-            raise _ConnErr(FLOW_CONTROL_ERROR, "stream flow-control window exceeded")
-        s.recv_window -= length
         if s.ended:
             self._conn_credit += length
             self._stream_error(s, STREAM_CLOSED)  # §5.1 half-closed (remote)
             return 0
+        if length > s.recv_window:
+            raise _ConnErr(FLOW_CONTROL_ERROR, "stream flow-control window exceeded")
+        s.recv_window -= length
         s.received += size
         if s.content_length >= 0 and (
             s.received > s.content_length or (ended and s.received != s.content_length)
@@ -1013,7 +1029,7 @@ cdef class H2Connection:
             raise _ConnErr(FRAME_SIZE_ERROR, "RST_STREAM frame size")
         s = self._open.get(stream_id)
         if s is None:
-            if stream_id > <unsigned int>self._highest_stream_id:
+            if self._idle(stream_id):
                 raise _ConnErr(PROTOCOL_ERROR, "RST_STREAM on idle stream")  # §6.4
             return 0  # §5.1: closed streams may still see a RST_STREAM
         self._calm(self._reset_budget, "too many stream resets")  # Rapid Reset, CVE-2023-44487
@@ -1042,7 +1058,7 @@ cdef class H2Connection:
             return 0
         s = self._open.get(stream_id)
         if s is None:
-            if stream_id > <unsigned int>self._highest_stream_id:
+            if self._idle(stream_id):
                 raise _ConnErr(PROTOCOL_ERROR, "WINDOW_UPDATE on idle stream")  # §5.1
             return 0  # §5.1: closed streams may still see a WINDOW_UPDATE
         if increment == 0:
@@ -1140,7 +1156,10 @@ cdef class H2Connection:
         code = _u32(p + 4)
         self._goaway_received = True
         if code != NO_ERROR:
-            self._send_closed = True  # the peer is gone: nothing more will be read
+            # The peer is gone (§5.4.1): nothing more is written, and any frame after this is
+            # a protocol error.
+            self._send_closed = True
+            self._peer_failed = True
         self._events.append(H2GoAway(_u32(p) & 0x7FFFFFFF, code))
         return 0
 
@@ -1276,22 +1295,24 @@ cdef class H2Connection:
         if error_code != NO_ERROR:
             self._terminated = True
             if not self._send_closed:
-                self._send_closed = True
+                self._send_closed = self._error_sent = True
                 self._goaway(self._highest_stream_id, error_code, EMPTY)
             return
-        if self._goaway_sent:
-            return
+        if self._goaway_sent or self._terminated:
+            return  # (after a connection error its GOAWAY was the last frame)
         self._goaway_sent = True
         self._last_stream_id = self._highest_stream_id if last_stream_id is None else last_stream_id
-        if not self._send_closed:
-            self._goaway(self._last_stream_id, NO_ERROR, EMPTY)
+        self._goaway(self._last_stream_id, NO_ERROR, EMPTY)
 
     def start_graceful_close(self):
         """The first half of a graceful shutdown (RFC 9113 §6.8): GOAWAY with the largest
         stream id and a PING; its ACK sends the final GOAWAY (see the twin)."""
-        if self._goaway_sent or self._drain_pinged or self._terminated or self._send_closed:
+        if self._goaway_sent or self._drain_pinged or self._terminated:
             return
         self._goaway(MAX_WINDOW, NO_ERROR, EMPTY)
+        if self._peer_failed:
+            self.close_connection()  # no PING to a peer that is gone
+            return
         self._drain_pinged = True
         self._out.append(_frame_header(8, T_PING, 0, 0))
         self._out.append(DRAIN_PING)
