@@ -688,11 +688,11 @@ def is_h2_available() -> bool:
 
 
 H2ConnectionPy = H2Connection
-# Which HTTP/2 core is in use: "h2" (this module, the h2 library) or "compiled"
-# (pounce/_speedups/_h2.pyx). The compiled core is opt-in with POUNCE_H2_CORE=compiled.
+# Which HTTP/2 core is in use: "compiled" (pounce/_speedups/_h2.pyx) whenever the speedups are,
+# else "h2" (this module, over the h2 library). POUNCE_H2_CORE=h2 picks the h2 one regardless.
 IMPLEMENTATION = "h2"
 
-if not TYPE_CHECKING and USE_EXTENSIONS and os.environ.get("POUNCE_H2_CORE", "") == "compiled":
+if not TYPE_CHECKING and USE_EXTENSIONS and os.environ.get("POUNCE_H2_CORE", "") != "h2":
     try:
         from ._speedups._h2 import H2Connection
 
