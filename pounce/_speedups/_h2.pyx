@@ -111,6 +111,10 @@ class Encoder:
     def encode_status(self, status):
         return self._encoder.encode([(b":status", b"%d" % status)], huffman=False)
 
+    def encode_response(self, status, headers):
+        # One block, so that a pending table size update comes first (RFC 7541 §4.2).
+        return self._encoder.encode([(b":status", b"%d" % status), *headers], huffman=False)
+
 
 # RFC 9113 §6: frame types and flags --------------------------------------------------------
 
@@ -1202,11 +1206,7 @@ cdef class H2Connection:
         """HEADERS with ``:status`` first (RFC 9113 §8.3.2); headers already validated.
         Raises StreamGone if the stream cannot be written any more."""
         cdef _Stream s = self._sendable(stream_id)
-        encoder = self._encoder
-        block = encoder.encode_status(status)
-        if headers:
-            block += encoder.encode(headers)
-        self._headers_frames(s, block, end_stream)
+        self._headers_frames(s, self._encoder.encode_response(status, headers), end_stream)
 
     def send_trailers(self, int stream_id, list headers):
         """Trailers: a HEADERS frame that ends the stream (RFC 9113 §8.1)."""
