@@ -118,55 +118,61 @@ class Encoder:
 
 # RFC 9113 §6: frame types and flags --------------------------------------------------------
 
-DEF T_DATA = 0x0
-DEF T_HEADERS = 0x1
-DEF T_PRIORITY = 0x2
-DEF T_RST_STREAM = 0x3
-DEF T_SETTINGS = 0x4
-DEF T_PUSH_PROMISE = 0x5
-DEF T_PING = 0x6
-DEF T_GOAWAY = 0x7
-DEF T_WINDOW_UPDATE = 0x8
-DEF T_CONTINUATION = 0x9
+cdef enum:
+    T_DATA = 0x0
+    T_HEADERS = 0x1
+    T_PRIORITY = 0x2
+    T_RST_STREAM = 0x3
+    T_SETTINGS = 0x4
+    T_PUSH_PROMISE = 0x5
+    T_PING = 0x6
+    T_GOAWAY = 0x7
+    T_WINDOW_UPDATE = 0x8
+    T_CONTINUATION = 0x9
 
-DEF F_END_STREAM = 0x1
-DEF F_ACK = 0x1
-DEF F_END_HEADERS = 0x4
-DEF F_PADDED = 0x8
-DEF F_PRIORITY = 0x20
+cdef enum:
+    F_END_STREAM = 0x1
+    F_ACK = 0x1
+    F_END_HEADERS = 0x4
+    F_PADDED = 0x8
+    F_PRIORITY = 0x20
 
 # RFC 9113 §7: error codes.
-DEF NO_ERROR = 0x0
-DEF PROTOCOL_ERROR = 0x1
-DEF INTERNAL_ERROR = 0x2
-DEF FLOW_CONTROL_ERROR = 0x3
-DEF STREAM_CLOSED = 0x5
-DEF FRAME_SIZE_ERROR = 0x6
-DEF REFUSED_STREAM = 0x7
-DEF COMPRESSION_ERROR = 0x9
-DEF ENHANCE_YOUR_CALM = 0xB
+cdef enum:
+    NO_ERROR = 0x0
+    PROTOCOL_ERROR = 0x1
+    INTERNAL_ERROR = 0x2
+    FLOW_CONTROL_ERROR = 0x3
+    STREAM_CLOSED = 0x5
+    FRAME_SIZE_ERROR = 0x6
+    REFUSED_STREAM = 0x7
+    COMPRESSION_ERROR = 0x9
+    ENHANCE_YOUR_CALM = 0xB
 
 # RFC 9113 §6.5.2: setting identifiers.
-DEF S_HEADER_TABLE_SIZE = 0x1
-DEF S_ENABLE_PUSH = 0x2
-DEF S_MAX_CONCURRENT_STREAMS = 0x3
-DEF S_INITIAL_WINDOW_SIZE = 0x4
-DEF S_MAX_FRAME_SIZE = 0x5
-DEF S_MAX_HEADER_LIST_SIZE = 0x6
-DEF S_ENABLE_CONNECT_PROTOCOL = 0x8  # RFC 8441 §3
+cdef enum:
+    S_HEADER_TABLE_SIZE = 0x1
+    S_ENABLE_PUSH = 0x2
+    S_MAX_CONCURRENT_STREAMS = 0x3
+    S_INITIAL_WINDOW_SIZE = 0x4
+    S_MAX_FRAME_SIZE = 0x5
+    S_MAX_HEADER_LIST_SIZE = 0x6
+    S_ENABLE_CONNECT_PROTOCOL = 0x8  # RFC 8441 §3
 
-DEF MAX_WINDOW = 0x7FFFFFFF  # §6.9.1: 2^31 - 1
-DEF DEFAULT_WINDOW = 65535
-DEF DEFAULT_FRAME_SIZE = 16384
-DEF MAX_FRAME_SIZE_LIMIT = 0xFFFFFF  # §6.5.2: 2^24 - 1
-DEF PREFACE_LEN = 24
-# A header block spread over more CONTINUATION frames than this is a flood (as in h2).
-DEF MAX_CONTINUATIONS = 64
-# Streams remembered after they closed, to tell a late frame from a protocol error (§5.1).
-DEF CLOSED_MEMORY = 1024
+cdef enum:
+    MAX_WINDOW = 0x7FFFFFFF  # §6.9.1: 2^31 - 1
+    DEFAULT_WINDOW = 65535
+    DEFAULT_FRAME_SIZE = 16384
+    MAX_FRAME_SIZE_LIMIT = 0xFFFFFF  # §6.5.2: 2^24 - 1
+    PREFACE_LEN = 24
+    # A header block spread over more CONTINUATION frames than this is a flood (as in h2).
+    MAX_CONTINUATIONS = 64
+    # Streams remembered after they closed, to tell a late frame from a protocol error (§5.1).
+    CLOSED_MEMORY = 1024
 
-DEF CLOSED_BY_RESET = 1
-DEF CLOSED_BY_END = 2
+cdef enum:
+    CLOSED_BY_RESET = 1
+    CLOSED_BY_END = 2
 
 cdef bytes C_PREFACE = PREFACE
 cdef bytes DRAIN_PING = b"pounce\x00\x01"
