@@ -18,9 +18,11 @@ in all, connection credit waits for the application too.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import h2.config
 import h2.connection
@@ -29,6 +31,7 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame
 
+from ._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 from ._h2headers import MalformedHeaders, check_trailers, split_request_headers
 
 # RFC 9113 §7: error codes.
@@ -624,12 +627,12 @@ class H2Connection:
             return
         credit = nbytes + state.pending_credit
         state.pending_credit = 0
-        if not credit:
-            return  # h2 refuses a zero increment (RFC 9113 §6.9: it is a PROTOCOL_ERROR)
+        if credit <= 0:
+            return  # nothing read: a WINDOW_UPDATE of 0 would be a protocol error (§6.9)
         try:
             self._conn.increment_flow_control_window(credit, stream_id)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.FlowControlError):
-            pass
+        except h2.exceptions.ProtocolError:
+            pass  # the stream or the connection is closed (after an error: an app still reading)
 
     def reset_stream(self, stream_id: int, error_code: int = NO_ERROR) -> None:
         self._forget(self._streams.pop(stream_id, None))
@@ -651,8 +654,8 @@ class H2Connection:
             except h2.exceptions.ProtocolError:
                 pass
             return
-        if self._goaway_sent:
-            return
+        if self._goaway_sent or self._terminated:
+            return  # (after a connection error its GOAWAY was the last frame)
         self._goaway_sent = True
         self._last_stream_id = self._highest_stream_id if last_stream_id is None else last_stream_id
         self._queue_goaway(self._last_stream_id)
@@ -682,3 +685,17 @@ class H2Connection:
 
 def is_h2_available() -> bool:
     return True
+
+
+H2ConnectionPy = H2Connection
+# Which HTTP/2 core is in use: "compiled" (pounce/_speedups/_h2.pyx) whenever the speedups are,
+# else "h2" (this module, over the h2 library). POUNCE_H2_CORE=h2 picks the h2 one regardless.
+IMPLEMENTATION = "h2"
+
+if not TYPE_CHECKING and USE_EXTENSIONS and os.environ.get("POUNCE_H2_CORE", "") != "h2":
+    try:
+        from ._speedups._h2 import H2Connection
+
+        IMPLEMENTATION = "compiled"
+    except ImportError as exc:
+        EXTENSION_IMPORT_ERRORS[__name__] = str(exc)

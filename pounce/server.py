@@ -39,11 +39,13 @@ DRAIN_IDLE_GRACE = 1.0
 
 
 def implementations(config: Config) -> str:
-    """``speedups: compiled, http: httptools, loop: uvloop, ws: wsproto`` for logs and
-    ``--version``."""
+    """``speedups: compiled, http: httptools, loop: uvloop, ws: wsproto, h2: compiled`` for
+    logs and ``--version``. ``h2`` names the HTTP/2 core: ``compiled`` or ``h2`` (the library)."""
+    from .h2connection import IMPLEMENTATION as h2_core
+
     return (
         f"speedups: {speedups_status()}, http: {config.http_name}, loop: {config.loop_name}, "
-        f"ws: {'none' if config.ws == 'none' else 'wsproto'}"
+        f"ws: {'none' if config.ws == 'none' else 'wsproto'}, h2: {h2_core}"
     )
 
 

@@ -369,7 +369,7 @@ cdef class _Runner:
             waiter.set_result(None)
         return True
 
-    cdef close(self):
+    cpdef close(self):
         self.closed = True
         waiter = self.wakeup
         if waiter is not None and not waiter.done():

@@ -299,6 +299,6 @@ AppRunner: Any = None
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
         from .._speedups._http1 import RequestResponseCycle
-        from .._speedups._http1 import _Runner as AppRunner
+        from .._speedups._http1 import _Runner as AppRunner  # noqa: F401
     except ImportError as exc:
         EXTENSION_IMPORT_ERRORS[__name__] = str(exc)

@@ -1,7 +1,7 @@
 """Fixtures for the fuzz tests: the implementations under test.
 
-``h2_connection_cls`` lists the sans-I/O HTTP/2 connection classes; when a compiled HTTP/2
-core lands, add it as a second param and every HTTP/2 fuzz test runs against both.
+``h2_connection_cls`` lists the sans-I/O HTTP/2 connection classes: the h2-backed twin and,
+when the speedups are built, the compiled core; every HTTP/2 fuzz test runs against both.
 """
 
 from __future__ import annotations
@@ -11,7 +11,16 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from pounce.h2connection import H2Connection
+from pounce.h2connection import H2ConnectionPy as H2Connection
+
+try:
+    from pounce._speedups._h2 import H2Connection as CompiledH2Connection
+except ImportError:  # pure build
+    CompiledH2Connection = None
+
+H2_CORES: list[type] = [H2Connection]
+if CompiledH2Connection is not None:
+    H2_CORES.append(CompiledH2Connection)
 
 # Bounded for CI; POUNCE_FUZZ_EXAMPLES=20000 for a longer hunt.
 FUZZ_EXAMPLES = int(os.environ.get("POUNCE_FUZZ_EXAMPLES", "250"))
@@ -24,7 +33,7 @@ settings.register_profile(
 FUZZ = settings.get_profile("pounce-fuzz")
 
 
-@pytest.fixture(params=[H2Connection], ids=lambda cls: f"{cls.__module__}.{cls.__name__}")
+@pytest.fixture(params=H2_CORES, ids=lambda cls: f"{cls.__module__}.{cls.__name__}")
 def h2_connection_cls(request: pytest.FixtureRequest) -> type[H2Connection]:
     return request.param  # type: ignore[no-any-return]
 

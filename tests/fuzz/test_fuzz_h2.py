@@ -60,6 +60,7 @@ def test_acknowledging_nothing_is_a_no_op(h2_connection_cls: type) -> None:
     conn.initiate_connection()
     events = conn.receive_data(
         PREFACE
+        + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # SETTINGS: the rest of the preface (§3.4)
         + b"\x00\x00\x06\x01\x04\x00\x00\x00\x01\x82\x84\x86A\x81\x9f"  # HEADERS, stream 1
         + b"\x00\x00\x00\x00\x00\x00\x00\x00\x01"  # empty DATA, stream 1
     )

@@ -35,6 +35,12 @@ def test_version_lists_implementations():
     assert "http: httptools" in out
     assert "loop: uvloop" in out
     assert "ws: wsproto" in out
+    assert ("h2: h2" if PURE_RUN else "h2: compiled") in out  # the HTTP/2 core
+
+
+def test_version_names_the_h2_library_core_when_chosen():
+    out = run_pounce("--version", env={"POUNCE_H2_CORE": "h2"}).stdout
+    assert "h2: h2" in out
 
 
 def test_version_follows_the_chosen_implementations():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pounce import _compat, _headers
 from tests.conftest import PURE_RUN
 from tests.support import run_pounce
@@ -13,6 +15,10 @@ def test_compiled_is_default():
         assert _headers.get_header is _headers.get_header_py
         assert not any(_compat.compiled_modules().values())
         assert _compat.speedups_status().startswith("pure (POUNCE_NO_EXTENSIONS")
+        from pounce import h2connection
+
+        assert h2connection.IMPLEMENTATION == "h2"
+        assert h2connection.H2Connection is h2connection.H2ConnectionPy
     else:
         # A silent fallback to the pure twin (extension not built, import failing) fails here.
         assert _compat.EXTENSION_IMPORT_ERRORS == {}
@@ -34,6 +40,12 @@ def test_compiled_is_default():
         assert _compat.compiled_modules()["_hpack"]
         assert all(_compat.compiled_modules().values())
         assert _compat.speedups_status() == "compiled"
+        from pounce import h2connection
+        from pounce._speedups import _h2
+
+        if os.environ.get("POUNCE_H2_CORE", "") != "h2":
+            assert h2connection.IMPLEMENTATION == "compiled"
+            assert h2connection.H2Connection is _h2.H2Connection
 
 
 def test_version_reports_the_active_twin():

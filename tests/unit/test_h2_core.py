@@ -1,0 +1,213 @@
+"""The compiled HTTP/2 core alone: the RFC 9113 rules where it answers differently from h2 (see
+test_h2_differential.py), its framing limits, and random bytes (never anything but events or
+a protocol error)."""
+
+from __future__ import annotations
+
+import struct
+
+import hpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pounce.h2connection import (
+    PREFACE,
+    PROTOCOL_ERROR,
+    STREAM_CLOSED,
+    H2BodyReceived,
+    H2ProtocolError,
+    H2RequestReceived,
+    H2Settings,
+    H2StreamReset,
+    H2WindowUpdated,
+)
+
+try:
+    from pounce._speedups._h2 import H2Connection
+except ImportError:  # pure build
+    H2Connection = None
+
+pytestmark = pytest.mark.skipif(H2Connection is None, reason="compiled speedups are not built")
+
+FLOW_CONTROL_ERROR = 0x3
+FRAME_SIZE_ERROR = 0x6
+COMPRESSION_ERROR = 0x9
+GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/"), (b":authority", b"x")]
+POST = [(b":method", b"POST"), (b":scheme", b"http"), (b":path", b"/")]
+
+
+def frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
+    return (
+        struct.pack(">I", len(payload))[1:]
+        + bytes((ftype, flags))
+        + struct.pack(">I", stream_id)
+        + payload
+    )
+
+
+def frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
+    out = []
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        out.append((data[3], data[4], int.from_bytes(data[5:9], "big"), data[9 : 9 + length]))
+        data = data[9 + length :]
+    return out
+
+
+class Client:
+    def __init__(self, settings: H2Settings | None = None, client_settings: bytes = b"") -> None:
+        self.server = H2Connection(settings)
+        self.server.initiate_connection()
+        self.server.data_to_send()
+        self.encoder = hpack.Encoder()
+        assert not any(
+            isinstance(e, H2ProtocolError)
+            for e in self.send(PREFACE + frame(0x4, 0, 0, client_settings))
+        )
+
+    def send(self, data: bytes) -> list[object]:
+        return self.server.receive_data(data)
+
+    def headers(self, sid: int, headers: list[tuple[bytes, bytes]], flags: int = 0x5) -> bytes:
+        return frame(0x1, flags, sid, self.encoder.encode(headers))
+
+    def sent(self) -> list[tuple[int, int, int, bytes]]:
+        return frames(self.server.data_to_send())
+
+    def resets(self) -> list[tuple[int, int]]:
+        return [(sid, int.from_bytes(p, "big")) for t, _, sid, p in self.sent() if t == 0x3]
+
+
+def error_code(events: list[object]) -> int:
+    assert events and isinstance(events[-1], H2ProtocolError), events
+    return events[-1].error_code
+
+
+def test_request_and_body() -> None:
+    c = Client()
+    (req,) = c.send(c.headers(1, POST, flags=0x4))
+    assert isinstance(req, H2RequestReceived) and not req.end_stream
+    (body,) = c.send(frame(0x0, 0x1, 1, b"hello"))
+    assert body == H2BodyReceived(1, b"hello", True)
+
+
+def test_stray_continuation_is_a_connection_error() -> None:
+    c = Client()
+    assert error_code(c.send(frame(0x9, 0x4, 1, b"\x82"))) == PROTOCOL_ERROR  # §6.10
+
+
+def test_interrupted_header_block_is_a_connection_error() -> None:
+    c = Client()
+    events = c.send(c.headers(1, GET, flags=0x1) + frame(0x6, 0, 0, b"12345678"))
+    assert error_code(events) == PROTOCOL_ERROR  # §6.10: CONTINUATION must follow
+
+
+def test_invalid_repeated_setting() -> None:
+    c = Client()
+    payload = struct.pack(">HIHI", 0x4, 2**31, 0x4, 65535)
+    assert error_code(c.send(frame(0x4, 0, 0, payload))) == FLOW_CONTROL_ERROR  # §6.5.2
+
+
+def test_self_dependency_is_a_stream_error() -> None:
+    c = Client()
+    block = c.encoder.encode(GET)
+    events = c.send(frame(0x1, 0x25, 1, struct.pack(">IB", 1, 15) + block))
+    assert events == []
+    assert c.resets() == [(1, PROTOCOL_ERROR)]  # §5.3.1; the connection lives on
+    assert isinstance(c.send(c.headers(3, GET))[0], H2RequestReceived)
+
+
+def test_trailers_without_end_stream_reset_the_stream() -> None:
+    c = Client()
+    c.send(c.headers(1, POST, flags=0x4))
+    events = c.send(c.headers(3, POST, flags=0x4) + c.headers(1, [(b"x", b"y")], flags=0x4))
+    assert events[-1] == H2StreamReset(1, PROTOCOL_ERROR)  # §8.1
+    assert c.server.active_stream_count == 1
+
+
+def test_content_length_mismatch_resets_the_stream() -> None:
+    c = Client()
+    c.send(c.headers(1, [*POST, (b"content-length", b"3")], flags=0x4))
+    events = c.send(frame(0x0, 0x1, 1, b"toolong"))
+    assert events == [H2StreamReset(1, PROTOCOL_ERROR)]  # §8.1.1
+
+
+def test_data_on_half_closed_stream() -> None:
+    c = Client()
+    c.send(c.headers(1, GET))
+    assert c.send(frame(0x0, 0, 1, b"x")) == [H2StreamReset(1, STREAM_CLOSED)]  # §5.1
+
+
+def test_frame_after_error_goaway() -> None:
+    c = Client()
+    c.send(frame(0x7, 0, 0, struct.pack(">II", 0, 2)))
+    assert error_code(c.send(frame(0x6, 0, 0, b"12345678"))) == PROTOCOL_ERROR
+
+
+def test_bad_hpack_is_a_compression_error() -> None:
+    c = Client()
+    assert error_code(c.send(frame(0x1, 0x5, 1, b"\xff\xff\xff\xff"))) == COMPRESSION_ERROR
+
+
+def test_oversized_frame() -> None:
+    c = Client()
+    assert error_code(c.send(frame(0x0, 0, 1, b"x" * 16385))) == FRAME_SIZE_ERROR  # §4.2
+
+
+def test_window_overflow() -> None:
+    c = Client()
+    inc = struct.pack(">I", 2**31 - 1)
+    assert error_code(c.send(frame(0x8, 0, 0, inc))) == FLOW_CONTROL_ERROR  # §6.9.1
+
+
+def test_stream_window_overflow_and_zero_increment_are_stream_errors() -> None:
+    c = Client()
+    c.send(c.headers(1, GET) + c.headers(3, GET))
+    c.sent()
+    events = c.send(
+        frame(0x8, 0, 1, struct.pack(">I", 2**31 - 1)) + frame(0x8, 0, 3, struct.pack(">I", 0))
+    )
+    assert events == [H2StreamReset(1, FLOW_CONTROL_ERROR), H2StreamReset(3, PROTOCOL_ERROR)]
+
+
+def test_initial_window_change_moves_open_streams() -> None:
+    c = Client(client_settings=struct.pack(">HI", 0x4, 100))
+    c.send(c.headers(1, GET))
+    assert c.server.local_flow_control_window(1) == 100
+    events = c.send(frame(0x4, 0, 0, struct.pack(">HI", 0x4, 300)))
+    assert events == [H2WindowUpdated(0)]
+    assert c.server.local_flow_control_window(1) == 300  # §6.9.2
+    c.server.send_response_headers(1, 200, [])
+    assert c.server.send_data(1, b"x" * 1000) == 300
+
+
+def test_large_response_headers_use_continuation() -> None:
+    c = Client()
+    c.send(c.headers(1, GET))
+    c.sent()
+    c.server.send_response_headers(1, 200, [(b"x-big", b"v" * 40000)], end_stream=True)
+    kinds = [(t, flags) for t, flags, _, _ in c.sent()]
+    assert kinds[0] == (0x1, 0x1) and kinds[-1] == (0x9, 0x4)  # §6.10
+    assert all(t == 0x9 for t, _ in kinds[1:])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=64), max_size=8))
+def test_random_frames_give_events_or_a_protocol_error(chunks: list[bytes]) -> None:
+    c = Client()
+    for chunk in chunks:
+        for event in c.send(chunk):
+            assert type(event).__module__ == "pounce.h2connection"
+    c.server.data_to_send()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 255), st.binary(max_size=40))))
+def test_random_well_framed_input(parts: list[tuple[int, int, bytes]]) -> None:
+    c = Client()
+    for ftype, flags, payload in parts:
+        sid = 1 if ftype in (0, 1, 2, 3, 9) else 0
+        for event in c.send(frame(ftype, flags, sid, payload)):
+            assert type(event).__module__ == "pounce.h2connection"
+    c.server.data_to_send()
