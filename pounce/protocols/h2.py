@@ -35,12 +35,11 @@ import asyncio
 import logging
 from typing import Any
 
-from .._headers import get_header, validate_header_name, validate_header_value
+from .._headers import get_header
 from .._url import decode_path, split_target
 from ..errors import BadRequest
 from ..h2connection import (
     CANCEL,
-    CONNECTION_HEADERS,
     ENHANCE_YOUR_CALM,
     INTERNAL_ERROR,
     NO_ERROR,
@@ -59,7 +58,7 @@ from ..h2connection import (
     StreamGone,
 )
 from ..state import ServerState
-from .cycle import AppRunner, Headers, RequestResponseCycle
+from .cycle import AppRunner, RequestResponseCycle
 from .h1_limits import BODY_TOO_LARGE, h2_request_error
 from .h1_support import describe_connection
 from .h2stream import STREAM_HIGH_WATER, H2Stream
@@ -111,7 +110,9 @@ class H2Protocol(asyncio.Protocol):
         self.write_paused = False
         self.write_paused_since = 0.0
         self.write_timeout = state.config.h2_write_timeout
-        self._write_scheduled = False
+        self.write_scheduled = False
+        # Streams whose response head waits for their first body part (H2Stream.write_start).
+        self.pending_heads: list[H2Stream] = []
         self._unwritten = 0  # DATA bytes queued in the connection since the last write
         self._drain_at = 0.0  # shutdown: when the final GOAWAY goes out without a PING ACK
         self._upgrade = upgrade
@@ -187,10 +188,10 @@ class H2Protocol(asyncio.Protocol):
 
     def _handle(self, event: object) -> None:
         tp = type(event)
-        if tp is H2BodyReceived:
-            self._on_body(event)  # type: ignore[arg-type]
-        elif tp is H2RequestReceived:
+        if tp is H2RequestReceived:
             self._on_request(event)  # type: ignore[arg-type]
+        elif tp is H2BodyReceived:
+            self._on_body(event)  # type: ignore[arg-type]
         elif tp is H2WindowUpdated:
             self._on_window(event)  # type: ignore[arg-type]
         elif tp is H2StreamReset:
@@ -353,32 +354,8 @@ class H2Protocol(asyncio.Protocol):
 
     # Responses -------------------------------------------------------------------------------
 
-    def response_headers(
-        self, headers: Headers, defaults: bool = True
-    ) -> list[tuple[bytes, bytes]]:
-        """Validate the app's headers for HTTP/2: lower-case names (RFC 9113 §8.2.1), no
-        connection-specific fields (§8.2.2), plus the server's date/server/extra headers."""
-        out: list[tuple[bytes, bytes]] = []
-        has_date = has_server = False
-        for name, value in headers:
-            validate_header_name(name)
-            validate_header_value(value)
-            lname = name.lower()
-            if lname in CONNECTION_HEADERS:
-                continue
-            if lname == b"date":
-                has_date = True
-            elif lname == b"server":
-                has_server = True
-            out.append((lname, value))
-        if defaults:
-            for name, value in self._default_headers():
-                if (name == b"date" and has_date) or (name == b"server" and has_server):
-                    continue
-                out.append((name, value))
-        return out
-
-    def _default_headers(self) -> list[tuple[bytes, bytes]]:
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        """The server's date/server/extra response headers, as HTTP/2 fields."""
         lines = self.state.default_headers[0]
         if lines is not self._defaults_key:
             self._defaults_key = lines
@@ -407,6 +384,34 @@ class H2Protocol(asyncio.Protocol):
             stream.end_sent = True
             self._maybe_finish(stream)
         self._schedule_write()
+
+    def send_whole(self, stream: H2Stream, body: bytes, size: int) -> None:
+        """A whole response at once: the held-back head and its only body part (which the
+        caller checked against content-length), END_STREAM on the last frame."""
+        head = stream.head
+        stream.head = None
+        stream.head_sent = True
+        conn = self.conn
+        sid = stream.stream_id
+        try:
+            conn.send_response_headers(sid, head[0], head[1], end_stream=not size)  # type: ignore[index]
+            sent = conn.send_data(sid, body, end_stream=True) if size else 0
+        except StreamGone:
+            self._stream_gone(stream)
+            return
+        if not self.write_scheduled:
+            self.schedule_write()
+        if sent == size:
+            stream.end_sent = True
+            self._maybe_finish(stream)
+            return
+        # The windows took only part of it: the rest waits in the stream's queue.
+        self._unwritten += sent
+        if self._unwritten >= WRITE_BATCH:
+            self._write_now()
+        stream.buffer.append(memoryview(body)[sent:] if sent else body)
+        stream.buffered += size - sent
+        self.flush_stream(stream)
 
     def send_informational(self, stream: H2Stream, status: int) -> None:
         if stream.head_sent or stream.end_sent or self.disconnected:
@@ -552,18 +557,43 @@ class H2Protocol(asyncio.Protocol):
     # Writing -----------------------------------------------------------------------------------
 
     def _schedule_write(self) -> None:
-        if not self._write_scheduled:
-            self._write_scheduled = True
+        if not self.write_scheduled:
+            self.write_scheduled = True
             self.loop.call_soon(self._write_now)
 
+    def schedule_write(self) -> None:
+        """_schedule_write for a caller that checked ``write_scheduled`` itself."""
+        self.write_scheduled = True
+        self.loop.call_soon(self._write_now)
+
     def _write_now(self) -> None:
-        self._write_scheduled = False
+        if self.pending_heads:
+            self._send_pending_heads()
+        self.write_scheduled = False
         self._unwritten = 0
         if self.disconnected:
             return
         data = self.conn.data_to_send()
         if data:
             self.transport.write(data)
+
+    def _send_pending_heads(self) -> None:
+        """Heads of responses whose app paused before its first body part."""
+        heads = self.pending_heads
+        self.pending_heads = []
+        if self.disconnected:
+            return
+        conn = self.conn
+        for stream in heads:
+            head = stream.head
+            if head is None or stream.end_sent:
+                continue
+            stream.head = None
+            stream.head_sent = True
+            try:
+                conn.send_response_headers(stream.stream_id, head[0], head[1])
+            except StreamGone:
+                self._stream_gone(stream)
 
     # Server controls, timeouts -----------------------------------------------------------------
 
