@@ -77,6 +77,23 @@ _UPGRADE_RESPONSE = (
 )
 
 
+# Request targets seen before, split and decoded (bounded): most requests repeat a few paths.
+_TARGETS_MAX = 1024
+_TARGET_CACHE_LEN = 256  # longer targets are split every time
+_targets: dict[bytes, tuple[bytes, bytes, str]] = {}
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+
+
+def _split(target: bytes) -> tuple[bytes, bytes, str]:
+    """``(raw_path, query_string, path)`` of a request target; BadRequest or
+    UnicodeDecodeError for an invalid one (never cached)."""
+    raw_path, query = split_target(target)
+    result = (raw_path, query, decode_path(raw_path))
+    if len(target) <= _TARGET_CACHE_LEN and len(_targets) < _TARGETS_MAX:
+        _targets[target] = result
+    return result
+
+
 def settings_from_state(state: ServerState) -> H2Settings:
     config = state.config
     return H2Settings(
@@ -241,17 +258,28 @@ class H2Protocol(asyncio.Protocol):
 
     def _build_scope(self, request: RequestReceived) -> dict[str, Any]:
         state = self.state
-        raw_path, query = split_target(request.path)
+        target = _targets.get(request.path)
+        if target is None:
+            target = _split(request.path)
+        raw_path, query, path = target
         headers = request.headers
-        if request.authority is not None:
+        authority = request.authority
+        if authority is not None:
             # RFC 9113 §8.3.1: :authority stands in for Host; apps expect a host header.
-            if not any(name == b"host" for name, _ in headers):
-                headers.insert(0, (b"host", request.authority))
+            for name, _ in headers:
+                if name == b"host":
+                    break
+            else:
+                headers.insert(0, (b"host", authority))
         client = self.client
         scheme = self.scheme
         if self.proxy_trusted:
             client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]
         root_path = state.root_path
+        if root_path:
+            path = root_path + path
+            raw_path = state.root_path_bytes + raw_path
+        method = request.method
         return {
             "type": "http",
             "asgi": ASGI_VERSION,
@@ -259,10 +287,10 @@ class H2Protocol(asyncio.Protocol):
             "server": self.server,
             "client": client,
             "scheme": scheme,
-            "method": request.method.decode("ascii"),
+            "method": _METHODS.get(method) or method.decode("ascii"),
             "root_path": root_path,
-            "path": root_path + decode_path(raw_path) if root_path else decode_path(raw_path),
-            "raw_path": state.root_path_bytes + raw_path if root_path else raw_path,
+            "path": path,
+            "raw_path": raw_path,
             "query_string": query,
             "headers": headers,
             "state": state.lifespan_state.copy(),
@@ -271,20 +299,23 @@ class H2Protocol(asyncio.Protocol):
 
     def _start_stream(self, stream_id: int, scope: dict[str, Any], more_body: bool) -> None:
         state = self.state
+        loop = self.loop
         stream = H2Stream(self, stream_id)
-        expect = get_header(scope["headers"], b"expect") if more_body else None
-        expect_continue = expect is not None and expect.lower() == b"100-continue"
-        cycle = RequestResponseCycle(scope, stream, self.loop, more_body, expect_continue)
-        stream.cycle = cycle
+        if more_body:
+            expect = get_header(scope["headers"], b"expect")
+            expect_continue = expect is not None and expect.lower() == b"100-continue"
+        else:
+            expect_continue = False
+        cycle = stream.cycle = RequestResponseCycle(scope, stream, loop, more_body, expect_continue)
         self.streams[stream_id] = stream
-        if not self.writable and not self.write_paused and not self.closing:
+        if self.deadline and not self.writable and not self.write_paused and not self.closing:
             self.deadline = 0.0  # not idle any more (pending write or drain timeouts stay)
         if state.access_log:
-            cycle.start_time = self.loop.time()
+            cycle.start_time = loop.time()
         coro = cycle.run_asgi(state.app_for_request())
         runner = self._runner
         if runner is None and AppRunner is not None:
-            runner = self._runner = AppRunner(self.loop, state.tasks)
+            runner = self._runner = AppRunner(loop, state.tasks)
         # The app's first step runs now, in the connection's runner task; an app that waits
         # goes on in that task (or, while it is busy with another stream, in a task of its own).
         if runner is not None and runner.start(cycle, coro):
@@ -403,7 +434,10 @@ class H2Protocol(asyncio.Protocol):
             self.schedule_write()
         if sent == size:
             stream.end_sent = True
-            self._maybe_finish(stream)
+            if stream.cycle.request_complete:
+                self._close_stream(stream)
+            else:
+                self._maybe_finish(stream)
             return
         # The windows took only part of it: the rest waits in the stream's queue.
         self._unwritten += sent
@@ -531,18 +565,22 @@ class H2Protocol(asyncio.Protocol):
 
     def _close_stream(self, stream: H2Stream) -> None:
         sid = stream.stream_id
-        stream.buffer.clear()
-        stream.buffered = 0
-        stream.wake()
-        self.writable.pop(sid, None)
-        if self.streams.pop(sid, None) is not None:
+        if stream.buffer:
+            stream.buffer.clear()
+            stream.buffered = 0
+        if stream.waiter is not None:
+            stream.wake()
+        if self.writable:
+            self.writable.pop(sid, None)
+        streams = self.streams
+        if streams.pop(sid, None) is not None:
             self.conn.remove_stream(sid)
-            if not self.streams:
+            if not streams:
                 self._close_if_done()
                 self._update_idle()
 
     def _close_if_done(self) -> None:
-        if self.conn.is_closed and not self.streams and not self.disconnected:
+        if not self.streams and not self.disconnected and self.conn.is_closed:
             self._write_now()
             self.transport.close()
 
