@@ -189,10 +189,15 @@ class H2Protocol(asyncio.Protocol):
                 stream.wake()
 
     def data_received(self, data: bytes) -> None:
+        # The write at the end of this call sends whatever the events produce: nothing needs
+        # to schedule one meanwhile (a direct _write_now() clears the flag again).
+        self.write_scheduled = True
         try:
-            events = self.conn.receive_data(data)
-            for event in events:
-                self._handle(event)
+            for event in self.conn.receive_data(data):
+                if type(event) is H2RequestReceived:
+                    self._on_request(event)
+                else:
+                    self._handle(event)
         except Exception:  # a bug of ours: the client gets a GOAWAY, the worker lives on
             logger.exception("Unexpected error on an HTTP/2 connection")
             self.conn.close_connection(INTERNAL_ERROR)
