@@ -35,12 +35,11 @@ import asyncio
 import logging
 from typing import Any
 
-from .._headers import get_header, validate_header_name, validate_header_value
+from .._headers import get_header
 from .._url import decode_path, split_target
 from ..errors import BadRequest
 from ..h2connection import (
     CANCEL,
-    CONNECTION_HEADERS,
     ENHANCE_YOUR_CALM,
     INTERNAL_ERROR,
     NO_ERROR,
@@ -59,7 +58,7 @@ from ..h2connection import (
     StreamGone,
 )
 from ..state import ServerState
-from .cycle import AppRunner, Headers, RequestResponseCycle
+from .cycle import AppRunner, RequestResponseCycle
 from .h1_limits import BODY_TOO_LARGE, h2_request_error
 from .h1_support import describe_connection
 from .h2stream import STREAM_HIGH_WATER, H2Stream
@@ -76,6 +75,23 @@ WRITE_BATCH = 64 * 1024
 _UPGRADE_RESPONSE = (
     b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
 )
+
+
+# Request targets seen before, split and decoded (bounded): most requests repeat a few paths.
+_TARGETS_MAX = 1024
+_TARGET_CACHE_LEN = 256  # longer targets are split every time
+_targets: dict[bytes, tuple[bytes, bytes, str]] = {}
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+
+
+def _split(target: bytes) -> tuple[bytes, bytes, str]:
+    """``(raw_path, query_string, path)`` of a request target; BadRequest or
+    UnicodeDecodeError for an invalid one (never cached)."""
+    raw_path, query = split_target(target)
+    result = (raw_path, query, decode_path(raw_path))
+    if len(target) <= _TARGET_CACHE_LEN and len(_targets) < _TARGETS_MAX:
+        _targets[target] = result
+    return result
 
 
 def settings_from_state(state: ServerState) -> H2Settings:
@@ -111,7 +127,9 @@ class H2Protocol(asyncio.Protocol):
         self.write_paused = False
         self.write_paused_since = 0.0
         self.write_timeout = state.config.h2_write_timeout
-        self._write_scheduled = False
+        self.write_scheduled = False
+        # Streams whose response head waits for their first body part (H2Stream.write_start).
+        self.pending_heads: list[H2Stream] = []
         self._unwritten = 0  # DATA bytes queued in the connection since the last write
         self._drain_at = 0.0  # shutdown: when the final GOAWAY goes out without a PING ACK
         self._upgrade = upgrade
@@ -171,10 +189,15 @@ class H2Protocol(asyncio.Protocol):
                 stream.wake()
 
     def data_received(self, data: bytes) -> None:
+        # The write at the end of this call sends whatever the events produce: nothing needs
+        # to schedule one meanwhile (a direct _write_now() clears the flag again).
+        self.write_scheduled = True
         try:
-            events = self.conn.receive_data(data)
-            for event in events:
-                self._handle(event)
+            for event in self.conn.receive_data(data):
+                if type(event) is H2RequestReceived:
+                    self._on_request(event)
+                else:
+                    self._handle(event)
         except Exception:  # a bug of ours: the client gets a GOAWAY, the worker lives on
             logger.exception("Unexpected error on an HTTP/2 connection")
             self.conn.close_connection(INTERNAL_ERROR)
@@ -187,10 +210,10 @@ class H2Protocol(asyncio.Protocol):
 
     def _handle(self, event: object) -> None:
         tp = type(event)
-        if tp is H2BodyReceived:
-            self._on_body(event)  # type: ignore[arg-type]
-        elif tp is H2RequestReceived:
+        if tp is H2RequestReceived:
             self._on_request(event)  # type: ignore[arg-type]
+        elif tp is H2BodyReceived:
+            self._on_body(event)  # type: ignore[arg-type]
         elif tp is H2WindowUpdated:
             self._on_window(event)  # type: ignore[arg-type]
         elif tp is H2StreamReset:
@@ -240,17 +263,28 @@ class H2Protocol(asyncio.Protocol):
 
     def _build_scope(self, request: RequestReceived) -> dict[str, Any]:
         state = self.state
-        raw_path, query = split_target(request.path)
+        target = _targets.get(request.path)
+        if target is None:
+            target = _split(request.path)
+        raw_path, query, path = target
         headers = request.headers
-        if request.authority is not None:
+        authority = request.authority
+        if authority is not None:
             # RFC 9113 §8.3.1: :authority stands in for Host; apps expect a host header.
-            if not any(name == b"host" for name, _ in headers):
-                headers.insert(0, (b"host", request.authority))
+            for name, _ in headers:
+                if name == b"host":
+                    break
+            else:
+                headers.insert(0, (b"host", authority))
         client = self.client
         scheme = self.scheme
         if self.proxy_trusted:
             client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]
         root_path = state.root_path
+        if root_path:
+            path = root_path + path
+            raw_path = state.root_path_bytes + raw_path
+        method = request.method
         return {
             "type": "http",
             "asgi": ASGI_VERSION,
@@ -258,10 +292,10 @@ class H2Protocol(asyncio.Protocol):
             "server": self.server,
             "client": client,
             "scheme": scheme,
-            "method": request.method.decode("ascii"),
+            "method": _METHODS.get(method) or method.decode("ascii"),
             "root_path": root_path,
-            "path": root_path + decode_path(raw_path) if root_path else decode_path(raw_path),
-            "raw_path": state.root_path_bytes + raw_path if root_path else raw_path,
+            "path": path,
+            "raw_path": raw_path,
             "query_string": query,
             "headers": headers,
             "state": state.lifespan_state.copy(),
@@ -270,20 +304,23 @@ class H2Protocol(asyncio.Protocol):
 
     def _start_stream(self, stream_id: int, scope: dict[str, Any], more_body: bool) -> None:
         state = self.state
+        loop = self.loop
         stream = H2Stream(self, stream_id)
-        expect = get_header(scope["headers"], b"expect") if more_body else None
-        expect_continue = expect is not None and expect.lower() == b"100-continue"
-        cycle = RequestResponseCycle(scope, stream, self.loop, more_body, expect_continue)
-        stream.cycle = cycle
+        if more_body:
+            expect = get_header(scope["headers"], b"expect")
+            expect_continue = expect is not None and expect.lower() == b"100-continue"
+        else:
+            expect_continue = False
+        cycle = stream.cycle = RequestResponseCycle(scope, stream, loop, more_body, expect_continue)
         self.streams[stream_id] = stream
-        if not self.writable and not self.write_paused and not self.closing:
+        if self.deadline and not self.writable and not self.write_paused and not self.closing:
             self.deadline = 0.0  # not idle any more (pending write or drain timeouts stay)
         if state.access_log:
-            cycle.start_time = self.loop.time()
+            cycle.start_time = loop.time()
         coro = cycle.run_asgi(state.app_for_request())
         runner = self._runner
         if runner is None and AppRunner is not None:
-            runner = self._runner = AppRunner(self.loop, state.tasks)
+            runner = self._runner = AppRunner(loop, state.tasks)
         # The app's first step runs now, in the connection's runner task; an app that waits
         # goes on in that task (or, while it is busy with another stream, in a task of its own).
         if runner is not None and runner.start(cycle, coro):
@@ -353,32 +390,8 @@ class H2Protocol(asyncio.Protocol):
 
     # Responses -------------------------------------------------------------------------------
 
-    def response_headers(
-        self, headers: Headers, defaults: bool = True
-    ) -> list[tuple[bytes, bytes]]:
-        """Validate the app's headers for HTTP/2: lower-case names (RFC 9113 §8.2.1), no
-        connection-specific fields (§8.2.2), plus the server's date/server/extra headers."""
-        out: list[tuple[bytes, bytes]] = []
-        has_date = has_server = False
-        for name, value in headers:
-            validate_header_name(name)
-            validate_header_value(value)
-            lname = name.lower()
-            if lname in CONNECTION_HEADERS:
-                continue
-            if lname == b"date":
-                has_date = True
-            elif lname == b"server":
-                has_server = True
-            out.append((lname, value))
-        if defaults:
-            for name, value in self._default_headers():
-                if (name == b"date" and has_date) or (name == b"server" and has_server):
-                    continue
-                out.append((name, value))
-        return out
-
-    def _default_headers(self) -> list[tuple[bytes, bytes]]:
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        """The server's date/server/extra response headers, as HTTP/2 fields."""
         lines = self.state.default_headers[0]
         if lines is not self._defaults_key:
             self._defaults_key = lines
@@ -407,6 +420,37 @@ class H2Protocol(asyncio.Protocol):
             stream.end_sent = True
             self._maybe_finish(stream)
         self._schedule_write()
+
+    def send_whole(self, stream: H2Stream, body: bytes, size: int) -> None:
+        """A whole response at once: the held-back head and its only body part (which the
+        caller checked against content-length), END_STREAM on the last frame."""
+        head = stream.head
+        stream.head = None
+        stream.head_sent = True
+        conn = self.conn
+        sid = stream.stream_id
+        try:
+            conn.send_response_headers(sid, head[0], head[1], end_stream=not size)  # type: ignore[index]
+            sent = conn.send_data(sid, body, end_stream=True) if size else 0
+        except StreamGone:
+            self._stream_gone(stream)
+            return
+        if not self.write_scheduled:
+            self.schedule_write()
+        if sent == size:
+            stream.end_sent = True
+            if stream.cycle.request_complete:
+                self._close_stream(stream)
+            else:
+                self._maybe_finish(stream)
+            return
+        # The windows took only part of it: the rest waits in the stream's queue.
+        self._unwritten += sent
+        if self._unwritten >= WRITE_BATCH:
+            self._write_now()
+        stream.buffer.append(memoryview(body)[sent:] if sent else body)
+        stream.buffered += size - sent
+        self.flush_stream(stream)
 
     def send_informational(self, stream: H2Stream, status: int) -> None:
         if stream.head_sent or stream.end_sent or self.disconnected:
@@ -526,18 +570,22 @@ class H2Protocol(asyncio.Protocol):
 
     def _close_stream(self, stream: H2Stream) -> None:
         sid = stream.stream_id
-        stream.buffer.clear()
-        stream.buffered = 0
-        stream.wake()
-        self.writable.pop(sid, None)
-        if self.streams.pop(sid, None) is not None:
+        if stream.buffer:
+            stream.buffer.clear()
+            stream.buffered = 0
+        if stream.waiter is not None:
+            stream.wake()
+        if self.writable:
+            self.writable.pop(sid, None)
+        streams = self.streams
+        if streams.pop(sid, None) is not None:
             self.conn.remove_stream(sid)
-            if not self.streams:
+            if not streams:
                 self._close_if_done()
                 self._update_idle()
 
     def _close_if_done(self) -> None:
-        if self.conn.is_closed and not self.streams and not self.disconnected:
+        if not self.streams and not self.disconnected and self.conn.is_closed:
             self._write_now()
             self.transport.close()
 
@@ -552,18 +600,43 @@ class H2Protocol(asyncio.Protocol):
     # Writing -----------------------------------------------------------------------------------
 
     def _schedule_write(self) -> None:
-        if not self._write_scheduled:
-            self._write_scheduled = True
+        if not self.write_scheduled:
+            self.write_scheduled = True
             self.loop.call_soon(self._write_now)
 
+    def schedule_write(self) -> None:
+        """_schedule_write for a caller that checked ``write_scheduled`` itself."""
+        self.write_scheduled = True
+        self.loop.call_soon(self._write_now)
+
     def _write_now(self) -> None:
-        self._write_scheduled = False
+        if self.pending_heads:
+            self._send_pending_heads()
+        self.write_scheduled = False
         self._unwritten = 0
         if self.disconnected:
             return
         data = self.conn.data_to_send()
         if data:
             self.transport.write(data)
+
+    def _send_pending_heads(self) -> None:
+        """Heads of responses whose app paused before its first body part."""
+        heads = self.pending_heads
+        self.pending_heads = []
+        if self.disconnected:
+            return
+        conn = self.conn
+        for stream in heads:
+            head = stream.head
+            if head is None or stream.end_sent:
+                continue
+            stream.head = None
+            stream.head_sent = True
+            try:
+                conn.send_response_headers(stream.stream_id, head[0], head[1])
+            except StreamGone:
+                self._stream_gone(stream)
 
     # Server controls, timeouts -----------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidHeader
 from ..h2connection import INTERNAL_ERROR
 from .cycle import Headers, RequestResponseCycle
+from .h2fields import response_fields
 
 if TYPE_CHECKING:
     from .h2 import H2Protocol
@@ -78,21 +79,18 @@ class H2Stream:
     ) -> None:
         if type(status) is not int or not 100 <= status <= 999:
             raise InvalidHeader(f"invalid HTTP status code: {status!r}")
-        fields = self.proto.response_headers(headers)
-        for name, value in fields:
-            if name == b"content-length":
-                if self.expected != -1 or not value.isdigit():
-                    raise InvalidHeader(f"invalid content-length {value!r}")
-                self.expected = int(value)
+        proto = self.proto
+        fields, content_length = response_fields(headers, proto.default_headers())
+        if content_length is not None:
+            self.expected = int(content_length)
         self.head = (status, fields)
         self.trailers_expected = trailers
-        self.no_body = cycle.scope["method"] == "HEAD" or status in _NO_BODY_STATUSES
-        # An app that pauses between start and body still gets its head out promptly.
-        self.proto.loop.call_soon(self._flush_head)
-
-    def _flush_head(self) -> None:
-        if self.head is not None and not self.end_sent:
-            self.proto.send_head(self, end_stream=False)
+        self.no_body = status in _NO_BODY_STATUSES or cycle.scope["method"] == "HEAD"
+        # An app that pauses between start and body still gets its head out promptly: the
+        # connection's next write sends the heads still held back (H2Protocol._write_now).
+        proto.pending_heads.append(self)
+        if not proto.write_scheduled:
+            proto.schedule_write()
 
     def write_body(
         self, cycle: RequestResponseCycle, body: bytes, more_body: bool
@@ -102,6 +100,22 @@ class H2Stream:
             return None
         size = len(body)
         cycle.bytes_sent += size
+        if (
+            not more_body
+            and self.head is not None
+            and not self.trailers_expected
+            and not self.no_body
+            and (self.expected in (-1, size))
+            and not proto.write_paused
+        ):
+            # The common response, a head and one body part: HEADERS and DATA (or HEADERS
+            # with END_STREAM for an empty body) in one go, without the general queue.
+            self.sent = size
+            self.end_pending = True
+            proto.send_whole(self, body, size)
+            if self.buffered > STREAM_HIGH_WATER or proto.write_paused:
+                return self._wait()
+            return None
         if self.expected >= 0:
             self.sent += size
             if self.sent > self.expected:
@@ -152,7 +166,7 @@ class H2Stream:
     def write_trailers(self, cycle: RequestResponseCycle, headers: Headers) -> None:
         if self.end_sent or self.proto.disconnected:
             return None
-        trailers = self.proto.response_headers(headers, defaults=False)
+        trailers = response_fields(headers, None)[0]
         if self.trailers is None:
             self.trailers = trailers
         else:
@@ -170,12 +184,13 @@ class H2Stream:
         body = f"{HTTPStatus(status).phrase}\n".encode()
         self.head = (
             status,
-            proto.response_headers(
+            response_fields(
                 [
                     (b"content-type", b"text/plain; charset=utf-8"),
                     (b"content-length", b"%d" % len(body)),
-                ]
-            ),
+                ],
+                proto.default_headers(),
+            )[0],
         )
         proto.send_head(self, end_stream=False)
         self.end_pending = True

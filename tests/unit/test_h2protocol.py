@@ -286,3 +286,79 @@ def test_protocol_sees_no_h2_types() -> None:
                 )
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 assert (node.module or "").split(".")[0] not in ("h2", "hpack", "hyperframe")
+
+
+def _responses(c: h2.connection.H2Connection, data: bytes) -> list[Any]:
+    return [e for e in c.receive_data(data) if not isinstance(e, h2.events.SettingsAcknowledged)]
+
+
+def test_head_goes_out_while_the_app_waits_before_its_body() -> None:
+    async def main() -> None:
+        go = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await go.wait()
+            await send({"type": "http.response.body", "body": b"late"})
+
+        proto, transport = await start(app)
+        c = client()
+        proto.data_received(c.data_to_send())
+        c.send_headers(1, GET, end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        events = _responses(c, transport.drain())
+        heads = [e for e in events if isinstance(e, h2.events.ResponseReceived)]
+        assert heads and dict(heads[0].headers)[b":status"] == b"200"
+        assert not any(isinstance(e, h2.events.StreamEnded) for e in events)
+        go.set()
+        await spin()
+        events = _responses(c, transport.drain())
+        data = b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived))
+        assert data == b"late"
+        assert any(isinstance(e, h2.events.StreamEnded) for e in events)
+        assert not proto.streams
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_single_body_larger_than_the_window_is_sent_as_credit_arrives() -> None:
+    body = bytes(range(256)) * 1000  # 256 000 bytes, one http.response.body
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"%d" % len(body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def main() -> None:
+        proto, transport = await start(app)
+        c = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        c.initiate_connection()
+        c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000})
+        proto.data_received(c.data_to_send())
+        c.send_headers(1, GET, end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        got = bytearray()
+        ended = False
+        for _ in range(2000):
+            for event in _responses(c, transport.drain()):
+                if isinstance(event, h2.events.DataReceived):
+                    got += event.data
+                    c.acknowledge_received_data(event.flow_controlled_length, 1)
+                ended |= isinstance(event, h2.events.StreamEnded)
+            if ended:
+                break
+            proto.data_received(c.data_to_send())
+            await spin(2)
+        assert ended and bytes(got) == body
+        assert not proto.streams
+
+    asyncio.run(asyncio.wait_for(main(), 20))
