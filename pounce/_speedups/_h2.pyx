@@ -278,6 +278,11 @@ cdef bytes _setting(int ident, unsigned int value):
 
 # Request header validation: RFC 9113 §8.2, §8.3 ----------------------------------------------
 
+cdef inline bint _is(bytes name, const char* literal, Py_ssize_t n) noexcept:
+    """``name == literal`` (``n`` its length) without a call: lengths first, then bytes."""
+    return PyBytes_GET_SIZE(name) == n and memcmp(PyBytes_AS_STRING(name), literal, n) == 0
+
+
 cdef inline bint _bad_name(bytes name):
     # §8.2.1: lower-case tokens: no 0x00-0x20, ':', A-Z, 0x7f-0xff.
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(name)
@@ -316,11 +321,12 @@ cdef object _field_problem(bytes name, bytes value):
         return f"invalid value for {name!r}"
     # §8.2.2: connection-specific fields; TE only as "trailers".
     if (
-        name == b"connection" or name == b"keep-alive" or name == b"proxy-connection"
-        or name == b"transfer-encoding" or name == b"upgrade"
+        _is(name, b"connection", 10) or _is(name, b"keep-alive", 10)
+        or _is(name, b"proxy-connection", 16) or _is(name, b"transfer-encoding", 17)
+        or _is(name, b"upgrade", 7)
     ):
         return f"connection-specific field {name!r}"
-    if name == b"te" and value != b"trailers":
+    if _is(name, b"te", 2) and value != b"trailers":
         return "te other than trailers"
     return None
 
@@ -339,8 +345,9 @@ cdef object _trailers_problem(list headers):
 cdef list _join_cookies(list headers):
     """RFC 9113 §8.2.3: cookie crumbs become one field, placed last (as h2 does)."""
     cdef list cookies = None, out
+    cdef bytes name, value
     for name, value in headers:
-        if name == b"cookie":
+        if _is(name, b"cookie", 6):
             if cookies is None:
                 cookies = []
             cookies.append(value)
@@ -359,6 +366,7 @@ cdef class _Stream:
     cdef int stream_id
     cdef bint ended  # the client sent END_STREAM: half-closed (remote)
     cdef bint local_ended  # we sent END_STREAM: half-closed (local)
+    cdef bint closed  # no longer in H2Connection._open
     cdef bint tracked  # the application knows it (counts against the stream limit)
     cdef long long send_window  # what we may still send
     cdef long long recv_window  # what the client may still send
@@ -459,6 +467,7 @@ cdef class H2Connection:
     cdef _Budget _window_budget
     cdef _Budget _reset_budget
     cdef _Budget _priority_budget
+    cdef _Stream _last_sent  # see _sendable
     cdef long long _content_length  # of the request _request() just accepted
     cdef bint _websocket  # and whether it is a WebSocket (RFC 8441)
 
@@ -763,6 +772,7 @@ cdef class H2Connection:
         return 1
 
     cdef void _close(self, _Stream s, int reason):
+        s.closed = True
         self._open.pop(s.stream_id, None)
         self._remember_closed(s.stream_id, reason)
 
@@ -1007,23 +1017,23 @@ cdef class H2Connection:
                     return None  # pseudo-headers come first
                 if _bad_value(value):
                     return None
-                if name == b":method":
+                if _is(name, b":method", 7):
                     if method is not None:
                         return None
                     method = value
-                elif name == b":path":
+                elif _is(name, b":path", 5):
                     if path is not None:
                         return None
                     path = value
-                elif name == b":scheme":
+                elif _is(name, b":scheme", 7):
                     if scheme is not None:
                         return None
                     scheme = value
-                elif name == b":authority":
+                elif _is(name, b":authority", 10):
                     if authority is not None:
                         return None
                     authority = value
-                elif name == b":protocol":
+                elif _is(name, b":protocol", 9):
                     if protocol is not None:
                         return None
                     protocol = value
@@ -1032,13 +1042,13 @@ cdef class H2Connection:
                 continue
             if _field_problem(name, value) is not None:
                 return None
-            if name == b"content-length":
+            if _is(name, b"content-length", 14):
                 if not value.isdigit() or (content_length >= 0 and int(value) != content_length):
                     return None
                 if len(value) > 18:
                     return None
                 content_length = int(value)
-            elif name == b"cookie":
+            elif _is(name, b"cookie", 6):
                 if cookies is None:
                     cookies = []
                 cookies.append(value)
@@ -1060,7 +1070,7 @@ cdef class H2Connection:
                 return None
         if authority is not None:
             for name, value in regular:
-                if name == b"host" and value != authority:
+                if _is(name, b"host", 4) and value != authority:
                     return None  # §8.3.1: Host must not name a different entity
         self._content_length = content_length
         # RFC 8441 §4: extended CONNECT for a WebSocket.
@@ -1258,7 +1268,12 @@ cdef class H2Connection:
     # Responses -----------------------------------------------------------------------------
 
     cdef _Stream _sendable(self, int stream_id):
-        cdef _Stream s = self._open.get(stream_id)
+        cdef _Stream s = self._last_sent
+        # A response is HEADERS then DATA on one stream: the stream of the last call is kept
+        # (while open) to save the dict lookup.
+        if s is None or s.stream_id != stream_id or s.closed:
+            s = self._open.get(stream_id)
+            self._last_sent = s
         if s is None or s.local_ended or self._send_closed:
             raise StreamGone(f"stream {stream_id} cannot be written")
         return s
