@@ -366,7 +366,7 @@ cdef class _Stream:
     cdef int stream_id
     cdef bint ended  # the client sent END_STREAM: half-closed (remote)
     cdef bint local_ended  # we sent END_STREAM: half-closed (local)
-    cdef bint closed  # no longer in H2Connection._open
+    cdef bint closed  # §5.1 closed: kept in H2Connection._streams only while tracked
     cdef bint tracked  # the application knows it (counts against the stream limit)
     cdef long long send_window  # what we may still send
     cdef long long recv_window  # what the client may still send
@@ -421,8 +421,11 @@ cdef class H2Connection:
     cdef list _out
     cdef bytes _pending  # received bytes not yet a whole frame
     cdef list _events  # of the receive_data call in progress
-    cdef dict _streams  # the application's streams (stream id -> _Stream)
-    cdef dict _open  # every stream not closed, tracked or not
+    # Every stream that is open or that the application still tracks (stream id -> _Stream):
+    # one dict, so a request costs one insertion and one removal. _Stream.closed and
+    # _Stream.tracked tell which it is.
+    cdef dict _streams
+    cdef Py_ssize_t _tracked  # the application's streams (counted against the limit)
     # The last CLOSED_MEMORY closed streams and why (CLOSED_BY_*), in a ring: remembering one
     # is a store; only a frame for a stream that is not open looks one up, by a scan.
     cdef unsigned int _closed_ids[CLOSED_MEMORY]
@@ -488,7 +491,6 @@ cdef class H2Connection:
         self._pending = EMPTY
         self._events = []
         self._streams = {}
-        self._open = {}
         self._peer_initial_window = DEFAULT_WINDOW
         self._peer_max_frame = DEFAULT_FRAME_SIZE
         self._send_conn_window = DEFAULT_WINDOW
@@ -512,7 +514,7 @@ cdef class H2Connection:
 
     @property
     def active_stream_count(self):
-        return len(self._streams)
+        return self._tracked
 
     @property
     def highest_stream_id(self):
@@ -525,14 +527,28 @@ cdef class H2Connection:
     def stream_ended(self, int stream_id):
         """True when the client has ended its side of the stream (or it is gone)."""
         cdef _Stream s = self._streams.get(stream_id)
-        return s is None or s.ended
+        return s is None or not s.tracked or s.ended
 
     def remove_stream(self, int stream_id):
         """Stop tracking a finished stream; it no longer counts against the stream limit."""
-        cdef _Stream s = self._streams.pop(stream_id, None)
-        if s is not None:
-            s.tracked = False
-            self._forget(s)
+        cdef _Stream s = self._streams.get(stream_id)
+        if s is not None and s.tracked:
+            self._untrack(s)
+
+    cdef inline _Stream _get_open(self, object stream_id):
+        """The stream if it is open (§5.1: not closed), else None."""
+        cdef _Stream s = self._streams.get(stream_id)
+        if s is None or s.closed:
+            return None
+        return s
+
+    cdef void _untrack(self, _Stream s):
+        """The application is done with the stream; forgotten here too once closed."""
+        s.tracked = False
+        self._tracked -= 1
+        if s.closed:
+            self._streams.pop(s.stream_id, None)
+        self._forget(s)
 
     cdef void _forget(self, _Stream s):
         """A stream's unread body is discarded: it no longer holds back the connection."""
@@ -549,7 +565,7 @@ cdef class H2Connection:
 
     def local_flow_control_window(self, int stream_id):
         """Bytes that may be sent on ``stream_id`` now (min of stream and connection window)."""
-        cdef _Stream s = self._open.get(stream_id)
+        cdef _Stream s = self._get_open(stream_id)
         if s is None or self._send_closed:
             return 0
         return min(s.send_window, self._send_conn_window)
@@ -626,7 +642,7 @@ cdef class H2Connection:
         s = _new_stream(1, self._peer_initial_window, self._local_initial_window)
         s.ended = True
         s.tracked = True
-        self._open[1] = s
+        self._tracked += 1
         self._streams[1] = s
         self._highest_stream_id = 1
         return True
@@ -773,13 +789,14 @@ cdef class H2Connection:
 
     cdef void _close(self, _Stream s, int reason):
         s.closed = True
-        self._open.pop(s.stream_id, None)
+        if not s.tracked:
+            self._streams.pop(s.stream_id, None)
         self._remember_closed(s.stream_id, reason)
 
     cdef void _remember_closed(self, unsigned int stream_id, int reason):
         """Keep the last CLOSED_MEMORY closed streams' reasons (§5.1: a late frame on a
-        closed stream is not a protocol error). Each stream closes once: an open stream leaves
-        _open as it closes, and a refused one was never opened."""
+        closed stream is not a protocol error). Each stream closes once: _close marks it closed
+        for good, and a refused one was never opened."""
         cdef Py_ssize_t slot = self._closed_next
         self._closed_ids[slot] = stream_id
         self._closed_reasons[slot] = reason
@@ -801,9 +818,7 @@ cdef class H2Connection:
         self._rst(s.stream_id, code)
         self._close(s, CLOSED_BY_RESET)
         if s.tracked:
-            s.tracked = False
-            self._streams.pop(s.stream_id, None)
-            self._forget(s)
+            self._untrack(s)
             self._events.append(_H2_RESET.make2(s.stream_id, code))
 
     cdef void _remote_end(self, _Stream s):
@@ -838,7 +853,7 @@ cdef class H2Connection:
         size = end - start
         if not size and not ended:
             self._calm(self._empty_data_budget, "empty DATA flood")  # CVE-2019-9518
-        s = self._open.get(stream_id)
+        s = self._get_open(stream_id)
         if s is None:
             self._closed_stream_frame(stream_id, "DATA")
             self._conn_credit += length  # dropped: the credit goes back at once
@@ -963,7 +978,7 @@ cdef class H2Connection:
         cdef list headers = self._decode(block, n)
         cdef bint ended = flags & F_END_STREAM
         cdef object key = stream_id  # one Python int for every dict and the event
-        cdef _Stream s = self._open.get(key)
+        cdef _Stream s = self._get_open(key)
         if s is not None:
             return self._on_trailers(s, headers, ended, depends)
         if stream_id <= <unsigned int>self._highest_stream_id:
@@ -979,7 +994,7 @@ cdef class H2Connection:
             # §6.8: streams above the GOAWAY's last stream id are not processed.
             self._refuse(stream_id, REFUSED_STREAM)
             return 0
-        if len(self._streams) >= self._max_concurrent:
+        if self._tracked >= self._max_concurrent:
             self._calm(self._reset_budget, "too many refused streams")
             self._refuse(stream_id, REFUSED_STREAM)  # §5.1.2
             return 0
@@ -991,12 +1006,12 @@ cdef class H2Connection:
             return 0
         s = _new_stream(stream_id, self._peer_initial_window, self._local_initial_window)
         s.ended = ended
-        s.tracked = True
         s.content_length = self._content_length
         if ended and s.content_length > 0:
             self._refuse(stream_id, PROTOCOL_ERROR)  # §8.1.1: no body where one was promised
             return 0
-        self._open[key] = s
+        s.tracked = True
+        self._tracked += 1
         self._streams[key] = s
         if self._websocket:
             self._events.append(_H2_WS_REQUEST.make4(key, request, request.path, ended))
@@ -1118,7 +1133,7 @@ cdef class H2Connection:
         self._calm(self._priority_budget, "PRIORITY flood")
         if (_u32(p) & 0x7FFFFFFF) == stream_id:
             # §5.3.1: a stream cannot depend on itself.
-            s = self._open.get(stream_id)
+            s = self._get_open(stream_id)
             if s is not None:
                 self._stream_error(s, PROTOCOL_ERROR)
         return 0
@@ -1129,7 +1144,7 @@ cdef class H2Connection:
             raise _ConnErr(PROTOCOL_ERROR, "RST_STREAM on stream 0")  # §6.4
         if length != 4:
             raise _ConnErr(FRAME_SIZE_ERROR, "RST_STREAM frame size")
-        s = self._open.get(stream_id)
+        s = self._get_open(stream_id)
         if s is None:
             if self._idle(stream_id):
                 raise _ConnErr(PROTOCOL_ERROR, "RST_STREAM on idle stream")  # §6.4
@@ -1137,9 +1152,7 @@ cdef class H2Connection:
         self._calm(self._reset_budget, "too many stream resets")  # Rapid Reset, CVE-2023-44487
         self._close(s, CLOSED_BY_RESET)
         if s.tracked:
-            s.tracked = False
-            self._streams.pop(stream_id, None)
-            self._forget(s)
+            self._untrack(s)
             self._events.append(_H2_RESET.make2(stream_id, _u32(p)))
         return 0
 
@@ -1158,7 +1171,7 @@ cdef class H2Connection:
                 raise _ConnErr(FLOW_CONTROL_ERROR, "connection window too large")  # §6.9.1
             self._events.append(_H2_WINDOW.make1(0))
             return 0
-        s = self._open.get(stream_id)
+        s = self._get_open(stream_id)
         if s is None:
             if self._idle(stream_id):
                 raise _ConnErr(PROTOCOL_ERROR, "WINDOW_UPDATE on idle stream")  # §5.1
@@ -1216,7 +1229,9 @@ cdef class H2Connection:
                 window_set = True
                 if delta:
                     # §6.9.2: the change applies to every open stream's window.
-                    for s in self._open.values():
+                    for s in self._streams.values():
+                        if s.closed:
+                            continue
                         s.send_window += delta
                         if s.send_window > MAX_WINDOW:
                             raise _ConnErr(FLOW_CONTROL_ERROR, "stream window too large")
@@ -1272,7 +1287,7 @@ cdef class H2Connection:
         # A response is HEADERS then DATA on one stream: the stream of the last call is kept
         # (while open) to save the dict lookup.
         if s is None or s.stream_id != stream_id or s.closed:
-            s = self._open.get(stream_id)
+            s = self._get_open(stream_id)
             self._last_sent = s
         if s is None or s.local_ended or self._send_closed:
             raise StreamGone(f"stream {stream_id} cannot be written")
@@ -1364,14 +1379,14 @@ cdef class H2Connection:
         (RFC 9113 §6.9.1), unless the client has finished sending on it."""
         cdef _Stream s = self._streams.get(stream_id)
         cdef long long credit
-        if s is None:
+        if s is None or not s.tracked:
             return
         if nbytes > s.buffered:
             nbytes = s.buffered
         s.buffered -= nbytes
         self._buffered_total -= nbytes
         self._release_held_credit()
-        if s.ended or self._send_closed or stream_id not in self._open:
+        if s.ended or self._send_closed or s.closed:
             return
         credit = nbytes + s.pending_credit
         s.pending_credit = 0
@@ -1382,12 +1397,12 @@ cdef class H2Connection:
             self._window_update(stream_id, credit)
 
     def reset_stream(self, int stream_id, int error_code=NO_ERROR):
-        cdef _Stream s = self._streams.pop(stream_id, None)
-        if s is not None:
-            s.tracked = False
-            self._forget(s)
-        s = self._open.get(stream_id)
-        if s is not None and not self._send_closed:
+        cdef _Stream s = self._streams.get(stream_id)
+        if s is None:
+            return
+        if s.tracked:
+            self._untrack(s)
+        if not s.closed and not self._send_closed:
             self._rst(stream_id, error_code)
             self._close(s, CLOSED_BY_RESET)
 
