@@ -531,7 +531,10 @@ cdef class H2Connection:
 
     def remove_stream(self, int stream_id):
         """Stop tracking a finished stream; it no longer counts against the stream limit."""
-        cdef _Stream s = self._streams.get(stream_id)
+        # Usually the stream just written to (ids are never reused: the same object).
+        cdef _Stream s = self._last_sent
+        if s is None or s.stream_id != stream_id:
+            s = self._streams.get(stream_id)
         if s is not None and s.tracked:
             self._untrack(s)
 
