@@ -45,10 +45,12 @@ from pounce.h2connection import (
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_INCREF
 from libc.string cimport memcmp
 
 # HPACK (RFC 7541): the compiled codec, pounce/_speedups/_hpack.pyx.
-from pounce._speedups._hpack import Decoder, Encoder
+from pounce._speedups._hpack cimport Decoder, Encoder
 from pounce.errors import HPACKError, OversizedHeaderListError
 
 # RFC 9113 §6: frame types and flags --------------------------------------------------------
@@ -115,6 +117,116 @@ cdef bytes EMPTY = b""
 cdef object _time = time.monotonic
 
 
+# Events without their dataclass __init__ (a Python frame per event) ---------------------------
+# The event classes are slots dataclasses defined in Python (pounce.h2connection). Each of them
+# is allocated here and its slots filled directly, at the offsets their member descriptors give;
+# a class that is not a plain slots class (a __post_init__, a validating __init__) is called
+# instead, so that this stays correct if they change.
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDef:
+        const char* name
+        int type
+        Py_ssize_t offset
+        int flags
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef* d_member
+    int T_OBJECT_EX
+    int READONLY
+    object PyType_GenericAlloc(PyTypeObject* cls, Py_ssize_t nitems)
+
+
+@cython.final
+cdef class _EventMaker:
+    cdef object cls
+    cdef bint direct
+    cdef Py_ssize_t offsets[6]
+    cdef Py_ssize_t count
+
+    def __cinit__(self, cls):
+        import dataclasses
+        import types
+
+        self.cls = cls
+        names = [f.name for f in dataclasses.fields(cls)]
+        self.count = len(names)
+        self.direct = (
+            self.count <= 6
+            and "__post_init__" not in vars(cls)
+            and type(cls).__call__ is type.__call__
+            and cls.__new__ is object.__new__
+            and cls.__setattr__ is object.__setattr__
+        )
+        for i, name in enumerate(names):
+            descr = vars(cls).get(name)
+            if type(descr) is not types.MemberDescriptorType:
+                self.direct = False
+                break
+            member = (<PyMemberDescrObject*><PyObject*>descr).d_member
+            if member.type != T_OBJECT_EX or member.flags & READONLY:
+                self.direct = False
+                break
+            self.offsets[i] = member.offset
+
+    cdef inline void _put(self, object obj, Py_ssize_t i, object value) noexcept:
+        Py_INCREF(value)
+        (<PyObject**>((<char*><PyObject*>obj) + self.offsets[i]))[0] = <PyObject*>value
+
+    cdef object make1(self, object a):
+        if not self.direct:
+            return self.cls(a)
+        obj = PyType_GenericAlloc(<PyTypeObject*>self.cls, 0)
+        self._put(obj, 0, a)
+        return obj
+
+    cdef object make2(self, object a, object b):
+        if not self.direct:
+            return self.cls(a, b)
+        obj = PyType_GenericAlloc(<PyTypeObject*>self.cls, 0)
+        self._put(obj, 0, a)
+        self._put(obj, 1, b)
+        return obj
+
+    cdef object make3(self, object a, object b, object c):
+        if not self.direct:
+            return self.cls(a, b, c)
+        obj = PyType_GenericAlloc(<PyTypeObject*>self.cls, 0)
+        self._put(obj, 0, a)
+        self._put(obj, 1, b)
+        self._put(obj, 2, c)
+        return obj
+
+    cdef object make4(self, object a, object b, object c, object d):
+        if not self.direct:
+            return self.cls(a, b, c, d)
+        obj = PyType_GenericAlloc(<PyTypeObject*>self.cls, 0)
+        self._put(obj, 0, a)
+        self._put(obj, 1, b)
+        self._put(obj, 2, c)
+        self._put(obj, 3, d)
+        return obj
+
+    cdef object make6(self, object a, object b, object c, object d, object e, object f):
+        if not self.direct:
+            return self.cls(a, b, c, d, e, f)
+        obj = PyType_GenericAlloc(<PyTypeObject*>self.cls, 0)
+        self._put(obj, 0, a)
+        self._put(obj, 1, b)
+        self._put(obj, 2, c)
+        self._put(obj, 3, d)
+        self._put(obj, 4, e)
+        self._put(obj, 5, f)
+        return obj
+
+
+cdef _EventMaker _REQUEST = _EventMaker(RequestReceived)
+cdef _EventMaker _H2_REQUEST = _EventMaker(H2RequestReceived)
+cdef _EventMaker _H2_WS_REQUEST = _EventMaker(H2WebSocketRequest)
+cdef _EventMaker _H2_BODY = _EventMaker(H2BodyReceived)
+cdef _EventMaker _H2_RESET = _EventMaker(H2StreamReset)
+cdef _EventMaker _H2_WINDOW = _EventMaker(H2WindowUpdated)
+
+
 class _ConnectionError(Exception):
     """Internal: ends the connection with GOAWAY(code)."""
 
@@ -166,6 +278,11 @@ cdef bytes _setting(int ident, unsigned int value):
 
 # Request header validation: RFC 9113 §8.2, §8.3 ----------------------------------------------
 
+cdef inline bint _is(bytes name, const char* literal, Py_ssize_t n) noexcept:
+    """``name == literal`` (``n`` its length) without a call: lengths first, then bytes."""
+    return PyBytes_GET_SIZE(name) == n and memcmp(PyBytes_AS_STRING(name), literal, n) == 0
+
+
 cdef inline bint _bad_name(bytes name):
     # §8.2.1: lower-case tokens: no 0x00-0x20, ':', A-Z, 0x7f-0xff.
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(name)
@@ -204,11 +321,12 @@ cdef object _field_problem(bytes name, bytes value):
         return f"invalid value for {name!r}"
     # §8.2.2: connection-specific fields; TE only as "trailers".
     if (
-        name == b"connection" or name == b"keep-alive" or name == b"proxy-connection"
-        or name == b"transfer-encoding" or name == b"upgrade"
+        _is(name, b"connection", 10) or _is(name, b"keep-alive", 10)
+        or _is(name, b"proxy-connection", 16) or _is(name, b"transfer-encoding", 17)
+        or _is(name, b"upgrade", 7)
     ):
         return f"connection-specific field {name!r}"
-    if name == b"te" and value != b"trailers":
+    if _is(name, b"te", 2) and value != b"trailers":
         return "te other than trailers"
     return None
 
@@ -227,8 +345,9 @@ cdef object _trailers_problem(list headers):
 cdef list _join_cookies(list headers):
     """RFC 9113 §8.2.3: cookie crumbs become one field, placed last (as h2 does)."""
     cdef list cookies = None, out
+    cdef bytes name, value
     for name, value in headers:
-        if name == b"cookie":
+        if _is(name, b"cookie", 6):
             if cookies is None:
                 cookies = []
             cookies.append(value)
@@ -247,6 +366,7 @@ cdef class _Stream:
     cdef int stream_id
     cdef bint ended  # the client sent END_STREAM: half-closed (remote)
     cdef bint local_ended  # we sent END_STREAM: half-closed (local)
+    cdef bint closed  # §5.1 closed: kept in H2Connection._streams only while tracked
     cdef bint tracked  # the application knows it (counts against the stream limit)
     cdef long long send_window  # what we may still send
     cdef long long recv_window  # what the client may still send
@@ -255,11 +375,16 @@ cdef class _Stream:
     cdef long long content_length  # -1: none given (§8.1.1)
     cdef long long received
 
-    def __cinit__(self, int stream_id, long long send_window, long long recv_window):
-        self.stream_id = stream_id
-        self.send_window = send_window
-        self.recv_window = recv_window
-        self.content_length = -1
+
+
+cdef inline _Stream _new_stream(int stream_id, long long send_window, long long recv_window):
+    # Straight to tp_new (no argument tuple, no Python ints for the windows).
+    cdef _Stream s = _Stream.__new__(_Stream)
+    s.stream_id = stream_id
+    s.send_window = send_window
+    s.recv_window = recv_window
+    s.content_length = -1
+    return s
 
 
 @cython.final
@@ -291,14 +416,22 @@ cdef class H2Connection:
 
     cdef readonly object settings
     cdef object _clock
-    cdef object _decoder  # HPACK, see above
-    cdef object _encoder
+    cdef Decoder _decoder  # HPACK, see above
+    cdef Encoder _encoder
     cdef list _out
     cdef bytes _pending  # received bytes not yet a whole frame
     cdef list _events  # of the receive_data call in progress
-    cdef dict _streams  # the application's streams (stream id -> _Stream)
-    cdef dict _open  # every stream not closed, tracked or not
-    cdef dict _closed  # stream id -> CLOSED_BY_*, the last CLOSED_MEMORY closed streams
+    # Every stream that is open or that the application still tracks (stream id -> _Stream):
+    # one dict, so a request costs one insertion and one removal. _Stream.closed and
+    # _Stream.tracked tell which it is.
+    cdef dict _streams
+    cdef Py_ssize_t _tracked  # the application's streams (counted against the limit)
+    # The last CLOSED_MEMORY closed streams and why (CLOSED_BY_*), in a ring: remembering one
+    # is a store; only a frame for a stream that is not open looks one up, by a scan.
+    cdef unsigned int _closed_ids[CLOSED_MEMORY]
+    cdef unsigned char _closed_reasons[CLOSED_MEMORY]
+    cdef Py_ssize_t _closed_next  # the slot the next closed stream takes
+    cdef Py_ssize_t _closed_count
     cdef bint _preface_seen
     cdef bint _settings_seen
     cdef bint _goaway_sent
@@ -337,7 +470,9 @@ cdef class H2Connection:
     cdef _Budget _window_budget
     cdef _Budget _reset_budget
     cdef _Budget _priority_budget
+    cdef _Stream _last_sent  # see _sendable
     cdef long long _content_length  # of the request _request() just accepted
+    cdef bint _websocket  # and whether it is a WebSocket (RFC 8441)
 
     def __init__(self, settings=None, *, client_side=False, limits=None, clock=_time):
         if client_side:
@@ -356,8 +491,6 @@ cdef class H2Connection:
         self._pending = EMPTY
         self._events = []
         self._streams = {}
-        self._open = {}
-        self._closed = {}
         self._peer_initial_window = DEFAULT_WINDOW
         self._peer_max_frame = DEFAULT_FRAME_SIZE
         self._send_conn_window = DEFAULT_WINDOW
@@ -381,7 +514,7 @@ cdef class H2Connection:
 
     @property
     def active_stream_count(self):
-        return len(self._streams)
+        return self._tracked
 
     @property
     def highest_stream_id(self):
@@ -394,14 +527,31 @@ cdef class H2Connection:
     def stream_ended(self, int stream_id):
         """True when the client has ended its side of the stream (or it is gone)."""
         cdef _Stream s = self._streams.get(stream_id)
-        return s is None or s.ended
+        return s is None or not s.tracked or s.ended
 
     def remove_stream(self, int stream_id):
         """Stop tracking a finished stream; it no longer counts against the stream limit."""
-        cdef _Stream s = self._streams.pop(stream_id, None)
-        if s is not None:
-            s.tracked = False
-            self._forget(s)
+        # Usually the stream just written to (ids are never reused: the same object).
+        cdef _Stream s = self._last_sent
+        if s is None or s.stream_id != stream_id:
+            s = self._streams.get(stream_id)
+        if s is not None and s.tracked:
+            self._untrack(s)
+
+    cdef inline _Stream _get_open(self, object stream_id):
+        """The stream if it is open (§5.1: not closed), else None."""
+        cdef _Stream s = self._streams.get(stream_id)
+        if s is None or s.closed:
+            return None
+        return s
+
+    cdef void _untrack(self, _Stream s):
+        """The application is done with the stream; forgotten here too once closed."""
+        s.tracked = False
+        self._tracked -= 1
+        if s.closed:
+            self._streams.pop(s.stream_id, None)
+        self._forget(s)
 
     cdef void _forget(self, _Stream s):
         """A stream's unread body is discarded: it no longer holds back the connection."""
@@ -418,7 +568,7 @@ cdef class H2Connection:
 
     def local_flow_control_window(self, int stream_id):
         """Bytes that may be sent on ``stream_id`` now (min of stream and connection window)."""
-        cdef _Stream s = self._open.get(stream_id)
+        cdef _Stream s = self._get_open(stream_id)
         if s is None or self._send_closed:
             return 0
         return min(s.send_window, self._send_conn_window)
@@ -492,10 +642,10 @@ cdef class H2Connection:
         except _ConnectionError:
             return False
         self.initiate_connection()
-        s = _Stream(1, self._peer_initial_window, self._local_initial_window)
+        s = _new_stream(1, self._peer_initial_window, self._local_initial_window)
         s.ended = True
         s.tracked = True
-        self._open[1] = s
+        self._tracked += 1
         self._streams[1] = s
         self._highest_stream_id = 1
         return True
@@ -627,8 +777,8 @@ cdef class H2Connection:
         if self._idle(stream_id):
             # §5.1: only HEADERS and PRIORITY may be received on an idle stream.
             raise _ConnErr(PROTOCOL_ERROR, f"{what} on idle stream {stream_id}")
-        reason = self._closed.get(stream_id)
-        if reason is None:
+        cdef int reason = self._closed_reason(stream_id)
+        if reason == 0:
             # Never opened: implicitly closed by a higher stream id (§5.1.1).
             if what == "HEADERS":
                 raise _ConnErr(PROTOCOL_ERROR, f"stream id {stream_id} reused")  # §5.1.1
@@ -641,22 +791,38 @@ cdef class H2Connection:
         return 1
 
     cdef void _close(self, _Stream s, int reason):
-        sid = s.stream_id
-        self._open.pop(sid, None)
-        closed = self._closed
-        closed[sid] = reason
-        if len(closed) > CLOSED_MEMORY:
-            del closed[next(iter(closed))]
+        s.closed = True
+        if not s.tracked:
+            self._streams.pop(s.stream_id, None)
+        self._remember_closed(s.stream_id, reason)
+
+    cdef void _remember_closed(self, unsigned int stream_id, int reason):
+        """Keep the last CLOSED_MEMORY closed streams' reasons (§5.1: a late frame on a
+        closed stream is not a protocol error). Each stream closes once: _close marks it closed
+        for good, and a refused one was never opened."""
+        cdef Py_ssize_t slot = self._closed_next
+        self._closed_ids[slot] = stream_id
+        self._closed_reasons[slot] = reason
+        self._closed_next = (slot + 1) % CLOSED_MEMORY
+        if self._closed_count < CLOSED_MEMORY:
+            self._closed_count += 1
+
+    cdef int _closed_reason(self, unsigned int stream_id) noexcept:
+        """CLOSED_BY_* for a remembered closed stream, else 0 (newest first)."""
+        cdef Py_ssize_t i, slot = self._closed_next
+        for i in range(self._closed_count):
+            slot = (slot - 1) % CLOSED_MEMORY
+            if self._closed_ids[slot] == stream_id:
+                return self._closed_reasons[slot]
+        return 0
 
     cdef void _stream_error(self, _Stream s, unsigned int code):
         """§5.4.2: RST_STREAM; the application sees the stream reset."""
         self._rst(s.stream_id, code)
         self._close(s, CLOSED_BY_RESET)
         if s.tracked:
-            s.tracked = False
-            self._streams.pop(s.stream_id, None)
-            self._forget(s)
-            self._events.append(H2StreamReset(s.stream_id, code))
+            self._untrack(s)
+            self._events.append(_H2_RESET.make2(s.stream_id, code))
 
     cdef void _remote_end(self, _Stream s):
         s.ended = True
@@ -690,7 +856,7 @@ cdef class H2Connection:
         size = end - start
         if not size and not ended:
             self._calm(self._empty_data_budget, "empty DATA flood")  # CVE-2019-9518
-        s = self._open.get(stream_id)
+        s = self._get_open(stream_id)
         if s is None:
             self._closed_stream_frame(stream_id, "DATA")
             self._conn_credit += length  # dropped: the credit goes back at once
@@ -721,7 +887,7 @@ cdef class H2Connection:
         chunk = data[start:end] if size else EMPTY
         if ended:
             self._remote_end(s)
-        self._events.append(H2BodyReceived(stream_id, chunk, ended))
+        self._events.append(_H2_BODY.make3(stream_id, chunk, ended))
         s.buffered += size
         self._buffered_total += size
         if self._buffered_total > self._conn_window_size:
@@ -756,9 +922,13 @@ cdef class H2Connection:
         if end - start < pad:
             raise _ConnErr(PROTOCOL_ERROR, "HEADERS padding too long")  # §6.2
         end -= pad
-        fragment = data[start:end]
         if flags & F_END_HEADERS:
-            return self._on_header_block(stream_id, flags, depends, fragment)
+            # The whole block is in this frame: decoded in place.
+            return self._on_header_block(
+                stream_id, flags, depends,
+                <const unsigned char*>PyBytes_AS_STRING(data) + start, end - start,
+            )
+        fragment = data[start:end]
         self._cont_stream = stream_id
         self._cont_flags = flags
         self._cont_depends = depends
@@ -789,24 +959,29 @@ cdef class H2Connection:
         if flags & F_END_HEADERS:
             block = EMPTY.join(self._cont_parts)
             self._cont_parts = []
-            return self._on_header_block(stream_id, self._cont_flags, self._cont_depends, block)
+            return self._on_header_block(
+                stream_id, self._cont_flags, self._cont_depends,
+                <const unsigned char*>PyBytes_AS_STRING(block), PyBytes_GET_SIZE(block),
+            )
         return 0
 
-    cdef list _decode(self, bytes block):
+    cdef list _decode(self, const unsigned char* block, Py_ssize_t n):
         """§4.3: every header block is decoded, even for a stream about to be refused."""
         try:
-            return list(self._decoder.decode(block))
+            return self._decoder.decode_ptr(block, n)
         except OversizedHeaderListError:
             raise _ConnErr(ENHANCE_YOUR_CALM, "header list too large")  # §10.5.1
         except HPACKError as exc:
             raise _ConnErr(COMPRESSION_ERROR, f"header block: {exc}")
 
     cdef int _on_header_block(
-        self, unsigned int stream_id, int flags, int depends, bytes block
+        self, unsigned int stream_id, int flags, int depends,
+        const unsigned char* block, Py_ssize_t n,
     ) except -1:
-        cdef list headers = self._decode(block)
+        cdef list headers = self._decode(block, n)
         cdef bint ended = flags & F_END_STREAM
-        cdef _Stream s = self._open.get(stream_id)
+        cdef object key = stream_id  # one Python int for every dict and the event
+        cdef _Stream s = self._get_open(key)
         if s is not None:
             return self._on_trailers(s, headers, ended, depends)
         if stream_id <= <unsigned int>self._highest_stream_id:
@@ -822,7 +997,7 @@ cdef class H2Connection:
             # §6.8: streams above the GOAWAY's last stream id are not processed.
             self._refuse(stream_id, REFUSED_STREAM)
             return 0
-        if len(self._streams) >= self._max_concurrent:
+        if self._tracked >= self._max_concurrent:
             self._calm(self._reset_budget, "too many refused streams")
             self._refuse(stream_id, REFUSED_STREAM)  # §5.1.2
             return 0
@@ -832,20 +1007,19 @@ cdef class H2Connection:
             self._calm(self._reset_budget, "too many malformed requests")
             self._refuse(stream_id, PROTOCOL_ERROR)
             return 0
-        s = _Stream(stream_id, self._peer_initial_window, self._local_initial_window)
+        s = _new_stream(stream_id, self._peer_initial_window, self._local_initial_window)
         s.ended = ended
-        s.tracked = True
         s.content_length = self._content_length
         if ended and s.content_length > 0:
             self._refuse(stream_id, PROTOCOL_ERROR)  # §8.1.1: no body where one was promised
             return 0
-        self._open[stream_id] = s
-        self._streams[stream_id] = s
-        protocol = request.protocol
-        if request.method == b"CONNECT" and protocol is not None and protocol.lower() == b"websocket":
-            self._events.append(H2WebSocketRequest(stream_id, request, request.path, ended))
+        s.tracked = True
+        self._tracked += 1
+        self._streams[key] = s
+        if self._websocket:
+            self._events.append(_H2_WS_REQUEST.make4(key, request, request.path, ended))
         else:
-            self._events.append(H2RequestReceived(stream_id, request, ended))
+            self._events.append(_H2_REQUEST.make3(key, request, ended))
         return 0
 
     cdef object _request(self, list headers):
@@ -861,23 +1035,23 @@ cdef class H2Connection:
                     return None  # pseudo-headers come first
                 if _bad_value(value):
                     return None
-                if name == b":method":
+                if _is(name, b":method", 7):
                     if method is not None:
                         return None
                     method = value
-                elif name == b":path":
+                elif _is(name, b":path", 5):
                     if path is not None:
                         return None
                     path = value
-                elif name == b":scheme":
+                elif _is(name, b":scheme", 7):
                     if scheme is not None:
                         return None
                     scheme = value
-                elif name == b":authority":
+                elif _is(name, b":authority", 10):
                     if authority is not None:
                         return None
                     authority = value
-                elif name == b":protocol":
+                elif _is(name, b":protocol", 9):
                     if protocol is not None:
                         return None
                     protocol = value
@@ -886,13 +1060,13 @@ cdef class H2Connection:
                 continue
             if _field_problem(name, value) is not None:
                 return None
-            if name == b"content-length":
+            if _is(name, b"content-length", 14):
                 if not value.isdigit() or (content_length >= 0 and int(value) != content_length):
                     return None
                 if len(value) > 18:
                     return None
                 content_length = int(value)
-            elif name == b"cookie":
+            elif _is(name, b"cookie", 6):
                 if cookies is None:
                     cookies = []
                 cookies.append(value)
@@ -914,10 +1088,14 @@ cdef class H2Connection:
                 return None
         if authority is not None:
             for name, value in regular:
-                if name == b"host" and value != authority:
+                if _is(name, b"host", 4) and value != authority:
                     return None  # §8.3.1: Host must not name a different entity
         self._content_length = content_length
-        return RequestReceived(
+        # RFC 8441 §4: extended CONNECT for a WebSocket.
+        self._websocket = (
+            method == b"CONNECT" and protocol is not None and protocol.lower() == b"websocket"
+        )
+        return _REQUEST.make6(
             method, path if path is not None else EMPTY, scheme if scheme is not None else EMPTY,
             authority, regular, protocol or None,
         )
@@ -944,10 +1122,7 @@ cdef class H2Connection:
 
     cdef void _refuse(self, unsigned int stream_id, unsigned int code):
         self._rst(stream_id, code)
-        closed = self._closed
-        closed[stream_id] = CLOSED_BY_RESET
-        if len(closed) > CLOSED_MEMORY:
-            del closed[next(iter(closed))]
+        self._remember_closed(stream_id, CLOSED_BY_RESET)
 
     # Control frames -------------------------------------------------------------------------
 
@@ -961,7 +1136,7 @@ cdef class H2Connection:
         self._calm(self._priority_budget, "PRIORITY flood")
         if (_u32(p) & 0x7FFFFFFF) == stream_id:
             # §5.3.1: a stream cannot depend on itself.
-            s = self._open.get(stream_id)
+            s = self._get_open(stream_id)
             if s is not None:
                 self._stream_error(s, PROTOCOL_ERROR)
         return 0
@@ -972,7 +1147,7 @@ cdef class H2Connection:
             raise _ConnErr(PROTOCOL_ERROR, "RST_STREAM on stream 0")  # §6.4
         if length != 4:
             raise _ConnErr(FRAME_SIZE_ERROR, "RST_STREAM frame size")
-        s = self._open.get(stream_id)
+        s = self._get_open(stream_id)
         if s is None:
             if self._idle(stream_id):
                 raise _ConnErr(PROTOCOL_ERROR, "RST_STREAM on idle stream")  # §6.4
@@ -980,10 +1155,8 @@ cdef class H2Connection:
         self._calm(self._reset_budget, "too many stream resets")  # Rapid Reset, CVE-2023-44487
         self._close(s, CLOSED_BY_RESET)
         if s.tracked:
-            s.tracked = False
-            self._streams.pop(stream_id, None)
-            self._forget(s)
-            self._events.append(H2StreamReset(stream_id, _u32(p)))
+            self._untrack(s)
+            self._events.append(_H2_RESET.make2(stream_id, _u32(p)))
         return 0
 
     cdef int _on_window_update(self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id) except -1:
@@ -999,9 +1172,9 @@ cdef class H2Connection:
             self._send_conn_window += increment
             if self._send_conn_window > MAX_WINDOW:
                 raise _ConnErr(FLOW_CONTROL_ERROR, "connection window too large")  # §6.9.1
-            self._events.append(H2WindowUpdated(0))
+            self._events.append(_H2_WINDOW.make1(0))
             return 0
-        s = self._open.get(stream_id)
+        s = self._get_open(stream_id)
         if s is None:
             if self._idle(stream_id):
                 raise _ConnErr(PROTOCOL_ERROR, "WINDOW_UPDATE on idle stream")  # §5.1
@@ -1013,7 +1186,7 @@ cdef class H2Connection:
         if s.send_window > MAX_WINDOW:
             self._stream_error(s, FLOW_CONTROL_ERROR)  # §6.9.1
             return 0
-        self._events.append(H2WindowUpdated(stream_id))
+        self._events.append(_H2_WINDOW.make1(stream_id))
         return 0
 
     cdef int _on_settings(
@@ -1031,7 +1204,7 @@ cdef class H2Connection:
             raise _ConnErr(FRAME_SIZE_ERROR, "SETTINGS frame size")
         self._calm(self._settings_budget, "SETTINGS flood")
         if self._apply_settings(data[pos:pos + length]):
-            self._events.append(H2WindowUpdated(0))  # §6.9.2: every stream window moved
+            self._events.append(_H2_WINDOW.make1(0))  # §6.9.2: every stream window moved
         self._out.append(_frame_header(0, T_SETTINGS, F_ACK, 0))
         return 0
 
@@ -1059,7 +1232,9 @@ cdef class H2Connection:
                 window_set = True
                 if delta:
                     # §6.9.2: the change applies to every open stream's window.
-                    for s in self._open.values():
+                    for s in self._streams.values():
+                        if s.closed:
+                            continue
                         s.send_window += delta
                         if s.send_window > MAX_WINDOW:
                             raise _ConnErr(FLOW_CONTROL_ERROR, "stream window too large")
@@ -1111,7 +1286,12 @@ cdef class H2Connection:
     # Responses -----------------------------------------------------------------------------
 
     cdef _Stream _sendable(self, int stream_id):
-        cdef _Stream s = self._open.get(stream_id)
+        cdef _Stream s = self._last_sent
+        # A response is HEADERS then DATA on one stream: the stream of the last call is kept
+        # (while open) to save the dict lookup.
+        if s is None or s.stream_id != stream_id or s.closed:
+            s = self._get_open(stream_id)
+            self._last_sent = s
         if s is None or s.local_ended or self._send_closed:
             raise StreamGone(f"stream {stream_id} cannot be written")
         return s
@@ -1202,14 +1382,14 @@ cdef class H2Connection:
         (RFC 9113 §6.9.1), unless the client has finished sending on it."""
         cdef _Stream s = self._streams.get(stream_id)
         cdef long long credit
-        if s is None:
+        if s is None or not s.tracked:
             return
         if nbytes > s.buffered:
             nbytes = s.buffered
         s.buffered -= nbytes
         self._buffered_total -= nbytes
         self._release_held_credit()
-        if s.ended or self._send_closed or stream_id not in self._open:
+        if s.ended or self._send_closed or s.closed:
             return
         credit = nbytes + s.pending_credit
         s.pending_credit = 0
@@ -1220,12 +1400,12 @@ cdef class H2Connection:
             self._window_update(stream_id, credit)
 
     def reset_stream(self, int stream_id, int error_code=NO_ERROR):
-        cdef _Stream s = self._streams.pop(stream_id, None)
-        if s is not None:
-            s.tracked = False
-            self._forget(s)
-        s = self._open.get(stream_id)
-        if s is not None and not self._send_closed:
+        cdef _Stream s = self._streams.get(stream_id)
+        if s is None:
+            return
+        if s.tracked:
+            self._untrack(s)
+        if not s.closed and not self._send_closed:
             self._rst(stream_id, error_code)
             self._close(s, CLOSED_BY_RESET)
 

@@ -42,6 +42,14 @@ cdef class Encoder:
     cdef unsigned char* _buf
     cdef Py_ssize_t _cap
     cdef Py_ssize_t _len
+    # The table's generation: bumped whenever an entry is added or evicted, or its size set.
+    cdef Py_ssize_t _generation
+    # encode_response's last block, reused while the status, the headers and the table are the
+    # same (a block that added nothing to the table encodes the same way again).
+    cdef bytes _last_block
+    cdef list _last_headers
+    cdef int _last_status
+    cdef Py_ssize_t _last_generation
 
     cpdef bytes encode(self, list headers)
     cpdef bytes encode_status(self, int status)

@@ -641,6 +641,43 @@ cdef bytes _status_block(int status):
     return block
 
 
+cdef bint _plain_fields(list headers):
+    """Every field is a tuple of two bytes objects (immutable: safe to keep and compare)."""
+    cdef object item
+    for item in headers:
+        if (
+            type(item) is not tuple or len(<tuple>item) != 2
+            or type((<tuple>item)[0]) is not bytes or type((<tuple>item)[1]) is not bytes
+        ):
+            return False
+    return True
+
+
+cdef bint _same_fields(list headers, list last) except -1:
+    """``headers == last``, where ``last`` holds only (bytes, bytes) tuples; mostly the very
+    same tuple objects, so identity decides before any comparison."""
+    cdef Py_ssize_t i, n = len(last)
+    cdef object item, prev
+    if len(headers) != n:
+        return False
+    for i in range(n):
+        item = headers[i]
+        prev = last[i]
+        if item is prev:
+            continue
+        if type(item) is not tuple or len(<tuple>item) != 2:
+            return False
+        if (<tuple>item)[0] is not (<tuple>prev)[0] and not (
+            type((<tuple>item)[0]) is bytes and <bytes>(<tuple>item)[0] == <bytes>(<tuple>prev)[0]
+        ):
+            return False
+        if (<tuple>item)[1] is not (<tuple>prev)[1] and not (
+            type((<tuple>item)[1]) is bytes and <bytes>(<tuple>item)[1] == <bytes>(<tuple>prev)[1]
+        ):
+            return False
+    return True
+
+
 cdef class Encoder:
     """Encodes the header blocks a connection sends (its own dynamic table, §2.2).
 
@@ -680,6 +717,7 @@ cdef class Encoder:
         size = min(value, ENCODER_TABLE_CAP)
         if size == self._max_size:
             return
+        self._generation += 1
         # Signal the smallest size since the last block, then the final one (§4.2).
         if not self._update_pending or size < self._pending_min:
             self._pending_min = size
@@ -717,15 +755,41 @@ cdef class Encoder:
         return PyBytes_FromStringAndSize(<const char*>self._buf, self._len)
 
     cpdef bytes encode_response(self, int status, list headers):
-        """``encode_status(status) + encode(headers)`` in one pass."""
-        cdef bytes block = _status_block(status)
+        """``encode_status(status) + encode(headers)`` in one pass.
+
+        Most responses of a connection repeat the previous one's fields (a date changes once a
+        second). A block that added no entry to the dynamic table and carried no size update
+        encodes the same fields the same way while the table is unchanged (§2.3.2: indexes
+        refer to the table's state), so it is reused."""
+        cdef bytes block
+        cdef Py_ssize_t generation = self._generation
+        cdef bint cacheable
+        if (
+            self._last_block is not None
+            and status == self._last_status
+            and generation == self._last_generation
+            and not self._update_pending
+            and _same_fields(headers, self._last_headers)
+        ):
+            return self._last_block
+        cacheable = not self._update_pending
+        block = _status_block(status)
         self._len = 0
         self._put_pending_update()
         self._reserve(PyBytes_GET_SIZE(block))
         memcpy(self._buf + self._len, PyBytes_AS_STRING(block), PyBytes_GET_SIZE(block))
         self._len += PyBytes_GET_SIZE(block)
         self._put_headers(headers)
-        return PyBytes_FromStringAndSize(<const char*>self._buf, self._len)
+        block = PyBytes_FromStringAndSize(<const char*>self._buf, self._len)
+        if cacheable and self._generation == generation and _plain_fields(headers):
+            self._last_block = block
+            self._last_status = status
+            self._last_generation = generation
+            self._last_headers = list(headers)  # the caller may change its list later
+        else:
+            self._last_block = None
+            self._last_headers = None
+        return block
 
     cdef int _reserve(self, Py_ssize_t n) except -1:
         cdef Py_ssize_t cap
@@ -848,6 +912,7 @@ cdef class Encoder:
             self._ring = _grow_ring(self._ring, self._mask, self._inserted, self._count)
             self._mask = (self._mask << 1) | 1
         self._inserted += 1
+        self._generation += 1
         self._ring[self._inserted & self._mask] = field
         self._fields[field] = self._inserted
         self._names[field[0]] = self._inserted
@@ -869,4 +934,5 @@ cdef class Encoder:
                 del self._names[field[0]]
             self._size -= _field_size(field)
             self._count -= 1
+            self._generation += 1
         return 0

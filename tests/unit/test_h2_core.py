@@ -20,7 +20,9 @@ from pounce.h2connection import (
     H2RequestReceived,
     H2Settings,
     H2StreamReset,
+    H2WebSocketRequest,
     H2WindowUpdated,
+    RequestReceived,
 )
 
 try:
@@ -90,6 +92,47 @@ def test_request_and_body() -> None:
     assert isinstance(req, H2RequestReceived) and not req.end_stream
     (body,) = c.send(frame(0x0, 0x1, 1, b"hello"))
     assert body == H2BodyReceived(1, b"hello", True)
+
+
+def test_events_are_the_python_dataclasses_with_every_field_set() -> None:
+    # The core fills the events' slots itself (no __init__ call): they must be complete.
+    c = Client()
+    (req,) = c.send(c.headers(1, [*GET, (b"cookie", b"a=1"), (b"x-a", b"b")]))
+    assert type(req) is H2RequestReceived and type(req.request) is RequestReceived
+    assert req == H2RequestReceived(
+        1,
+        RequestReceived(b"GET", b"/", b"http", b"x", [(b"x-a", b"b"), (b"cookie", b"a=1")]),
+        True,
+    )
+    assert "stream_id=1" in repr(req)
+    (ws,) = c.send(
+        c.headers(3, [(b":method", b"CONNECT"), (b":protocol", b"websocket"), *GET[1:]], 0x4)
+    )
+    assert ws == H2WebSocketRequest(
+        3, RequestReceived(b"CONNECT", b"/", b"http", b"x", [], b"websocket"), b"/", False
+    )
+    assert c.send(frame(0x3, 0, 3, b"\x00\x00\x00\x08")) == [H2StreamReset(3, 8)]
+
+
+def test_closed_streams_are_remembered_up_to_a_limit() -> None:
+    # §5.1: frames on a stream the client reset are ignored; once the stream has left the
+    # memory of the last 1024 closed streams, it is one that was implicitly closed, and DATA
+    # on it is a stream error STREAM_CLOSED.
+    c = Client()
+    c.send(c.headers(1, POST, flags=0x4) + frame(0x3, 0, 1, b"\x00\x00\x00\x08"))
+    c.sent()
+    assert c.send(frame(0x0, 0, 1, b"late")) == []
+    assert c.resets() == []
+    for sid in range(3, 3 + 2 * 1024, 2):
+        c.send(c.headers(sid, GET))
+        c.server.send_response_headers(sid, 204, [], end_stream=True)
+        c.server.remove_stream(sid)
+    c.sent()
+    assert c.send(frame(0x0, 0, 1, b"late")) == []
+    assert c.resets() == [(1, STREAM_CLOSED)]
+    # A stream closed normally and still remembered: STREAM_CLOSED as well (§5.1, §6.1).
+    assert c.send(frame(0x0, 0, 2047, b"late")) == []
+    assert c.resets() == [(2047, STREAM_CLOSED)]
 
 
 def test_stray_continuation_is_a_connection_error() -> None:

@@ -223,6 +223,50 @@ def test_repeated_response_fields_become_indexes() -> None:
     assert enc.encode_status(200) + enc.encode(HELLO) == second
 
 
+def test_unchanged_response_block_is_reused_while_the_table_is_unchanged() -> None:
+    """encode_response returns its last block again only when the status, the fields and the
+    dynamic table (RFC 7541 §2.3.2: indexes name its state) are all the same."""
+    enc, dec = Encoder(), Decoder()
+
+    def check(status: int, headers: Headers) -> bytes:
+        block = enc.encode_response(status, headers)
+        expected = [(b":status", b"%d" % status), *(tuple(field) for field in headers)]
+        assert dec.decode(block) == expected
+        assert dec.table_entries() == enc.table_entries()
+        return block
+
+    check(200, HELLO)  # adds server and content-type to the table
+    second = check(200, HELLO)
+    assert check(200, list(HELLO)) is second  # equal fields in a new list
+    assert check(200, [tuple(field) for field in HELLO]) is second  # equal, not the same tuples
+    assert check(404, HELLO) is not second
+    changed = [*HELLO[:3], (b"date", b"Sun, 22 Nov 2026 16:00:01 GMT")]
+    assert check(200, changed) != second
+    # The caller's list changing after the call does not fool the next one.
+    headers = list(HELLO)
+    first = check(200, headers)
+    headers[2] = (b"content-length", b"99")
+    assert check(200, headers) != first
+    # A block that adds to the table, a trailer block that adds to it, and table size changes
+    # (with evictions and a size update) all move the indexes: the block is encoded afresh.
+    check(200, HELLO)
+    with_new = [*HELLO, (b"x-new", b"1")]
+    check(200, with_new)
+    check(200, with_new)
+    dec.decode(enc.encode([(b"x-trailer", b"t")]))
+    check(200, with_new)
+    enc.header_table_size = 0
+    enc.header_table_size = 4096
+    dec.decode(enc.encode([]))  # carries the size updates; the table is empty now
+    assert enc.table_entries() == []
+    check(200, with_new)
+    check(200, with_new)
+    # Lists as fields are accepted and never kept.
+    as_lists = [list(field) for field in HELLO]
+    check(200, as_lists)  # type: ignore[arg-type]
+    check(200, as_lists)  # type: ignore[arg-type]
+
+
 def test_credentials_are_never_indexed() -> None:
     enc = Encoder()
     headers = [(b"set-cookie", b"session=abc"), (b"authorization", b"Basic x"), (b"x-a", b"1")]
