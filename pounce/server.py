@@ -25,7 +25,7 @@ from .logs import configure_logging
 from .protocols.h1 import H1Protocol
 from .protocols.negotiate import AlpnSelector
 from .sockets import bind_socket, describe_socket
-from .state import ServerState
+from .state import RECHECK_DELAY, ServerState
 
 logger = logging.getLogger("pounce.error")
 
@@ -67,6 +67,7 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._exit_event: asyncio.Event | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._recheck_handle: asyncio.TimerHandle | None = None
         self._lifespan_state: dict[str, Any] = {}
 
     # Running ----------------------------------------------------------------------------
@@ -161,8 +162,11 @@ class Server:
         self._tick_handle = self._loop.call_later(self.state.sweep_interval, self._tick)
 
     def _tick(self) -> None:
-        assert self.state is not None
-        self.state.tick()
+        assert self._loop is not None and self.state is not None
+        if self.state.tick():
+            # Connections marked idle get their second look one loop iteration later (see
+            # pounce/state.py): one timer per sweep, never one per connection or request.
+            self._recheck_handle = self._loop.call_later(RECHECK_DELAY, self.state.sweep)
         if not self.force_exit:
             self._schedule_tick()
 
@@ -189,8 +193,9 @@ class Server:
                 len(state.tasks),
             )
         self._abort_remaining()
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
+        for handle in (self._tick_handle, self._recheck_handle):
+            if handle is not None:
+                handle.cancel()
         if not self.force_exit and self.lifespan is not None:
             await self.lifespan.shutdown()
         for server in self.servers:

@@ -3,6 +3,17 @@
 Built once per server; the protocols read plain attributes from it on the hot path. A single
 periodic tick (not a timer per request) refreshes the ``date`` header once a second and sweeps
 connections whose keep-alive or other deadline has passed.
+
+Idle closes never lose a request already sent. RFC 9112 §9.6 lets a server close an idle
+connection at any time, but a client whose request is already waiting in our socket must get
+its answer. The tick runs before the loop polls the sockets in an iteration, and a deadline set
+from the loop's cached clock after a long iteration can pass before the connection's first
+read, so a sweep that finds an idle connection past its deadline only marks it (its
+``check_deadline`` re-arms ``deadline`` to the sweep's ``now`` and returns True). A second
+sweep, one loop iteration later (``RECHECK_DELAY``, after a socket poll has read whatever was
+waiting), closes it only if it is still idle with the same mark; a request that started in
+between re-armed its deadline. So the keep-alive timeout holds to within one sweep interval
+(plus that iteration), and no timer or syscall is added per request.
 """
 
 from __future__ import annotations
@@ -21,12 +32,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 
+# The second look at connections a sweep marked idle: long enough to be a later loop
+# iteration (timers run before the socket poll in each one), short next to any timeout.
+RECHECK_DELAY = 0.001
+
+
 class Connection(Protocol):
     """What the server needs from every connection protocol (HTTP/1.1, HTTP/2, WebSocket)."""
 
     deadline: float
 
-    def check_deadline(self, now: float) -> None: ...
+    def check_deadline(self, now: float) -> bool | None:
+        """Act on a passed deadline; True: look again after the next socket poll."""
 
     def shutdown(self) -> None: ...
 
@@ -96,13 +113,23 @@ class ServerState:
             extra,  # app set both
         )
 
-    def tick(self) -> None:
-        """Once per sweep interval: refresh the date, expire connections past a deadline."""
+    def tick(self) -> bool:
+        """Once per sweep interval: refresh the date, expire connections past a deadline.
+
+        True when a connection asked for another look (see ``sweep``)."""
         self.update_date()
+        return self.sweep()
+
+    def sweep(self) -> bool:
+        """Call ``check_deadline`` on every connection past its deadline. True when one of
+        them marked itself idle: the caller sweeps again after ``RECHECK_DELAY`` (one loop
+        iteration, so a socket poll happens in between) to close it."""
         now = self.loop.time()
+        again = False
         for conn in list(self.connections):
-            if conn.deadline and conn.deadline <= now:
-                conn.check_deadline(now)
+            if conn.deadline and conn.deadline <= now and conn.check_deadline(now):
+                again = True
+        return again
 
     @property
     def sweep_interval(self) -> float:

@@ -681,6 +681,7 @@ cdef class H1Protocol:
     cdef public str scheme
     cdef public bint proxy_trusted
     cdef public double deadline
+    cdef double _idle_mark
     cdef public bint closing
     cdef public bint disconnected
     cdef public RequestResponseCycle cycle
@@ -766,6 +767,7 @@ cdef class H1Protocol:
         self.scheme = "http"
         self.proxy_trusted = False
         self.deadline = 0.0
+        self._idle_mark = 0.0  # the sweep time that marked this connection idle (state.py)
         self.closing = False
         self.disconnected = False
         # HTTP/2 entry (pounce.protocols.negotiate): the first bytes are checked for the
@@ -1520,12 +1522,13 @@ cdef class H1Protocol:
 
     def check_deadline(self, double now):
         # Which deadline passed: see H1Protocol.check_deadline in protocols/h1.py.
+        cdef double due = self.deadline
         self.deadline = 0.0
         if self.disconnected:
-            return
+            return False
         if self._lingering:
             self.transport.close()
-            return
+            return False
         cdef double send = self._send_deadline
         cdef Py_ssize_t buffered
         if send:
@@ -1537,13 +1540,13 @@ cdef class H1Protocol:
                 logger.debug("Send timeout: closing the connection to %s", self.client)
                 self._discard_input = True
                 self.transport.abort()
-                return
+                return False
             self._arm(send)
         if self._phase == _HEAD and self._head_deadline:
             if self._head_deadline <= now:
                 self._head_deadline = 0.0
                 self._bad_request(HEADER_TIMEOUT[0], HEADER_TIMEOUT[1])
-                return
+                return False
             self._arm(self._head_deadline)
         elif self._reading is not None and self._body_deadline:
             if self._read_paused:
@@ -1551,8 +1554,14 @@ cdef class H1Protocol:
             elif self._body_deadline <= now:
                 self._body_deadline = 0.0
                 self._bad_request(BODY_TIMEOUT[0], BODY_TIMEOUT[1])
-                return
+                return False
             else:
                 self._arm(self._body_deadline)
         elif self.is_idle():
+            # Idle: mark now, close on the sweep's second look (see h1.py and state.py).
+            if not due or due != self._idle_mark:
+                self._idle_mark = now
+                self.deadline = now
+                return True
             self.transport.close()
+        return False

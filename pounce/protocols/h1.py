@@ -106,6 +106,7 @@ class H1Protocol(asyncio.Protocol):
         self.scheme = "http"
         self.proxy_trusted = False
         self.deadline = 0.0
+        self._idle_mark = 0.0  # the sweep time that marked this connection idle (state.py)
         self.closing = False
         self.disconnected = False
         self._lingering = False
@@ -725,14 +726,18 @@ class H1Protocol(asyncio.Protocol):
             limit = self.loop.time() + grace
             self.deadline = min(self.deadline, limit) if self.deadline else limit
 
-    def check_deadline(self, now: float) -> None:
-        """Called by the server's sweep once ``deadline`` has passed: find which one it was."""
+    def check_deadline(self, now: float) -> bool:
+        """Called by the server's sweep once ``deadline`` has passed: find which one it was.
+
+        True: idle, marked, and to be closed by the sweep's second look (see pounce/state.py).
+        """
+        due = self.deadline
         self.deadline = 0.0
         if self.disconnected:
-            return
+            return False
         if self._lingering:
             self.transport.close()  # the end of a lingering close
-            return
+            return False
         send = self._send_deadline
         if send:
             buffered = self.transport.get_write_buffer_size()
@@ -750,13 +755,13 @@ class H1Protocol(asyncio.Protocol):
                 logger.debug("Send timeout: closing the connection to %s", self.client)
                 self._discard_input = True
                 self.transport.abort()
-                return
+                return False
             self._arm(send)
         if self._phase == _HEAD and self._head_deadline:
             if self._head_deadline <= now:
                 self._head_deadline = 0.0
                 self._bad_request(*HEADER_TIMEOUT)
-                return
+                return False
             self._arm(self._head_deadline)
         elif self._reading is not None and self._body_deadline:
             if self._read_paused:
@@ -766,11 +771,18 @@ class H1Protocol(asyncio.Protocol):
             elif self._body_deadline <= now:
                 self._body_deadline = 0.0
                 self._bad_request(*BODY_TIMEOUT)
-                return
+                return False
             else:
                 self._arm(self._body_deadline)
         elif self.is_idle():
-            self.transport.close()  # keep-alive timeout, or the end of a drain's grace
+            # Keep-alive timeout (RFC 9112 §9.6), or the end of a drain's grace. A request may
+            # be waiting in the socket unread: close only on a second look, if nothing started
+            # since this sweep marked it (a new request re-arms ``deadline``).
+            if not due or due != self._idle_mark:
+                self._idle_mark = self.deadline = now
+                return True
+            self.transport.close()
+        return False
 
 
 H1ProtocolPy = H1Protocol

@@ -122,6 +122,7 @@ class H2Protocol(asyncio.Protocol):
         self.scheme = "http"
         self.proxy_trusted = False
         self.deadline = 0.0
+        self._idle_mark = 0.0  # the sweep time that marked this connection idle (state.py)
         self.closing = False
         self.disconnected = False
         self.write_paused = False
@@ -669,28 +670,38 @@ class H2Protocol(asyncio.Protocol):
         if not self.deadline or at < self.deadline:
             self.deadline = at
 
-    def check_deadline(self, now: float) -> None:
-        """Called by the server's sweep once ``deadline`` has passed."""
+    def check_deadline(self, now: float) -> bool:
+        """Called by the server's sweep once ``deadline`` has passed.
+
+        True: idle, marked, and to be closed by the sweep's second look (see pounce/state.py).
+        """
+        due = self.deadline
         self.deadline = 0.0
         if self.disconnected:
-            return
+            return False
         if self.closing and not self.conn.is_closed and now >= self._drain_at:
             self.conn.close_connection(NO_ERROR)  # no PING ACK in time: the final GOAWAY now
             self._write_now()
             self._close_if_done()
             if self.disconnected or not self.streams:
-                return
+                return False
         if not self.streams:
-            self.conn.close_connection(NO_ERROR)  # idle: RFC 9113 §9.1
+            # Idle (RFC 9113 §9.1: GOAWAY, then close). A HEADERS frame may be waiting in the
+            # socket unread: close only on a second look, if no stream started since this
+            # sweep marked it (a stream that came and went re-armed ``deadline``).
+            if not due or due != self._idle_mark:
+                self._idle_mark = self.deadline = now
+                return True
+            self.conn.close_connection(NO_ERROR)
             self._write_now()
             self.transport.close()
-            return
+            return False
         timeout = self.write_timeout
         if self.write_paused and now - self.write_paused_since >= timeout:
             # The peer stopped reading: nothing more can be written, not even a GOAWAY.
             logger.debug("HTTP/2 write timeout (transport) for %s", self.client)
             self.transport.abort()
-            return
+            return False
         stalled = [
             s
             for s in self.writable.values()
@@ -700,7 +711,7 @@ class H2Protocol(asyncio.Protocol):
             logger.debug("HTTP/2 write timeout (connection window) for %s", self.client)
             self.conn.close_connection(ENHANCE_YOUR_CALM)
             self._abandon()
-            return
+            return False
         for stream in stalled:
             logger.debug("HTTP/2 write timeout (stream %d) for %s", stream.stream_id, self.client)
             stream.cycle.disconnect()
@@ -714,3 +725,4 @@ class H2Protocol(asyncio.Protocol):
             self.deadline = min(pending)
         elif not self.streams:
             self._update_idle()
+        return False

@@ -10,6 +10,8 @@ import asyncio
 import contextvars
 import json
 import os
+import socket
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -310,6 +312,29 @@ async def background_after_response(scope, receive, send, query, key):
     record(key, "background done")
 
 
+async def block_loop(scope, receive, send, query, key):
+    """Block the worker's event loop for ``t`` seconds inside a socket-read callback, as a
+    burst of CPU work in a busy worker does: the loop runs its timers (the sweep) next,
+    before it polls the sockets again."""
+    loop = asyncio.get_running_loop()
+    r, w = socket.socketpair()
+    done = loop.create_future()
+
+    def block() -> None:
+        loop.remove_reader(r.fileno())
+        time.sleep(float(query.get("t", "1")))
+        done.set_result(None)
+
+    loop.add_reader(r.fileno(), block)
+    w.send(b"x")
+    try:
+        await done
+    finally:
+        r.close()
+        w.close()
+    await send_response(send, 200, b"unblocked")
+
+
 ROUTES = {
     "/task-semantics": task_semantics,
     "/background": background_after_response,
@@ -338,4 +363,5 @@ ROUTES = {
     "/state": state,
     "/set-headers": set_headers,
     "/pid": pid,
+    "/block-loop": block_loop,
 }

@@ -194,7 +194,10 @@ def test_idle_deadline_and_active_streams() -> None:
         gate.set()
         await spin()
         assert not proto.streams and proto.deadline > 0
-        proto.check_deadline(proto.deadline)
+        now = proto.deadline
+        assert proto.check_deadline(now)  # idle: marked first (pounce/state.py) ...
+        assert not transport.closed
+        proto.check_deadline(now + 0.001)  # ... and closed on the sweep's second look
         assert transport.closed
 
     asyncio.run(main())

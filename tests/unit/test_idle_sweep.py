@@ -1,0 +1,167 @@
+"""The idle-close rule of the sweep (pounce/state.py): mark first, close on a second look.
+
+A sweep that finds an idle connection past its keep-alive deadline only marks it; the close
+comes from a second look one loop iteration later, and only if no request started in between.
+So a request whose bytes were already waiting in the socket when the first sweep ran is
+answered, never dropped. Driven here with a fake clock (``check_deadline(now)``) on both
+HTTP/1.1 twins under both parsers, on HTTP/2, and through ``ServerState.sweep``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from pounce import Config
+from pounce.protocols import h1 as h1_module
+from pounce.state import RECHECK_DELAY, ServerState
+from tests.h2support import goaway_frames, parse_frames
+from tests.unit.test_h1_differential import Transport
+from tests.unit.test_h2protocol import GET, client, spin, start
+
+try:
+    from pounce._speedups import _http1
+except ImportError:  # pure build
+    _http1 = None
+
+TWINS = [
+    pytest.param(h1_module.H1ProtocolPy, id="pure"),
+    pytest.param(
+        _http1.H1Protocol if _http1 is not None else None,
+        id="compiled",
+        marks=pytest.mark.skipif(_http1 is None, reason="compiled speedups are not built"),
+    ),
+]
+REQUEST = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await receive()
+    headers = [(b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def h1_connection(protocol_class: type, parser: str) -> tuple[Any, Transport]:
+    loop = asyncio.get_running_loop()
+    config = Config(app=app, access_log=False, date_header=False, timeout_keep_alive=0.2)
+    proto = protocol_class(ServerState(config, app, loop), parser)
+    transport = Transport()
+    proto.connection_made(transport)
+    return proto, transport
+
+
+def expire(proto: Any) -> None:
+    """Put the connection's deadline in the past, as a stale clock after a long loop iteration
+    does (the sweep then runs before the socket poll that would read the request)."""
+    assert proto.deadline > 0
+    proto.deadline = proto.loop.time() - 1.0
+
+
+async def second_look() -> None:
+    """What the server waits before its second sweep (RECHECK_DELAY: a later iteration)."""
+    await asyncio.sleep(RECHECK_DELAY)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+@pytest.mark.parametrize("protocol_class", TWINS)
+def test_request_waiting_when_the_sweep_runs_is_answered(protocol_class, parser) -> None:
+    async def main() -> None:
+        proto, transport = await h1_connection(protocol_class, parser)
+        state = proto.state
+        expire(proto)  # a new connection, its request not read yet
+        assert state.sweep() is True  # marked, not closed: look again after a poll
+        assert not transport.closed
+        proto.data_received(REQUEST)  # the socket poll in between reads it
+        await second_look()
+        assert state.sweep() is False
+        assert not transport.closed
+        assert bytes(transport.out).startswith(b"HTTP/1.1 200 ")
+        assert bytes(transport.out).endswith(b"\r\n\r\nok")
+        assert proto.deadline > proto.loop.time()  # a fresh keep-alive wait
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+@pytest.mark.parametrize("protocol_class", TWINS)
+def test_idle_connection_closes_on_the_second_look(protocol_class, parser) -> None:
+    async def main() -> None:
+        proto, transport = await h1_connection(protocol_class, parser)
+        state = proto.state
+        proto.data_received(REQUEST)
+        await spin()
+        assert bytes(transport.out).count(b"HTTP/1.1 200 ") == 1
+        expire(proto)  # the keep-alive wait after the response
+        assert state.sweep() is True
+        assert not transport.closed
+        if parser == "httptools":
+            # Bytes that start no request (RFC 9112 §2.2: an empty line before a request
+            # line is ignored) do not keep it open. (The h11 adapter takes any byte as the
+            # start of a head, which the head timeout then governs.)
+            proto.data_received(b"\r\n")
+        await second_look()
+        assert state.sweep() is False
+        assert transport.closed and not transport.eof
+        proto.connection_lost(None)
+        assert not state.connections
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("protocol_class", TWINS)
+def test_a_request_between_the_looks_starts_a_new_idle_period(protocol_class) -> None:
+    async def main() -> None:
+        proto, transport = await h1_connection(protocol_class, "httptools")
+        expire(proto)
+        mark = proto.loop.time()
+        assert proto.check_deadline(mark) is True
+        proto.data_received(REQUEST)  # answered at once: idle again, a new deadline
+        await spin()
+        assert proto.deadline > mark
+        # A late sweep finds the new deadline passed: again a mark first, never a close.
+        late = proto.deadline + 1.0
+        assert proto.check_deadline(late) is True
+        assert not transport.closed
+        assert proto.check_deadline(late + RECHECK_DELAY) is False
+        assert transport.closed
+        assert bytes(transport.out).count(b"HTTP/1.1 200 ") == 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(10)
+def test_h2_headers_waiting_when_the_sweep_runs_are_answered() -> None:
+    async def main() -> None:
+        proto, transport = await start(app, timeout_keep_alive=1)
+        state = proto.state
+        c = client()
+        proto.data_received(c.data_to_send())  # preface and SETTINGS: idle, no stream yet
+        expire(proto)
+        assert state.sweep() is True
+        assert not transport.closed
+        c.send_headers(1, GET, end_stream=True)
+        proto.data_received(c.data_to_send())  # the HEADERS frame the poll reads
+        await spin()
+        await second_look()
+        assert state.sweep() is False
+        assert not transport.closed
+        out = transport.drain()
+        assert goaway_frames(out) == []
+        assert any(f.type == 0x0 and f.stream_id == 1 for f in parse_frames(out))  # the answer
+        # The stream came and went: a new idle deadline, and again two looks to close.
+        assert not proto.streams and proto.deadline > proto.loop.time()
+        expire(proto)
+        assert state.sweep() is True
+        assert not transport.closed
+        await second_look()
+        assert state.sweep() is False
+        assert transport.closed
+        assert goaway_frames(transport.drain()) == [(1, 0)]  # RFC 9113 §6.8: stream 1 was done
+
+    asyncio.run(main())
