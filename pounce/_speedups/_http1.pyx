@@ -258,6 +258,15 @@ cdef inline object _get(object message, str key, object default):
     return message.get(key, default)
 
 
+cdef bint _immutable_fields(list headers):
+    for item in headers:
+        if type(item) is not tuple or len(<tuple>item) != 2:
+            return False
+        if type((<tuple>item)[0]) is not bytes or type((<tuple>item)[1]) is not bytes:
+            return False
+    return True
+
+
 cdef inline int _cancelling(task):
     return task.cancelling() if HAS_UNCANCEL else 0
 
@@ -722,6 +731,11 @@ cdef class H1Protocol:
     cdef _Runner _runner
     cdef object _plain_app
     cdef dict _scope_template
+    # The last response head built on this connection, reused while an app answers with the
+    # same status and header fields (most apps do): see write_start.
+    cdef object _last_status
+    cdef list _last_headers
+    cdef tuple _last_built
     # Limits and slow-client deadlines (see protocols/h1_limits.py).
     cdef Py_ssize_t _limit_line
     cdef Py_ssize_t _limit_field
@@ -744,6 +758,9 @@ cdef class H1Protocol:
         self._keep_alive_timeout = state.keep_alive_timeout
         self._tasks = state.tasks
         self._runner = None
+        self._last_status = None
+        self._last_headers = None
+        self._last_built = None
         self.transport = None
         if parser == "httptools":
             self.parser = httptools.HttpRequestParser(self)
@@ -1307,7 +1324,23 @@ cdef class H1Protocol:
     cpdef write_start(self, cycle, status, headers, trailers):
         cdef long long content_length
         cdef int flags
-        head, content_length, flags = build_response_head(status, headers)
+        cdef tuple built
+        if (
+            self._last_headers is not None
+            and type(status) is int
+            and status == self._last_status
+            and type(headers) is list
+            and headers == self._last_headers
+        ):
+            built = self._last_built
+        else:
+            built = build_response_head(status, headers)
+            # Only a list of (bytes, bytes) tuples is kept: nothing in it can change later.
+            if type(status) is int and type(headers) is list and _immutable_fields(headers):
+                self._last_status = status
+                self._last_headers = list(headers)
+                self._last_built = built
+        head, content_length, flags = built
         cdef bint no_body = self._is_head_request or status == 204 or status == 304 or status < 200
         cdef bint keep_alive = self._keep_alive and not flags & RESP_CONNECTION_CLOSE
         if self.closing and not self.pipeline:
