@@ -189,7 +189,6 @@ cdef unsigned char TOKEN_CHAR[256]
 cdef unsigned char URL_CHAR[256]
 cdef unsigned char VALUE_CHAR[256]
 cdef unsigned char LOWER_CHAR[256]
-cdef int FAST_MAX_FIELDS = 100
 cdef bint C_FAST_HEAD = True
 
 
@@ -1167,7 +1166,6 @@ cdef class H1Protocol:
             if (
                 size > limit
                 or count > self._limit_fields
-                or count > FAST_MAX_FIELDS
                 or name_len + value_len + 2 > self._limit_field
             ):
                 return 0

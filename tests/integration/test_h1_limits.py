@@ -20,6 +20,11 @@ LINE = 100
 FIELD = 100
 FIELDS = 5
 BODY = 100
+# The server options both protocols' limit tests run with (test_h2_limits.py uses them too).
+LIMIT_OPTIONS = (
+    *("--limit-request-line", str(LINE), "--limit-request-field-size", str(FIELD)),
+    *("--limit-request-fields", str(FIELDS), "--limit-request-body", str(BODY)),
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +34,7 @@ def limited(parser: str) -> Iterator[PounceProcess]:
         "--http",
         parser,
         "--no-access-log",
-        "--limit-request-line",
-        str(LINE),
-        "--limit-request-field-size",
-        str(FIELD),
-        "--limit-request-fields",
-        str(FIELDS),
-        "--limit-request-body",
-        str(BODY),
+        *LIMIT_OPTIONS,
     )
     try:
         proc.wait_ready()

@@ -10,14 +10,11 @@ from collections.abc import Iterator
 import pytest
 
 from tests.h2support import H2Client, goaway_frames, reset_frames
+from tests.integration.test_h1_limits import BODY, FIELD, FIELDS, LIMIT_OPTIONS, LINE
 from tests.support import PounceProcess, get, request
 
 pytestmark = pytest.mark.timeout(30)
 
-LINE = 100
-FIELD = 100
-FIELDS = 5
-BODY = 100
 NO_ERROR = 0x0
 CANCEL = 0x8
 
@@ -27,14 +24,7 @@ def limited_h2() -> Iterator[PounceProcess]:
     proc = PounceProcess(
         "testapp:app",
         "--no-access-log",
-        "--limit-request-line",
-        str(LINE),
-        "--limit-request-field-size",
-        str(FIELD),
-        "--limit-request-fields",
-        str(FIELDS),
-        "--limit-request-body",
-        str(BODY),
+        *LIMIT_OPTIONS,
     )
     try:
         proc.wait_ready()
