@@ -29,7 +29,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
-from hyperframe.frame import GoAwayFrame
+from hyperframe.frame import GoAwayFrame, HeadersFrame
 
 from ._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 from ._h2headers import MalformedHeaders, check_trailers, split_request_headers
@@ -276,6 +276,9 @@ class H2Connection:
         self._terminated = False
         self._last_stream_id = 0
         self._highest_stream_id = 0
+        # The stream of a header block that has begun to arrive but is not complete, else 0:
+        # the protocol's --timeout-request-header clock (see _head_in_progress).
+        self.head_pending = 0
         self._clock = clock
         limits = limits or FloodLimits()
         w = limits.window
@@ -397,14 +400,51 @@ class H2Connection:
                 # only stream windows wait for the application.
                 self._conn.increment_flow_control_window(conn_credit)
             self._check_header_backlog()
+            self.head_pending = self._head_in_progress()
         except h2.exceptions.ProtocolError as exc:
             # h2 has already queued GOAWAY with the right code (PROTOCOL_ERROR,
             # FLOW_CONTROL_ERROR, ENHANCE_YOUR_CALM for an oversized header list, ...).
             self._terminated = True
+            self.head_pending = 0
             return [H2ProtocolError(int(exc.error_code), str(exc) or type(exc).__name__)]
         except _CalmDown as exc:
+            self.head_pending = 0
             return [self._calm_down(str(exc))]
         return out
+
+    def _head_in_progress(self) -> int:
+        # h2's FrameBuffer keeps an unfinished header block's frames in _headers_buffer and
+        # the bytes of a frame in part in _data (a frame's type and stream are known from its
+        # 9-byte header on; a CONTINUATION in part follows a block already in the buffer).
+        incoming = self._conn.incoming_buffer
+        block = getattr(incoming, "_headers_buffer", None)
+        if block:
+            return int(block[0].stream_id)
+        data = getattr(incoming, "_data", b"")
+        if len(data) >= 9 and data[3] == 0x1:  # HEADERS
+            return int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+        return 0
+
+    def abandon_head(self, status: int) -> None:
+        """Stop waiting for the header block in progress (``head_pending``), which took too
+        long: a block that would open a new stream is answered with a bare ``status``
+        (HEADERS with END_STREAM; for a stream already open the protocol has answered), then
+        GOAWAY(NO_ERROR) with that stream as the last one. Nothing more is read: the client
+        can send no other frame until the block is complete (RFC 9113 §6.10), and the
+        streams already open may still finish their responses."""
+        sid = self.head_pending
+        self.head_pending = 0
+        if not sid or self._terminated:
+            return
+        if sid > self._highest_stream_id:
+            # Built here: h2 has not seen the stream (its frames wait in h2's buffer). The
+            # block comes from h2's own encoder, so the compression state stays shared.
+            self._highest_stream_id = sid
+            frame = HeadersFrame(sid, flags=["END_STREAM", "END_HEADERS"])
+            frame.data = self._conn.encoder.encode([(b":status", b"%d" % status)])
+            self._queue_frame(frame.serialize())
+        self.close_connection(NO_ERROR)
+        self._terminated = True
 
     def _calm_down(self, message: str) -> H2ProtocolError:
         self._terminated = True

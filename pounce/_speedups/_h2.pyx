@@ -464,6 +464,10 @@ cdef class H2Connection:
     cdef int _cont_depends
     cdef list _cont_parts
     cdef Py_ssize_t _cont_size
+    # The stream of a header block that has begun to arrive but is not complete (a HEADERS
+    # or CONTINUATION frame in part, or a block awaiting CONTINUATION), else 0: the
+    # protocol's --timeout-request-header clock (see _head_in_progress).
+    cdef readonly int head_pending
     cdef _Budget _settings_budget
     cdef _Budget _ping_budget
     cdef _Budget _empty_data_budget
@@ -675,11 +679,45 @@ cdef class H2Connection:
                 # RFC 9113 §6.9: the connection window is replenished as soon as data
                 # arrives; only stream windows wait for the application.
                 self._window_update(0, self._conn_credit)
+            self.head_pending = self._head_in_progress()
         except _ConnectionError as exc:
+            self.head_pending = 0
             return [self._connection_error(exc.code, str(exc))]
         finally:
             self._events = None
         return events
+
+    cdef int _head_in_progress(self):
+        cdef const unsigned char* p
+        if self._cont_parts:
+            return self._cont_stream
+        if not self._preface_seen or PyBytes_GET_SIZE(self._pending) < 9:
+            return 0  # (a frame's type and stream are known from its 9-byte header on)
+        p = <const unsigned char*>PyBytes_AS_STRING(self._pending)
+        if p[3] == T_HEADERS:  # (a CONTINUATION in part follows a block in _cont_parts)
+            return _u32(p + 5) & 0x7FFFFFFF
+        return 0
+
+    def abandon_head(self, int status):
+        """Stop waiting for the header block in progress (``head_pending``), which took too
+        long: a block that would open a new stream is answered with a bare ``status``
+        (HEADERS with END_STREAM; for a stream already open the protocol has answered), then
+        GOAWAY(NO_ERROR) with that stream as the last one. Nothing more is read: the client
+        can send no other frame until the block is complete (RFC 9113 §6.10), and the
+        streams already open may still finish their responses."""
+        cdef int sid = self.head_pending
+        self.head_pending = 0
+        if not sid or self._terminated:
+            return
+        self._pending = EMPTY
+        self._cont_parts = []
+        if sid > self._highest_stream_id and not self._send_closed:
+            self._highest_stream_id = sid
+            block = self._encoder.encode_response(status, [])
+            self._out.append(_frame_header(len(block), T_HEADERS, F_END_STREAM | F_END_HEADERS, sid))
+            self._out.append(block)
+        self.close_connection(NO_ERROR)
+        self._terminated = True
 
     cdef object _connection_error(self, unsigned int code, str message):
         self._terminated = True

@@ -319,6 +319,8 @@ def run(cls: Any, actions: list[Action], cuts: list[int]) -> tuple[list[Any], li
             for part in (arg[:cut], arg[cut:]):
                 if part:
                     events += [normalize(e) for e in conn.receive_data(part)]
+                    if conn.head_pending:  # a header block cut by the read (head deadline)
+                        events.append(("head_pending", conn.head_pending))
         elif kind == "respond":
             try:
                 conn.send_response_headers(arg, 200, [(b"content-type", b"text/plain")])

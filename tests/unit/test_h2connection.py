@@ -434,3 +434,105 @@ def test_connection_credit_held_while_too_much_is_unread() -> None:
     pair.server.reset_stream(3, 8)
     pair.pump()
     assert pair.client.outbound_flow_control_window == start
+
+
+# The header block in progress (--timeout-request-header) --------------------------------------
+
+
+def _cores() -> list[object]:
+    from pounce.h2connection import H2ConnectionPy
+
+    cores: list[object] = [pytest.param(H2ConnectionPy, id="h2")]
+    try:
+        from pounce._speedups._h2 import H2Connection as Compiled
+    except ImportError:
+        pass
+    else:
+        cores.append(pytest.param(Compiled, id="compiled"))
+    return cores
+
+
+def _opened(core: type) -> object:
+    server = core(H2Settings())
+    server.initiate_connection()
+    server.data_to_send()
+    assert server.receive_data(PREFACE + SettingsFrame(0).serialize()) == []
+    server.data_to_send()
+    return server
+
+
+@pytest.mark.parametrize("core", _cores())
+def test_head_pending_names_the_stream_of_an_unfinished_header_block(core) -> None:
+    server = _opened(core)
+    encoder = hpack.Encoder()
+    block = encoder.encode(REQUEST)
+    first = HeadersFrame(1, flags=["END_STREAM"])  # no END_HEADERS: CONTINUATION follows
+    first.data = block[:5]
+    last = ContinuationFrame(1, flags=["END_HEADERS"])
+    last.data = block[5:]
+    wire = first.serialize() + last.serialize()
+    assert server.head_pending == 0
+    server.receive_data(wire[:8])  # not yet a whole frame header: type and stream unknown
+    assert server.head_pending == 0
+    server.receive_data(wire[8:12])  # a HEADERS frame in part
+    assert server.head_pending == 1
+    split = len(first.serialize())
+    server.receive_data(wire[12:split])  # HEADERS without END_HEADERS, whole
+    assert server.head_pending == 1
+    server.receive_data(wire[split : split + 10])  # a CONTINUATION in part
+    assert server.head_pending == 1
+    events = server.receive_data(wire[split + 10 :])
+    assert server.head_pending == 0
+    assert [type(e) for e in events] == [H2RequestReceived]
+    # A DATA frame in part is no header block.
+    data = DataFrame(3, data=b"x" * 20)
+    server.receive_data(data.serialize()[:15])
+    assert server.head_pending == 0
+
+
+@pytest.mark.parametrize("core", _cores())
+def test_abandoned_head_gets_its_status_and_goaway_then_nothing_is_read(core) -> None:
+    server = _opened(core)
+    encoder = hpack.Encoder()
+    done = HeadersFrame(1, flags=["END_HEADERS"])  # stream 1 stays open (a body follows)
+    done.data = encoder.encode(REQUEST)
+    assert [type(e) for e in server.receive_data(done.serialize())] == [H2RequestReceived]
+    server.data_to_send()
+    stuck = HeadersFrame(3)
+    stuck.data = encoder.encode(REQUEST)
+    server.receive_data(stuck.serialize())
+    assert server.head_pending == 3
+    server.abandon_head(408)
+    assert server.head_pending == 0
+    out = parse_frames(server.data_to_send())
+    assert [type(f) for f in out] == [HeadersFrame, GoAwayFrame]
+    assert out[0].stream_id == 3
+    assert out[0].flags == {"END_STREAM", "END_HEADERS"}
+    assert hpack.Decoder().decode(out[0].data, raw=True) == [(b":status", b"408")]
+    assert (out[1].last_stream_id, out[1].error_code) == (3, 0)
+    assert server.is_closed
+    # The rest of the block, and anything after it, is not read.
+    cont = ContinuationFrame(3, flags=["END_HEADERS"])
+    assert server.receive_data(cont.serialize()) == []
+    # Stream 1 may still finish its response.
+    server.send_response_headers(1, 200, [])
+    server.send_data(1, b"ok", end_stream=True)
+    assert [type(f) for f in parse_frames(server.data_to_send())] == [HeadersFrame, DataFrame]
+
+
+@pytest.mark.parametrize("core", _cores())
+def test_abandoned_trailers_block_gets_only_goaway(core) -> None:
+    server = _opened(core)
+    encoder = hpack.Encoder()
+    head = HeadersFrame(1, flags=["END_HEADERS"])
+    head.data = encoder.encode(REQUEST)
+    server.receive_data(head.serialize())
+    server.data_to_send()
+    trailers = HeadersFrame(1, flags=["END_STREAM"])  # trailers, unfinished
+    trailers.data = encoder.encode([(b"x-checksum", b"1")])
+    server.receive_data(trailers.serialize())
+    assert server.head_pending == 1
+    server.abandon_head(408)  # (the protocol answers stream 1 itself)
+    out = parse_frames(server.data_to_send())
+    assert [type(f) for f in out] == [GoAwayFrame]
+    assert (out[0].last_stream_id, out[0].error_code) == (1, 0)
