@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import ssl
 import time
@@ -13,7 +14,8 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
-from hyperframe.frame import Frame, HeadersFrame
+import hpack
+from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame
 
 REQUEST_BASE = [(b":scheme", b"http"), (b":authority", b"test")]
 
@@ -40,7 +42,11 @@ class StreamResult:
 
 
 class H2Client:
-    """An h2 client over a real socket. ``auto_ack`` returns flow-control credit at once."""
+    """An h2 client over a real socket. ``auto_ack`` returns flow-control credit at once.
+    ``delivery`` cuts everything it sends: "one-write" (as produced), "bytewise" (a TCP
+    segment per byte), "random" (pieces of 1-64 bytes, seeded: the same cuts every run) or
+    "continuation" (random pieces, and every header block in frames of 7 bytes: HEADERS,
+    then CONTINUATION frames)."""
 
     def __init__(
         self,
@@ -51,11 +57,16 @@ class H2Client:
         tls: ssl.SSLContext | None = None,
         settings: dict[int, int] | None = None,
         handshake: bool = True,
+        delivery: str = "one-write",
     ) -> None:
         sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         if tls is not None:
             sock = tls.wrap_socket(sock, server_hostname="localhost")
         self.sock = sock
+        self.delivery = delivery
+        self._cuts = random.Random(2026)
+        if delivery != "one-write":
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self.auto_ack = auto_ack
         self.conn = h2.connection.H2Connection(
@@ -87,10 +98,20 @@ class H2Client:
     def flush(self) -> None:
         data = self.conn.data_to_send()
         if data:
-            self.sock.sendall(data)
+            if self.delivery == "continuation":
+                data = _split_header_blocks(data, 7)
+            self.send_raw(data)
 
     def send_raw(self, data: bytes) -> None:
-        self.sock.sendall(data)
+        if self.delivery == "one-write":
+            self.sock.sendall(data)
+            return
+        pos = 0
+        while pos < len(data):
+            size = 1 if self.delivery == "bytewise" else self._cuts.randint(1, 64)
+            self.sock.sendall(data[pos : pos + size])
+            pos += size
+            time.sleep(0.0005)  # one segment each: the server reads them apart
 
     def request(
         self,
@@ -118,7 +139,7 @@ class H2Client:
             stream_id, flags=["END_HEADERS"] + (["END_STREAM"] if end_stream else [])
         )
         frame.data = self.conn.encoder.encode(hdrs)
-        self.sock.sendall(frame.serialize())
+        self.send_raw(frame.serialize())
 
     def send_body(self, stream_id: int, body: bytes, end_stream: bool = True) -> None:
         """Send within the windows, reading (and so receiving WINDOW_UPDATEs) as needed."""
@@ -250,3 +271,51 @@ def goaway_frames(data: bytes | bytearray) -> list[tuple[int, int]]:
 def reset_frames(data: bytes | bytearray) -> list[tuple[int, int]]:
     """(stream_id, error_code) of every RST_STREAM in a server byte stream."""
     return [(f.stream_id, f.error_code) for f in parse_frames(data) if f.type == 0x3]
+
+
+def decode_streams(data: bytes | bytearray) -> dict[int, StreamResult]:
+    """What a server byte stream says about each stream, decoded without a client state
+    machine (for tests where the h2 client has given up): status, headers, body, end, reset."""
+    decoder = hpack.Decoder()
+    streams: dict[int, StreamResult] = {}
+    for frame in parse_frames(data):
+        if frame.stream_id == 0:
+            continue
+        stream = streams.setdefault(frame.stream_id, StreamResult())
+        if frame.type == 0x1:  # HEADERS (a status-only head fits in one frame)
+            for name, value in decoder.decode(frame.data, raw=True):
+                if name == b":status":
+                    stream.status = int(value)
+                else:
+                    stream.headers.append((name, value))
+        elif frame.type == 0x0:
+            stream.body += frame.data
+        elif frame.type == 0x3:
+            stream.reset = frame.error_code
+        if frame.type in (0x0, 0x1) and "END_STREAM" in frame.flags:
+            stream.ended = True
+    return streams
+
+
+def _split_header_blocks(data: bytes, size: int) -> bytes:
+    """Client bytes with every HEADERS frame's block cut into a HEADERS frame and CONTINUATION
+    frames of ``size`` bytes (RFC 9113 §6.10); other frames (and the preface) unchanged."""
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    out = []
+    if data.startswith(preface):
+        out.append(preface)
+        data = data[len(preface) :]
+    for frame in parse_frames(data):
+        block = frame.data if frame.type == 0x1 else b""
+        if len(block) <= size:
+            out.append(frame.serialize())
+            continue
+        first = HeadersFrame(frame.stream_id, flags=[f for f in frame.flags if f != "END_HEADERS"])
+        first.data = block[:size]
+        out.append(first.serialize())
+        for pos in range(size, len(block), size):
+            last = pos + size >= len(block)
+            cont = ContinuationFrame(frame.stream_id, flags=["END_HEADERS"] if last else [])
+            cont.data = block[pos : pos + size]
+            out.append(cont.serialize())
+    return b"".join(out)

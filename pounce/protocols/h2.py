@@ -27,6 +27,14 @@ Rules and where they come from:
   carry on: these are stream errors, not connection errors (§5.4.2).
 - A response that cannot make progress for ``--h2-write-timeout`` seconds (zero windows or a
   peer that stopped reading) is reset, or the connection closed if the connection is stuck.
+- Slow requests, as on HTTP/1.1: a header block (HEADERS and its CONTINUATION frames) gets
+  ``--timeout-request-header`` from when its frame header arrived, however slowly the rest
+  trickles in. Past it, the stream gets a bare 408, GOAWAY(NO_ERROR) names it as the last
+  stream, and nothing more is read: until the block is complete the client can send no other
+  frame (RFC 9113 §6.10). A request body that makes no progress for ``--timeout-request-body``
+  (while the client has window to send it: a body the app has not read yet stops the clock)
+  gets 408 on the stream, or RST_STREAM(CANCEL) once the response has started, and the app's
+  ``receive()`` gets ``http.disconnect``; the connection and its other streams carry on.
 """
 
 from __future__ import annotations
@@ -59,7 +67,7 @@ from ..h2connection import (
 )
 from ..state import ServerState
 from .cycle import AppRunner, RequestResponseCycle
-from .h1_limits import BODY_TOO_LARGE, h2_request_error
+from .h1_limits import BODY_TIMEOUT, BODY_TOO_LARGE, HEADER_TIMEOUT, h2_request_error
 from .h1_support import describe_connection
 from .h2stream import STREAM_HIGH_WATER, H2Stream
 
@@ -123,6 +131,9 @@ class H2Protocol(asyncio.Protocol):
         self.proxy_trusted = False
         self.deadline = 0.0
         self._idle_mark = 0.0  # the sweep time that marked this connection idle (state.py)
+        # The header block in progress (its stream, as the core reports it) and its deadline.
+        self._head_stream = 0
+        self._head_deadline = 0.0
         self.closing = False
         self.disconnected = False
         self.write_paused = False
@@ -205,6 +216,8 @@ class H2Protocol(asyncio.Protocol):
             self._write_now()
             self.transport.close()
             return
+        if self.conn.head_pending != self._head_stream:
+            self._head_changed()
         self._write_now()
         if self.closing:
             self._close_if_done()  # a PING ACK may have completed a graceful close
@@ -231,6 +244,7 @@ class H2Protocol(asyncio.Protocol):
             if stream is not None:
                 ext = stream.cycle.scope["extensions"]
                 ext["http.request.trailers"] = {"headers": event.headers}  # type: ignore[attr-defined]
+                stream.body_deadline = 0.0
                 stream.cycle.end_body()
                 self._maybe_finish(stream)
         elif tp is H2GoAway:
@@ -313,9 +327,13 @@ class H2Protocol(asyncio.Protocol):
         else:
             expect_continue = False
         cycle = stream.cycle = RequestResponseCycle(scope, stream, loop, more_body, expect_continue)
-        self.streams[stream_id] = stream
-        if self.deadline and not self.writable and not self.write_paused and not self.closing:
-            self.deadline = 0.0  # not idle any more (pending write or drain timeouts stay)
+        streams = self.streams  # (open_stream, inline: this is the per-request path)
+        if not streams and self.deadline and not self.write_paused and not self.closing:
+            self.deadline = 0.0
+        streams[stream_id] = stream
+        if more_body:
+            stream.body_deadline = at = loop.time() + state.body_timeout
+            self._arm(at)
         if state.access_log:
             cycle.start_time = loop.time()
         coro = cycle.run_asgi(state.app_for_request())
@@ -330,6 +348,13 @@ class H2Protocol(asyncio.Protocol):
         cycle.task = task
         state.track(task)
 
+    def open_stream(self, stream: H2Stream) -> None:
+        """Track a new stream (a request's or a WebSocket's)."""
+        streams = self.streams
+        if not streams and self.deadline and not self.write_paused and not self.closing:
+            self.deadline = 0.0  # the keep-alive wait is over (write or drain timeouts stay)
+        streams[stream.stream_id] = stream
+
     def _refuse_stream(self, stream_id: int, status: int, end_stream: bool) -> None:
         """Answer a request the app never sees with a bodyless ``status``."""
         try:
@@ -341,13 +366,15 @@ class H2Protocol(asyncio.Protocol):
         else:
             self.conn.reset_stream(stream_id, NO_ERROR)  # RFC 9113 §8.1
 
-    def _body_too_large(self, stream: H2Stream) -> None:
-        """The body crossed --limit-request-body: 413 (or CANCEL once the response started)."""
+    def _give_up_body(self, stream: H2Stream, status: int) -> None:
+        """Stop receiving the request body (over --limit-request-body, or stalled): ``status``
+        on the stream, or CANCEL once the response has started; the app's receive() gets
+        http.disconnect."""
         cycle = stream.cycle
         if cycle.response_started:
             self.conn.reset_stream(stream.stream_id, CANCEL)
         else:
-            self._refuse_stream(stream.stream_id, BODY_TOO_LARGE[0], end_stream=False)
+            self._refuse_stream(stream.stream_id, status, end_stream=False)
         stream.end_sent = True
         self._close_stream(stream)
         cycle.disconnect()
@@ -361,14 +388,19 @@ class H2Protocol(asyncio.Protocol):
         if limit:
             stream.received += len(event.data)
             if stream.received > limit:
-                self._body_too_large(stream)
+                self._give_up_body(stream, BODY_TOO_LARGE[0])
                 return
         cycle = stream.cycle
         if event.data:
             cycle.feed_body(event.data)
         if event.end_stream:
+            stream.body_deadline = 0.0
             cycle.end_body()
             self._maybe_finish(stream)
+        elif stream.body_deadline:
+            # Progress: the --timeout-request-body clock starts again (the deadline armed
+            # earlier comes first; check_deadline moves it on).
+            stream.body_deadline = self.loop.time() + self.state.body_timeout
 
     def _on_websocket(self, event: H2WebSocketRequest) -> None:
         # RFC 8441: the stream carries a WebSocket session (pounce.protocols.ws_h2).
@@ -661,7 +693,66 @@ class H2Protocol(asyncio.Protocol):
             at = self.loop.time() + self.state.keep_alive_timeout
             if self.closing and not self.conn.is_closed:
                 at = min(at, self._drain_at)
+            if self._head_deadline:
+                at = min(at, self._head_deadline)
             self.deadline = at
+
+    def _head_changed(self) -> None:
+        """The read ended in a different header block than the last one did (or in none):
+        a new block starts its --timeout-request-header clock, which the rest of the block
+        arriving slowly does not push back."""
+        sid = self._head_stream = self.conn.head_pending
+        if sid:
+            self._head_deadline = at = self.loop.time() + self.state.header_timeout
+            if not self.streams and not self.closing:
+                self.deadline = at  # a request is arriving: the keep-alive wait is over
+            else:
+                self._arm(at)
+        else:
+            self._head_deadline = 0.0
+            if not self.streams:
+                self._update_idle()
+
+    def _head_timed_out(self) -> None:
+        """--timeout-request-header passed with the header block unfinished (see the module
+        docstring). Trailers in progress are a stalled body: their stream is answered here."""
+        sid = self._head_stream
+        logger.debug("HTTP/2 request header timeout (stream %d) for %s", sid, self.client)
+        self._head_stream = 0
+        self._head_deadline = 0.0
+        stream = self.streams.get(sid)
+        if stream is not None:
+            self._give_up_body(stream, BODY_TIMEOUT[0])
+        self.conn.abandon_head(HEADER_TIMEOUT[0])
+        self._write_now()
+        self._close_if_done()
+
+    def _body_timeouts(self, now: float) -> float:
+        """Give up the request bodies that made no progress for --timeout-request-body; the
+        earliest deadline left (0.0: none)."""
+        earliest = 0.0
+        timeout = self.state.body_timeout
+        for stream in list(self.streams.values()):
+            due = stream.body_deadline
+            if not due:
+                continue
+            if due <= now:
+                if stream.cycle.request_complete:
+                    stream.body_deadline = 0.0
+                    continue
+                if stream.cycle.buffered:
+                    # The app has not read what came: the stream's window is its to reopen,
+                    # so the wait is ours, not the client's.
+                    due = stream.body_deadline = now + timeout
+                else:
+                    sid = stream.stream_id
+                    logger.debug("HTTP/2 request body timeout (stream %d) for %s", sid, self.client)
+                    stream.body_deadline = 0.0
+                    self._give_up_body(stream, BODY_TIMEOUT[0])
+                    continue
+            if not earliest or due < earliest:
+                earliest = due
+        return earliest
 
     def _arm_write_timeout(self) -> None:
         self._arm(self.loop.time() + self.write_timeout)
@@ -685,7 +776,13 @@ class H2Protocol(asyncio.Protocol):
             self._close_if_done()
             if self.disconnected or not self.streams:
                 return False
-        if not self.streams:
+        head = self._head_deadline
+        if head and head <= now:
+            self._head_timed_out()
+            if self.disconnected:
+                return False
+            head = 0.0
+        if not self.streams and not head:
             # Idle (RFC 9113 §9.1: GOAWAY, then close). A HEADERS frame may be waiting in the
             # socket unread: close only on a second look, if no stream started since this
             # sweep marked it (a stream that came and went re-armed ``deadline``).
@@ -721,6 +818,11 @@ class H2Protocol(asyncio.Protocol):
             pending.append(self.write_paused_since + timeout)
         if self.closing and not self.conn.is_closed:
             pending.append(self._drain_at)
+        if head:
+            pending.append(head)
+        body = self._body_timeouts(now)
+        if body:
+            pending.append(body)
         if pending:
             self.deadline = min(pending)
         elif not self.streams:

@@ -35,6 +35,7 @@ class H2Stream:
 
     __slots__ = (
         "blocked_since",
+        "body_deadline",
         "buffer",
         "buffered",
         "cycle",
@@ -71,6 +72,7 @@ class H2Stream:
         self.trailers_expected = False  # http.response.start said trailers: True
         self.waiter: asyncio.Future[None] | None = None
         self.blocked_since = 0.0
+        self.body_deadline = 0.0  # --timeout-request-body, while the request body is due
 
     # ResponseWriter ----------------------------------------------------------------------
 

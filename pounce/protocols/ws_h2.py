@@ -113,9 +113,7 @@ def handle_h2_websocket_stream(proto: H2Protocol, event: H2WebSocketRequest) -> 
     stream = H2Stream(proto, event.stream_id)
     carrier = H2WebSocketStream(proto, stream)
     stream.cycle = carrier  # type: ignore[assignment]
-    proto.streams[event.stream_id] = stream
-    if not proto.writable and not proto.write_paused and not proto.closing:
-        proto.deadline = 0.0  # not idle any more (as H2Protocol._start_stream)
+    proto.open_stream(stream)
     carrier.session = WebSocketSession(proto.state, carrier, websocket_scope(http_scope, "2"))
     if event.end_stream:
         carrier.request_complete = True

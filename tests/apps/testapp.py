@@ -213,7 +213,12 @@ async def big_stream(scope, receive, send, query, key):
 
 
 async def body_events(scope, receive, send, query, key):
-    """Read the body, recording each message type; answer with the byte count."""
+    """Read the body, recording each message type; answer with the byte count. With
+    ``start=1`` the response starts (head and a first part) before the body is read."""
+    started = query.get("start") == "1"
+    if started:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"started ", "more_body": True})
     total = 0
     while True:
         message = await receive()
@@ -223,7 +228,10 @@ async def body_events(scope, receive, send, query, key):
         total += len(message["body"])
         if not message.get("more_body", False):
             break
-    await send_response(send, 200, str(total).encode())
+    if started:
+        await send({"type": "http.response.body", "body": str(total).encode()})
+    else:
+        await send_response(send, 200, str(total).encode())
 
 
 async def flood(scope, receive, send, query, key):

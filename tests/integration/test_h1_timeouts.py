@@ -16,25 +16,17 @@ from tests.support import PounceProcess, RawClient, get, request
 pytestmark = pytest.mark.timeout(30)
 
 TIMEOUT = 0.5  # every slow-client timeout of the servers below
+# The server options both protocols' slow-client tests run with (test_h2_timeouts.py too).
+SLOW_OPTIONS = (
+    *("--no-access-log", "--timeout-keep-alive", "5", "--timeout-request-header", str(TIMEOUT)),
+    *("--timeout-request-body", str(TIMEOUT), "--timeout-send", str(TIMEOUT)),
+)
 H = b"Host: test\r\n"
 
 
 @pytest.fixture(scope="module")
 def slow_server(parser: str) -> Iterator[PounceProcess]:
-    proc = PounceProcess(
-        "testapp:app",
-        "--http",
-        parser,
-        "--no-access-log",
-        "--timeout-keep-alive",
-        "5",
-        "--timeout-request-header",
-        str(TIMEOUT),
-        "--timeout-request-body",
-        str(TIMEOUT),
-        "--timeout-send",
-        str(TIMEOUT),
-    )
+    proc = PounceProcess("testapp:app", "--http", parser, *SLOW_OPTIONS)
     try:
         proc.wait_ready()
         yield proc
