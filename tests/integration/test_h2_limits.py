@@ -1,5 +1,8 @@
 """The request limits on HTTP/2: the same statuses as HTTP/1.1 on the stream concerned, the
-connection and its other streams carry on; --limit-connections on TLS answers with GOAWAY."""
+connection and its other streams carry on; --limit-connections on TLS answers with GOAWAY.
+Every limit holds whether the client's bytes arrive in one write, one byte per TCP segment,
+cut at random (frames, frame headers and header blocks split anywhere), or with each header
+block spread over CONTINUATION frames."""
 
 from __future__ import annotations
 
@@ -33,6 +36,11 @@ def limited_h2() -> Iterator[PounceProcess]:
         proc.stop()
 
 
+@pytest.fixture(params=["one-write", "bytewise", "random", "continuation"])
+def delivery(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.mark.parametrize(
     ("path", "headers", "status"),
     [
@@ -42,16 +50,16 @@ def limited_h2() -> Iterator[PounceProcess]:
     ],
     ids=["line", "field-size", "fields"],
 )
-def test_head_limits_answer_on_the_stream(limited_h2, path, headers, status):
-    with H2Client(limited_h2.port) as client:
+def test_head_limits_answer_on_the_stream(limited_h2, delivery, path, headers, status):
+    with H2Client(limited_h2.port, delivery=delivery) as client:
         refused = client.response(client.request(path, headers=headers))
         assert refused.status == status
         assert refused.ended
         assert client.get("/").status == 200  # the connection carries on
 
 
-def test_content_length_over_limit_gets_413_and_no_error_reset(limited_h2):
-    with H2Client(limited_h2.port) as client:
+def test_content_length_over_limit_gets_413_and_no_error_reset(limited_h2, delivery):
+    with H2Client(limited_h2.port, delivery=delivery) as client:
         sid = client.request(
             "/echo",
             method="POST",
@@ -65,9 +73,9 @@ def test_content_length_over_limit_gets_413_and_no_error_reset(limited_h2):
         assert (sid, NO_ERROR) in reset_frames(client.raw_in) or client.streams[sid].ended
 
 
-def test_body_crossing_the_limit_gets_413_and_app_sees_disconnect(limited_h2):
+def test_body_crossing_the_limit_gets_413_and_app_sees_disconnect(limited_h2, delivery):
     key = f"h2-body-{time.monotonic_ns()}"
-    with H2Client(limited_h2.port) as client:
+    with H2Client(limited_h2.port, delivery=delivery) as client:
         sid = client.request(f"/body-events?id={key}", method="POST", end_stream=False)
         client.send_body(sid, b"a" * 60, end_stream=False)
         time.sleep(0.2)
@@ -83,8 +91,8 @@ def test_body_crossing_the_limit_gets_413_and_app_sees_disconnect(limited_h2):
     assert seen == ["http.request", "http.disconnect"]
 
 
-def test_body_within_limit_is_served(limited_h2):
-    with H2Client(limited_h2.port) as client:
+def test_body_within_limit_is_served(limited_h2, delivery):
+    with H2Client(limited_h2.port, delivery=delivery) as client:
         sid = client.request("/echo", method="POST", body=b"b" * BODY)
         result = client.response(sid)
         assert result.status == 200
