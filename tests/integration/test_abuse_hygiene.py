@@ -17,10 +17,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import hpack
 import httpx
 import pytest
+from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame
 
 from pounce.h2connection import PREFACE
+from tests.h2support import decode_streams, goaway_frames
 from tests.support import PounceProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -34,6 +37,7 @@ CONCURRENCY = 200
 # failed that way (measured: the client's connect took ~0.25 s, and the server's socket held
 # no byte when it closed; a request already waiting there is never dropped, pounce/state.py).
 KEEP_ALIVE = 1.0
+SLOW = 1.0  # --timeout-request-header and --timeout-request-body
 H = b"Host: x\r\n"
 # A TLS 1.2 ClientHello's first bytes: garbage to an HTTP/1.1 parser.
 TLS_HELLO = bytes.fromhex("160301020001000" + "1fc0303") + os.urandom(64)
@@ -100,6 +104,39 @@ async def h2_preface_then_garbage(reader: asyncio.StreamReader, w: asyncio.Strea
     assert b"\x07\x00\x00\x00\x00\x00" in data  # a GOAWAY frame (type 7 on stream 0)
 
 
+def _h2_request(method: bytes, end_headers: bool, end_stream: bool) -> bytes:
+    """The preface, SETTINGS and a request's HEADERS frame on stream 1 (cut short if it does
+    not end the header block)."""
+    block = hpack.Encoder().encode(
+        [(b":method", method), (b":scheme", b"http"), (b":path", b"/echo"), (b":authority", b"x")]
+    )
+    flags = (["END_HEADERS"] if end_headers else []) + (["END_STREAM"] if end_stream else [])
+    headers = HeadersFrame(1, flags=flags)
+    headers.data = block if end_headers else block[:5]
+    return PREFACE + SettingsFrame(0).serialize() + headers.serialize()
+
+
+async def h2_head_never_finished(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(_h2_request(b"GET", end_headers=False, end_stream=True))
+    data = await _until_closed(reader)  # --timeout-request-header
+    assert decode_streams(data)[1].status == 408
+    assert goaway_frames(data) == [(1, 0)]
+
+
+async def h2_body_stalls(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+    w.write(
+        _h2_request(b"POST", end_headers=True, end_stream=False) + DataFrame(1, b"abc").serialize()
+    )
+    data = b""
+    async with asyncio.timeout(10):  # --timeout-request-body answers; the connection stays
+        while not (1 in (streams := decode_streams(data)) and streams[1].ended):
+            chunk = await reader.read(65536)
+            assert chunk, data
+            data += chunk
+    assert streams[1].status == 408
+    _reset(w)
+
+
 async def ws_upgrade_then_garbage(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
     w.write(WS_UPGRADE + b"\x83\x00" + b"\xff" * 20)  # reserved opcode 0x3, unmasked
     data = await _until_closed(reader)
@@ -147,6 +184,8 @@ ABUSES: list[Abuse] = [
     ws_then_abrupt_close,
     pipelined_then_reset,
     bad_chunked_body,
+    h2_head_never_finished,
+    h2_body_stalls,
 ]
 
 
@@ -203,6 +242,10 @@ def test_ten_thousand_abusive_connections_leave_no_trace(pounce_server) -> None:
         "--no-access-log",
         "--timeout-keep-alive",
         str(KEEP_ALIVE),
+        "--timeout-request-header",
+        str(SLOW),
+        "--timeout-request-body",
+        str(SLOW),
         "--backlog",
         "4096",
     )
