@@ -304,6 +304,12 @@ class H2Connection:
     def highest_stream_id(self) -> int:
         return self._highest_stream_id
 
+    @property
+    def credit_held(self) -> bool:
+        """True while connection credit waits for the application: too much request body is
+        unread over all streams, so a client may be unable to send on any of them."""
+        return self._held_credit > 0
+
     def stream_ended(self, stream_id: int) -> bool:
         """True when the client has ended its side of the stream (or it is gone)."""
         state = self._streams.get(stream_id)
@@ -416,14 +422,23 @@ class H2Connection:
         # h2's FrameBuffer keeps an unfinished header block's frames in _headers_buffer and
         # the bytes of a frame in part in _data (a frame's type and stream are known from its
         # 9-byte header on; a CONTINUATION in part follows a block already in the buffer).
+        # Only a block that can become a request counts (a HEADERS frame on an odd stream
+        # within the frame size, RFC 9113 §5.1.1, §4.2); any other is a connection error
+        # once it is complete, and the compiled core rejects it on sight.
         incoming = self._conn.incoming_buffer
         block = getattr(incoming, "_headers_buffer", None)
         if block:
-            return int(block[0].stream_id)
-        data = getattr(incoming, "_data", b"")
-        if len(data) >= 9 and data[3] == 0x1:  # HEADERS
-            return int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
-        return 0
+            if not isinstance(block[0], HeadersFrame):
+                return 0
+            sid = int(block[0].stream_id)
+        else:
+            data = getattr(incoming, "_data", b"")
+            if len(data) < 9 or data[3] != 0x1:  # HEADERS
+                return 0
+            if int.from_bytes(data[:3], "big") > incoming.max_frame_size:
+                return 0
+            sid = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+        return sid if sid & 1 else 0
 
     def abandon_head(self, status: int) -> None:
         """Stop waiting for the header block in progress (``head_pending``), which took too

@@ -528,6 +528,11 @@ cdef class H2Connection:
     def connection_window(self):
         return self._send_conn_window
 
+    @property
+    def credit_held(self):
+        """True while connection credit waits for the application (see the twin)."""
+        return self._held_credit > 0
+
     def stream_ended(self, int stream_id):
         """True when the client has ended its side of the stream (or it is gone)."""
         cdef _Stream s = self._streams.get(stream_id)
@@ -689,14 +694,16 @@ cdef class H2Connection:
 
     cdef int _head_in_progress(self):
         cdef const unsigned char* p
+        cdef unsigned int sid
         if self._cont_parts:
             return self._cont_stream
         if not self._preface_seen or PyBytes_GET_SIZE(self._pending) < 9:
             return 0  # (a frame's type and stream are known from its 9-byte header on)
         p = <const unsigned char*>PyBytes_AS_STRING(self._pending)
-        if p[3] == T_HEADERS:  # (a CONTINUATION in part follows a block in _cont_parts)
-            return _u32(p + 5) & 0x7FFFFFFF
-        return 0
+        if p[3] != T_HEADERS:  # (a CONTINUATION in part follows a block in _cont_parts)
+            return 0
+        sid = _u32(p + 5) & 0x7FFFFFFF
+        return sid if sid & 1 else 0  # an even one is an error on arrival (§5.1.1)
 
     def abandon_head(self, int status):
         """Stop waiting for the header block in progress (``head_pending``), which took too

@@ -425,9 +425,11 @@ def test_connection_credit_held_while_too_much_is_unread() -> None:
         pair.pump()
     # 128000 bytes unread: credit for the last 32000 (past 100000) is held back.
     assert pair.client.outbound_flow_control_window == start - 32000
+    assert pair.server.credit_held  # (a stalled body is then not the client's fault)
     pair.server.acknowledge_consumed(1, 64000)
     pair.pump()
     assert pair.client.outbound_flow_control_window == start
+    assert not pair.server.credit_held
     # A reset stream's unread body is forgotten as well.
     pair.client.send_data(1, b"y" * 1000)
     pair.pump()
@@ -484,9 +486,15 @@ def test_head_pending_names_the_stream_of_an_unfinished_header_block(core) -> No
     events = server.receive_data(wire[split + 10 :])
     assert server.head_pending == 0
     assert [type(e) for e in events] == [H2RequestReceived]
-    # A DATA frame in part is no header block.
+    # A DATA frame in part is no header block, nor is a HEADERS frame on an even stream (a
+    # connection error once it is whole, RFC 9113 §5.1.1).
     data = DataFrame(3, data=b"x" * 20)
     server.receive_data(data.serialize()[:15])
+    assert server.head_pending == 0
+    server = _opened(core)
+    even = HeadersFrame(4, flags=["END_HEADERS"])
+    even.data = hpack.Encoder().encode(REQUEST)
+    assert server.receive_data(even.serialize()[:12]) == []
     assert server.head_pending == 0
 
 
