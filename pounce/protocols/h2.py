@@ -740,9 +740,10 @@ class H2Protocol(asyncio.Protocol):
                 if stream.cycle.request_complete:
                     stream.body_deadline = 0.0
                     continue
-                if stream.cycle.buffered:
-                    # The app has not read what came: the stream's window is its to reopen,
-                    # so the wait is ours, not the client's.
+                if stream.cycle.buffered or self.conn.credit_held:
+                    # The app has not read what came (this stream's or, with connection
+                    # credit held back, others'): the window is ours to reopen, so the wait
+                    # is ours, not the client's.
                     due = stream.body_deadline = now + timeout
                 else:
                     sid = stream.stream_id

@@ -208,3 +208,28 @@ def test_idle_connection_still_closes_at_the_keep_alive_timeout(slow_h2):
         assert client.get("/").status == 200
         assert client.goaway is None
         assert not client.closed
+
+
+def test_body_held_up_by_other_streams_unread_bodies_is_not_timed_out(pounce_server):
+    # Past the connection window of unread body in all, connection credit waits for the apps
+    # (pounce.h2connection): then a stream whose own app reads everything still cannot get
+    # more, and that wait is the server's too.
+    server = pounce_server(
+        "testapp:app",
+        *SLOW_OPTIONS,
+        "--h2-initial-window-size",
+        "65535",
+        "--h2-initial-connection-window-size",
+        "100000",
+    )
+    with H2Client(server.port) as client:
+        readers = [
+            client.request("/slow-reader?t=1.5", method="POST", body=b"r" * 65535) for _ in range(2)
+        ]  # 131070 bytes that nobody reads for 1.5 s
+        body = b"e" * 200_000
+        sid = client.request("/echo", method="POST", body=body)
+        answered = client.response(sid)
+        assert answered.status == 200
+        assert bytes(answered.body) == body
+        for reader in readers:
+            assert client.response(reader).status == 200
