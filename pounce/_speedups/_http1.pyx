@@ -52,6 +52,7 @@ from pounce.protocols.h1_limits import (
     TOO_MANY_FIELDS,
     over_connection_limit,
     partial_head_error,
+    trailer_field_error,
 )
 
 cimport cython
@@ -706,6 +707,8 @@ cdef class H1Protocol:
     cdef list _headers
     cdef Py_ssize_t _head_size
     cdef Py_ssize_t _partial_line
+    cdef Py_ssize_t _trailer_size  # of the chunked trailer section being read
+    cdef Py_ssize_t _trailer_fields
     cdef RequestResponseCycle _reading
     cdef bint _message_keep_alive
     cdef bint _keep_alive
@@ -971,6 +974,7 @@ cdef class H1Protocol:
         self._head_size = 0
         self._partial_line = 0
         self._line_done = False
+        self._trailer_size = self._trailer_fields = 0
         self._head_deadline = 0.0
         self.deadline = self._send_deadline
 
@@ -981,9 +985,16 @@ cdef class H1Protocol:
             raise BadRequest(*REQUEST_LINE_TOO_LONG)
 
     def on_header(self, bytes name, bytes value):
-        if self._phase != _HEAD:
-            return
         cdef Py_ssize_t size = len(name) + len(value) + 2
+        if self._phase != _HEAD:
+            # A chunked trailer: never merged into the request headers, but held to the
+            # head's limits (see the twin, H1Protocol._on_trailer).
+            self._trailer_size += size + 2
+            self._trailer_fields += 1
+            error = trailer_field_error(self.state, size, self._trailer_size, self._trailer_fields)
+            if error is not None:
+                raise BadRequest(*error)
+            return
         self._head_size += size + 2
         if size > self._limit_field:
             raise BadRequest(*FIELD_TOO_LARGE)

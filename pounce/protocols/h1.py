@@ -52,6 +52,7 @@ from .h1_limits import (
     TOO_MANY_FIELDS,
     over_connection_limit,
     partial_head_error,
+    trailer_field_error,
 )
 from .h1_support import (
     ASGI_VERSION,
@@ -128,6 +129,8 @@ class H1Protocol(asyncio.Protocol):
         self._head_size = 0
         self._partial_line = 0
         self._line_done = False
+        self._trailer_size = 0
+        self._trailer_fields = 0
         self._reading: RequestResponseCycle | None = None
         # Slow-client deadlines (0: not armed); ``deadline`` is the earliest pending one.
         self._head_deadline = 0.0
@@ -276,6 +279,7 @@ class H1Protocol(asyncio.Protocol):
         self._head_size = 0
         self._partial_line = 0
         self._line_done = False
+        self._trailer_size = self._trailer_fields = 0
         self._head_deadline = 0.0
         self.deadline = self._send_deadline  # the keep-alive wait is over
 
@@ -287,7 +291,8 @@ class H1Protocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._phase != _HEAD:
-            return  # a chunked trailer: never merged into the request headers
+            self._on_trailer(name, value)
+            return
         size = len(name) + len(value) + 2
         self._head_size += size + 2
         state = self.state
@@ -299,6 +304,16 @@ class H1Protocol(asyncio.Protocol):
         headers.append((name.lower(), value))
         if len(headers) > state.limit_fields:
             raise BadRequest(*TOO_MANY_FIELDS)
+
+    def _on_trailer(self, name: bytes, value: bytes) -> None:
+        """A chunked trailer field: never merged into the request headers, but held to the
+        head's limits (pounce.protocols.h1_limits)."""
+        size = len(name) + len(value) + 2
+        self._trailer_size += size + 2
+        self._trailer_fields += 1
+        error = trailer_field_error(self.state, size, self._trailer_size, self._trailer_fields)
+        if error is not None:
+            raise BadRequest(*error)
 
     def on_headers_complete(self) -> None:
         self._phase = _BODY

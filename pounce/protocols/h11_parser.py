@@ -107,11 +107,15 @@ class H11Parser:
                     callbacks.on_header(name, value)
                 callbacks.on_headers_complete()
             elif event_type is h11.EndOfMessage:
-                # Trailers (event.headers) are dropped: they never join the request headers.
-                # Framing fields in them are refused, as llhttp does (RFC 9110 §6.5.1).
-                for name, _ in event.headers.raw_items():
+                # Trailers (event.headers) never join the request headers. Framing fields in
+                # them are refused, as llhttp does (RFC 9110 §6.5.1); the others go to
+                # on_header after the head, as llhttp's do, for the field limits.
+                trailers = event.headers.raw_items()
+                for name, _ in trailers:
                     if name.lower() in _FRAMING_FIELDS:
                         raise BadRequest(400, "Framing header in trailers")
+                for name, value in trailers:
+                    callbacks.on_header(name, value)
                 rest, closed = conn.trailing_data
                 if conn.their_state is h11.MIGHT_SWITCH_PROTOCOL:
                     # An Upgrade (or CONNECT) request: stop like httptools, at the offset of

@@ -7,6 +7,8 @@ Limits (``--limit-*``), as gunicorn's, with the status RFC 9110 gives each:
 - one header field line (``name: value``) longer than ``--limit-request-field-size``, more
   than ``--limit-request-fields`` fields, or a head over ``--h11-max-incomplete-event-size``:
   431 (RFC 6585 §5);
+- a trailer section (after a chunked body) is a field section too (RFC 9112 §7.1.2), held to
+  the same field size, field count and total size: 431, never merged into the headers;
 - a body over ``--limit-request-body``: 413 (RFC 9110 §15.5.14), before the app runs when
   Content-Length announces it, else when the chunked body crosses the limit (nothing past the
   limit is buffered: the app's ``receive()`` gets ``http.disconnect``).
@@ -61,6 +63,32 @@ def partial_head_error(
         return FIELD_TOO_LARGE
     if head_size + partial_line > state.max_head_size:
         return HEAD_TOO_LARGE if line_done else REQUEST_LINE_TOO_LONG
+    return None
+
+
+def trailer_field_error(
+    state: Any, field_size: int, section_size: int, count: int
+) -> tuple[int, str] | None:
+    """The error for one more trailer field (``count`` so far, ``section_size`` bytes in
+    all), or None while the trailer section is within the head's limits."""
+    if field_size > state.limit_field_size:
+        return FIELD_TOO_LARGE
+    if count > state.limit_fields:
+        return TOO_MANY_FIELDS
+    if section_size > state.max_head_size:
+        return HEAD_TOO_LARGE
+    return None
+
+
+def trailers_error(state: Any, fields: list[tuple[bytes, bytes]]) -> tuple[int, str] | None:
+    """The same for a whole trailer section (HTTP/2 trailers)."""
+    section = 0
+    for count, (name, value) in enumerate(fields, 1):
+        size = len(name) + len(value) + 2
+        section += size + 2
+        error = trailer_field_error(state, size, section, count)
+        if error is not None:
+            return error
     return None
 
 

@@ -18,8 +18,9 @@ Rules and where they come from:
 - Request trailers end the stream and are kept apart from the headers (RFC 9113 §8.1); the
   app finds them in ``scope["extensions"]["http.request.trailers"]["headers"]`` once the
   body is complete.
-- Request limits (``--limit-request-*``, pounce.protocols.h1_limits) give the same status as
-  on HTTP/1.1 (414, 431, 413) as a complete response, followed by RST_STREAM(NO_ERROR) while
+- Request limits (``--limit-request-*``, pounce.protocols.h1_limits; request trailers are held
+  to the field limits too) give the same status as on HTTP/1.1 (414, 431, 413) as a complete
+  response, followed by RST_STREAM(NO_ERROR) while
   the client is still sending (RFC 9113 §8.1: it may stop without error). A body that
   crosses ``--limit-request-body`` mid-stream gets that 413 if the response has not started,
   otherwise RST_STREAM(CANCEL) (§8.7: the stream is no longer needed); the app's
@@ -67,7 +68,13 @@ from ..h2connection import (
 )
 from ..state import ServerState
 from .cycle import AppRunner, RequestResponseCycle
-from .h1_limits import BODY_TIMEOUT, BODY_TOO_LARGE, HEADER_TIMEOUT, h2_request_error
+from .h1_limits import (
+    BODY_TIMEOUT,
+    BODY_TOO_LARGE,
+    HEADER_TIMEOUT,
+    h2_request_error,
+    trailers_error,
+)
 from .h1_support import describe_connection
 from .h2stream import STREAM_HIGH_WATER, H2Stream
 
@@ -242,6 +249,10 @@ class H2Protocol(asyncio.Protocol):
         elif tp is H2TrailersReceived:
             stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]
             if stream is not None:
+                error = trailers_error(self.state, event.headers)  # type: ignore[attr-defined]
+                if error is not None:
+                    self._give_up_body(stream, error[0])
+                    return
                 ext = stream.cycle.scope["extensions"]
                 ext["http.request.trailers"] = {"headers": event.headers}  # type: ignore[attr-defined]
                 stream.body_deadline = 0.0

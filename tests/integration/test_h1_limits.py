@@ -117,6 +117,29 @@ def test_fields_at_limit_are_served(limited, mode):
         assert c.read_response().status == 200
 
 
+@pytest.mark.parametrize(
+    ("trailers", "status"),
+    [
+        (b"X-Big: " + b"v" * FIELD + b"\r\n", 431),
+        (b"".join(b"X-%d: v\r\n" % i for i in range(FIELDS + 1)), 431),
+        (b"".join(b"X-%d: v\r\n" % i for i in range(FIELDS)), 200),
+    ],
+    ids=["field-size", "fields", "at-limit"],
+)
+def test_trailer_section_is_held_to_the_field_limits(limited, mode, trailers, status):
+    # RFC 9112 §7.1.2: the trailer section is a field section like the head's.
+    data = b"POST /echo HTTP/1.1\r\n%sTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" % H
+    with RawClient(limited.port) as c:
+        send(c, data + trailers + b"\r\n", mode)
+        resp = c.read_response()
+        assert resp.status == status
+        if status == 200:
+            assert resp.body == b"hello"
+        else:
+            assert resp.header("connection") == "close"
+            assert c.is_closed()
+
+
 def test_content_length_over_limit_gets_413_before_the_app_runs(limited, mode):
     mark = f"cl-{mode}-{time.monotonic_ns()}"
     head = b"POST /echo?track=%s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n" % (

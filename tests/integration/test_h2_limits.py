@@ -58,6 +58,26 @@ def test_head_limits_answer_on_the_stream(limited_h2, delivery, path, headers, s
         assert client.get("/").status == 200  # the connection carries on
 
 
+@pytest.mark.parametrize(
+    ("trailers", "status"),
+    [
+        ([(b"x-big", b"v" * FIELD)], 431),
+        ([(b"x-%d" % i, b"v") for i in range(FIELDS + 1)], 431),
+        ([(b"x-%d" % i, b"v") for i in range(FIELDS)], 200),
+    ],
+    ids=["field-size", "fields", "at-limit"],
+)
+def test_trailers_are_held_to_the_field_limits(limited_h2, delivery, trailers, status):
+    with H2Client(limited_h2.port, delivery=delivery) as client:
+        sid = client.request("/echo", method="POST", body=b"hello", end_stream=False)
+        client.conn.send_headers(sid, trailers, end_stream=True)
+        client.flush()
+        answered = client.response(sid)
+        assert (answered.status, answered.ended) == (status, True)
+        assert bytes(answered.body) == (b"hello" if status == 200 else b"")
+        assert client.get("/").status == 200  # the connection carries on
+
+
 def test_content_length_over_limit_gets_413_and_no_error_reset(limited_h2, delivery):
     with H2Client(limited_h2.port, delivery=delivery) as client:
         sid = client.request(
