@@ -29,6 +29,7 @@ from pounce.protocols.h1_support import (
     CONTINUE,
     JOIN_LIMIT,
     KEEP_ALIVE_LINE,
+    OUT_BATCH,
     LAST_CHUNK,
     LINGER_SECONDS,
     METHODS,
@@ -718,6 +719,10 @@ cdef class H1Protocol:
     cdef bint _head_written
     cdef bint _chunked
     cdef bint _no_body
+    # Parts of a streamed response body waiting to be written together (see the twin).
+    cdef list _out
+    cdef Py_ssize_t _out_size
+    cdef bint _out_scheduled
     cdef long long _expected
     cdef long long _sent
     cdef Py_ssize_t _max_head_size
@@ -1401,6 +1406,35 @@ cdef class H1Protocol:
         if self._no_body:
             if head is not None:
                 self.transport.write(head)
+        elif more_body:
+            # A streamed body: one write per loop iteration (see the twin).
+            out = self._out
+            if out is None:
+                out = self._out = []
+            if head is not None:
+                out.append(head)
+            if size:
+                if self._chunked:
+                    out += (b"%x\r\n" % size, body, b"\r\n")
+                else:
+                    out.append(body)
+                self._out_size += size
+                if self._out_size >= OUT_BATCH:
+                    self._flush_out()
+            if self._out and not self._out_scheduled:
+                self._out_scheduled = True
+                self.loop.call_soon(self._flush_out)
+        elif self._out:
+            # The last part of a streamed body, in one write with the parts still waiting.
+            out = self._out
+            if self._chunked:
+                if size:
+                    out += (b"%x\r\n" % size, body, b"\r\n")
+                out.append(LAST_CHUNK)
+            elif size:
+                out.append(body)
+            self._out_size += size
+            self._flush_out()
         elif self._chunked:
             parts = [head] if head is not None else []
             if size:
@@ -1422,6 +1456,18 @@ cdef class H1Protocol:
         if self._write_paused:
             return self._drain()
         return None
+
+    def _flush_out(self):
+        """Write the parts of a streamed body that are waiting (see write_body)."""
+        self._out_scheduled = False
+        out = self._out
+        if not out:
+            return
+        self._out = None
+        cdef Py_ssize_t size = self._out_size
+        self._out_size = 0
+        if not self.disconnected:
+            self._write_parts(out, size)
 
     cdef _write_parts(self, list parts, Py_ssize_t size):
         if len(parts) == 1:
@@ -1489,12 +1535,14 @@ cdef class H1Protocol:
             self._write_error_and_close(500, "")
         else:
             self._discard_input = True
+            self._flush_out()
             self.transport.close()
 
     def cycle_finished(self, cycle):
         if cycle is self.cycle and not cycle.response_complete and not self.disconnected:
             self.cycle = None
             self._discard_input = True
+            self._flush_out()
             self.transport.close()
 
     # Errors, shutdown, timeouts
@@ -1510,6 +1558,7 @@ cdef class H1Protocol:
             if reading is self.cycle:
                 self.cycle = None
                 if self._head_written:
+                    self._flush_out()
                     self.transport.close()
                     return
                 self._head = None
@@ -1531,6 +1580,7 @@ cdef class H1Protocol:
         self._discard_input = True
         if self.disconnected:
             return
+        self._flush_out()
         transport = self.transport
         if not transport.can_write_eof():
             transport.close()

@@ -28,6 +28,8 @@ BODY_LOW_WATER = 16 * 1024
 LINGER_SECONDS = 2.0
 # Above this, body parts are handed to writelines() instead of being joined.
 JOIN_LIMIT = 16 * 1024
+# Streamed body bytes held back to be written together (one write per loop iteration) at most.
+OUT_BATCH = 64 * 1024
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
