@@ -29,7 +29,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
-from hyperframe.frame import GoAwayFrame, HeadersFrame
+from hyperframe.frame import GoAwayFrame, HeadersFrame, RstStreamFrame
 
 from ._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 from ._h2headers import MalformedHeaders, check_trailers, split_request_headers
@@ -494,7 +494,16 @@ class H2Connection:
                     check_trailers(event.headers)  # type: ignore[arg-type]
                 except MalformedHeaders:
                     # RFC 9113 §8.1.1: stream error; the app sees the stream reset.
-                    self.reset_stream(event.stream_id, PROTOCOL_ERROR)
+                    self._forget(self._streams.pop(event.stream_id, None))
+                    try:
+                        self._conn.reset_stream(event.stream_id, PROTOCOL_ERROR)
+                    except h2.exceptions.ProtocolError:
+                        # h2 let the trailers' END_STREAM close a stream whose response was
+                        # complete; the malformed trailers still get their RST_STREAM (as
+                        # from the compiled core, which rejects them before they end it).
+                        rst = RstStreamFrame(event.stream_id)
+                        rst.error_code = PROTOCOL_ERROR
+                        self._queue_frame(rst.serialize())
                     out.append(H2StreamReset(event.stream_id, PROTOCOL_ERROR))
                     return 0
                 state.ended = True

@@ -368,6 +368,22 @@ def test_same_events_for_a_plain_request() -> None:
     assert [e[0] for e in pure[0]].count("H2RequestReceived") == 1
 
 
+def test_malformed_trailers_after_a_complete_response_are_reset_by_both() -> None:
+    # Found by the test below: the response ended the stream on our side, then trailers with
+    # a pseudo-header (malformed, RFC 9113 §8.1.1) end it on the client's. Both cores answer
+    # RST_STREAM(PROTOCOL_ERROR); the h2 twin used to send nothing (h2 had closed the stream).
+    encoder = hpack.Encoder()
+    actions: list[Action] = [
+        ("bytes", PREFACE + frame(0x4, 0, 0, b"")),
+        ("bytes", frame(0x1, 0x4, 1, encoder.encode(REQUESTS["post"]))),
+        ("respond", 1),
+        ("bytes", frame(0x1, 0x5, 1, encoder.encode([(b":path", b"/")]))),
+    ]
+    pure = run(H2ConnectionPy, actions, [0])
+    assert run(H2ConnectionC, actions, [0]) == pure
+    assert pure[1] == [("RST_STREAM", 1, 1)]
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(client_frames(), st.lists(st.integers(0, 40), min_size=1, max_size=5))
 def test_same_events_and_errors(actions: list[Action], cuts: list[int]) -> None:
