@@ -7,10 +7,12 @@ use a follow-up request on a fresh connection to prove the worker is alive).
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
-from tests.support import RawClient, get
+from tests.support import PounceProcess, RawClient, get
 
 H = b"Host: x\r\n"
 
@@ -197,6 +199,7 @@ def test_app_returning_with_incomplete_response_closes(h1):
 
 @pytest.mark.parametrize("where", ["value", "name", "nul"])
 def test_invalid_response_header_gives_500_and_nothing_of_it(h1, where):
+    logged = h1.output().count("InvalidHeader")
     with RawClient(h1.port) as c:
         c.send(get(f"/bad-header?where={where}"))
         resp = c.read_response()
@@ -204,3 +207,12 @@ def test_invalid_response_header_gives_500_and_nothing_of_it(h1, where):
         assert b"injected" not in resp.raw_head + resp.body
         assert b"evil" not in resp.raw_head + resp.body
         assert b"should not be sent" not in resp.raw_head + resp.body
+    wait_logged(h1, "InvalidHeader", logged + 1)
+
+
+def wait_logged(proc: PounceProcess, text: str, count: int, timeout: float = 5.0) -> None:
+    """Wait until ``text`` appears ``count`` times in the server's log."""
+    deadline = time.monotonic() + timeout
+    while proc.output().count(text) < count:
+        assert time.monotonic() < deadline, proc.output()[-2000:]
+        time.sleep(0.05)

@@ -15,6 +15,7 @@ import pytest
 from hyperframe.frame import DataFrame, HeadersFrame, PingFrame
 
 from tests.h2support import H2Client, StreamResult, goaway_frames, parse_frames, reset_frames
+from tests.integration.test_h1_errors import wait_logged
 
 MiB = 1024 * 1024
 PATTERN = bytes(range(256))
@@ -513,3 +514,19 @@ def test_content_length_mismatch(h2c):
     assert shorter.status == 200 and bytes(shorter.body) == b"xxx"
     assert shorter.reset == 2 and not shorter.ended  # cut short: RST_STREAM(INTERNAL_ERROR)
     assert after.status == 200
+
+
+@pytest.mark.parametrize("where", ["value", "name", "nul"])
+def test_invalid_response_header_gives_500_and_nothing_of_it(h2c, where):
+    logged = h2c.output().count("InvalidHeader")
+    with H2Client(h2c.port) as client:
+        answered = client.get(f"/bad-header?where={where}")
+        assert answered.status == 500
+        assert answered.ended
+        assert client.get("/").status == 200  # the connection carries on
+        # Nothing of the bad field, nor the body sent after it (the wire is HPACK-coded: the
+        # decoded head is what to check).
+        assert answered.header(b"x-bad") is None
+        assert answered.header(b"set-cookie") is None
+        assert b"should not be sent" not in client.raw_in
+    wait_logged(h2c, "InvalidHeader", logged + 1)

@@ -291,6 +291,34 @@ def test_oversized_message_closes_1009(pounce_server: Any) -> None:
     assert run(main()) == 1009
 
 
+@pytest.mark.parametrize("announced", [300, 2**40], ids=["frame", "huge-length"])
+def test_oversized_message_byte_by_byte_closes_1009(pounce_server: Any, announced: int) -> None:
+    # --ws-max-size holds when the frame arrives one byte per TCP segment, and a frame that
+    # announces a huge length is refused once the limit is crossed, not buffered.
+    proc = pounce_server("ws_apps:app", *WS_OPTIONS, "--ws-max-size", "200")
+    client = handshake(proc.port, "/echo")
+    assert read_head(client).startswith(b"HTTP/1.1 101 ")
+    mask = b"\x01\x02\x03\x04"
+    if announced < 2**16:
+        header = b"\x82" + bytes([0x80 | 126]) + struct.pack(">H", announced)
+    else:
+        header = b"\x82" + bytes([0x80 | 127]) + struct.pack(">Q", announced)
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"z" * 300))
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    data = header + mask + payload
+    for i in range(len(data)):
+        try:
+            client.send(data[i : i + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        time.sleep(0.0005)
+    received = client.read_all()  # (with what followed the 101 head)
+    ws = Connection(ConnectionType.CLIENT)
+    ws.receive_data(received)
+    closes = [e for e in ws.events() if isinstance(e, CloseConnection)]
+    assert [c.code for c in closes] == [1009]
+
+
 def test_server_pings_and_missing_pong_closes_1011(pounce_server: Any) -> None:
     proc = pounce_server(
         "ws_apps:app",
