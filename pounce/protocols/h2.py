@@ -230,10 +230,9 @@ class H2Protocol(asyncio.Protocol):
             self._close_if_done()  # a PING ACK may have completed a graceful close
 
     def _handle(self, event: object) -> None:
+        """Every event but H2RequestReceived (data_received takes that one first)."""
         tp = type(event)
-        if tp is H2RequestReceived:
-            self._on_request(event)  # type: ignore[arg-type]
-        elif tp is H2BodyReceived:
+        if tp is H2BodyReceived:
             self._on_body(event)  # type: ignore[arg-type]
         elif tp is H2WindowUpdated:
             self._on_window(event)  # type: ignore[arg-type]
@@ -338,10 +337,7 @@ class H2Protocol(asyncio.Protocol):
         else:
             expect_continue = False
         cycle = stream.cycle = RequestResponseCycle(scope, stream, loop, more_body, expect_continue)
-        streams = self.streams  # (open_stream, inline: this is the per-request path)
-        if not streams and self.deadline and not self.write_paused and not self.closing:
-            self.deadline = 0.0
-        streams[stream_id] = stream
+        self.open_stream(stream)
         if more_body:
             stream.body_deadline = at = loop.time() + state.body_timeout
             self._arm(at)
@@ -381,15 +377,11 @@ class H2Protocol(asyncio.Protocol):
         """Stop receiving the request body (over --limit-request-body, or stalled): ``status``
         on the stream, or CANCEL once the response has started; the app's receive() gets
         http.disconnect."""
-        cycle = stream.cycle
-        if cycle.response_started:
+        if stream.cycle.response_started:
             self.conn.reset_stream(stream.stream_id, CANCEL)
         else:
             self._refuse_stream(stream.stream_id, status, end_stream=False)
-        stream.end_sent = True
-        self._close_stream(stream)
-        cycle.disconnect()
-        self._schedule_write()
+        self._stream_gone(stream)
 
     def _on_body(self, event: H2BodyReceived) -> None:
         stream = self.streams.get(event.stream_id)
@@ -481,6 +473,11 @@ class H2Protocol(asyncio.Protocol):
             return
         if not self.write_scheduled:
             self.schedule_write()
+        # Counted as in _flush_stream: many whole responses in one loop turn still reach the
+        # transport every WRITE_BATCH bytes, so that its pause_writing() can act.
+        self._unwritten += sent
+        if self._unwritten >= WRITE_BATCH:
+            self._write_now()
         if sent == size:
             stream.end_sent = True
             if stream.cycle.request_complete:
@@ -489,9 +486,6 @@ class H2Protocol(asyncio.Protocol):
                 self._maybe_finish(stream)
             return
         # The windows took only part of it: the rest waits in the stream's queue.
-        self._unwritten += sent
-        if self._unwritten >= WRITE_BATCH:
-            self._write_now()
         stream.buffer.append(memoryview(body)[sent:] if sent else body)
         stream.buffered += size - sent
         self.flush_stream(stream)
@@ -713,16 +707,11 @@ class H2Protocol(asyncio.Protocol):
         a new block starts its --timeout-request-header clock, which the rest of the block
         arriving slowly does not push back."""
         sid = self._head_stream = self.conn.head_pending
-        if sid:
-            self._head_deadline = at = self.loop.time() + self.state.header_timeout
-            if not self.streams and not self.closing:
-                self.deadline = at  # a request is arriving: the keep-alive wait is over
-            else:
-                self._arm(at)
-        else:
-            self._head_deadline = 0.0
-            if not self.streams:
-                self._update_idle()
+        self._head_deadline = self.loop.time() + self.state.header_timeout if sid else 0.0
+        if not self.streams:
+            self._update_idle()  # (a head in progress is not idle: check_deadline skips it)
+        elif sid:
+            self._arm(self._head_deadline)
 
     def _head_timed_out(self) -> None:
         """--timeout-request-header passed with the header block unfinished (see the module
@@ -791,8 +780,8 @@ class H2Protocol(asyncio.Protocol):
         head = self._head_deadline
         if head and head <= now:
             self._head_timed_out()
-            if self.disconnected:
-                return False
+            if self.disconnected or not self.streams:
+                return False  # (closed by _head_timed_out once no stream is left)
             head = 0.0
         if not self.streams and not head:
             # Idle (RFC 9113 §9.1: GOAWAY, then close). A HEADERS frame may be waiting in the
