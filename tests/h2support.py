@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import socket
 import ssl
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,27 @@ import h2.settings
 import hpack
 from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame
 
+from pounce.h2connection import PREFACE, H2ConnectionPy
+
+try:
+    from pounce._speedups._h2 import H2Connection as H2ConnectionC
+except ImportError:  # pure build
+    H2ConnectionC = None
+
+# Both sans-I/O HTTP/2 cores where built (the compiled one is missing from a pure build).
+H2_CORES: list[type] = [H2ConnectionPy] + ([H2ConnectionC] if H2ConnectionC is not None else [])
+
 REQUEST_BASE = [(b":scheme", b"http"), (b":authority", b"test")]
+
+
+def frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
+    """One raw HTTP/2 frame (RFC 9113 §4.1)."""
+    return (
+        struct.pack(">I", len(payload))[1:]
+        + bytes((ftype, flags))
+        + struct.pack(">I", stream_id)
+        + payload
+    )
 
 
 @dataclass
@@ -300,11 +321,10 @@ def decode_streams(data: bytes | bytearray) -> dict[int, StreamResult]:
 def _split_header_blocks(data: bytes, size: int) -> bytes:
     """Client bytes with every HEADERS frame's block cut into a HEADERS frame and CONTINUATION
     frames of ``size`` bytes (RFC 9113 §6.10); other frames (and the preface) unchanged."""
-    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
     out = []
-    if data.startswith(preface):
-        out.append(preface)
-        data = data[len(preface) :]
+    if data.startswith(PREFACE):
+        out.append(PREFACE)
+        data = data[len(PREFACE) :]
     for frame in parse_frames(data):
         block = frame.data if frame.type == 0x1 else b""
         if len(block) <= size:

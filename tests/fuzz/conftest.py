@@ -11,16 +11,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from pounce.h2connection import H2ConnectionPy as H2Connection
-
-try:
-    from pounce._speedups._h2 import H2Connection as CompiledH2Connection
-except ImportError:  # pure build
-    CompiledH2Connection = None
-
-H2_CORES: list[type] = [H2Connection]
-if CompiledH2Connection is not None:
-    H2_CORES.append(CompiledH2Connection)
+from tests.h2support import H2_CORES
 
 # Bounded for CI; POUNCE_FUZZ_EXAMPLES=20000 for a longer hunt.
 FUZZ_EXAMPLES = int(os.environ.get("POUNCE_FUZZ_EXAMPLES", "250"))
@@ -34,7 +25,7 @@ FUZZ = settings.get_profile("pounce-fuzz")
 
 
 @pytest.fixture(params=H2_CORES, ids=lambda cls: f"{cls.__module__}.{cls.__name__}")
-def h2_connection_cls(request: pytest.FixtureRequest) -> type[H2Connection]:
+def h2_connection_cls(request: pytest.FixtureRequest) -> type:
     return request.param  # type: ignore[no-any-return]
 
 

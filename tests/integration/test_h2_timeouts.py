@@ -52,15 +52,11 @@ def trickle(client: H2Client, pieces: list[bytes], interval: float) -> int:
             return sent
         end = time.monotonic() + interval
         while (left := end - time.monotonic()) > 0:
-            client.sock.settimeout(left)
             try:
-                data = client.sock.recv(65536)
+                if not client.receive_once(left):
+                    return sent + 1  # closed
             except TimeoutError:
                 break
-            if not data:
-                client.closed = True
-                return sent + 1
-            client.raw_in += data
             if goaway_frames(client.raw_in):
                 return sent + 1
     return len(pieces)

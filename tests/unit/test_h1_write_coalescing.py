@@ -67,9 +67,8 @@ def chunked(parts: list[bytes]) -> bytes:
 START = {"type": "http.response.start", "status": 200, "headers": []}
 
 
-@pytest.mark.parametrize("protocol_class", TWINS)
-def test_parts_sent_without_waiting_go_out_in_one_write(protocol_class):
-    parts = [bytes([65 + i]) * 1024 for i in range(16)]
+def streaming_app(parts: list[bytes]) -> Any:
+    """An app that sends ``parts`` one send() each, without waiting, then the end."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send(START)
@@ -77,7 +76,13 @@ def test_parts_sent_without_waiting_go_out_in_one_write(protocol_class):
             await send({"type": "http.response.body", "body": part, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    transport = serve(protocol_class, app)
+    return app
+
+
+@pytest.mark.parametrize("protocol_class", TWINS)
+def test_parts_sent_without_waiting_go_out_in_one_write(protocol_class):
+    parts = [bytes([65 + i]) * 1024 for i in range(16)]
+    transport = serve(protocol_class, streaming_app(parts))
     head, _, body = bytes(transport.out).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"transfer-encoding: chunked" in head
@@ -108,13 +113,6 @@ def test_a_part_is_written_before_the_app_runs_again(protocol_class):
 @pytest.mark.parametrize("protocol_class", TWINS)
 def test_no_more_than_out_batch_is_held_back(protocol_class):
     parts = [b"z" * 1000] * 200  # 200,000 bytes in one step
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await send(START)
-        for part in parts:
-            await send({"type": "http.response.body", "body": part, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-
-    transport = serve(protocol_class, app)
+    transport = serve(protocol_class, streaming_app(parts))
     assert bytes(transport.out).partition(b"\r\n\r\n")[2] == chunked(parts)
     assert transport.writes == -(-200_000 // OUT_BATCH)  # a write per OUT_BATCH, and the rest

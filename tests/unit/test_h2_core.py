@@ -24,11 +24,8 @@ from pounce.h2connection import (
     H2WindowUpdated,
     RequestReceived,
 )
-
-try:
-    from pounce._speedups._h2 import H2Connection
-except ImportError:  # pure build
-    H2Connection = None
+from tests.h2support import H2ConnectionC as H2Connection
+from tests.h2support import frame
 
 pytestmark = pytest.mark.skipif(H2Connection is None, reason="compiled speedups are not built")
 
@@ -37,15 +34,6 @@ FRAME_SIZE_ERROR = 0x6
 COMPRESSION_ERROR = 0x9
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/"), (b":authority", b"x")]
 POST = [(b":method", b"POST"), (b":scheme", b"http"), (b":path", b"/")]
-
-
-def frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
-    return (
-        struct.pack(">I", len(payload))[1:]
-        + bytes((ftype, flags))
-        + struct.pack(">I", stream_id)
-        + payload
-    )
 
 
 def frames(data: bytes) -> list[tuple[int, int, int, bytes]]:

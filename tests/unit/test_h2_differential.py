@@ -38,11 +38,7 @@ from pounce.h2connection import (
     H2Settings,
     StreamGone,
 )
-
-try:
-    from pounce._speedups._h2 import H2Connection as H2ConnectionC
-except ImportError:  # pure build
-    H2ConnectionC = None
+from tests.h2support import H2ConnectionC, frame
 
 pytestmark = pytest.mark.skipif(H2ConnectionC is None, reason="compiled speedups are not built")
 
@@ -80,15 +76,6 @@ TRAILERS = {
     "pseudo": [(b":path", b"/")],
     "upper": [(b"X-Sum", b"1")],
 }
-
-
-def frame(ftype: int, flags: int, stream_id: int, payload: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(payload))[1:]
-        + bytes((ftype, flags))
-        + struct.pack(">I", stream_id)
-        + payload
-    )
 
 
 @dataclass

@@ -38,6 +38,7 @@ from pounce.h2connection import (
     H2WebSocketRequest,
     H2WindowUpdated,
 )
+from tests.h2support import H2_CORES
 
 REQUEST = [
     (b":method", b"POST"),
@@ -441,19 +442,6 @@ def test_connection_credit_held_while_too_much_is_unread() -> None:
 # The header block in progress (--timeout-request-header) --------------------------------------
 
 
-def _cores() -> list[object]:
-    from pounce.h2connection import H2ConnectionPy
-
-    cores: list[object] = [pytest.param(H2ConnectionPy, id="h2")]
-    try:
-        from pounce._speedups._h2 import H2Connection as Compiled
-    except ImportError:
-        pass
-    else:
-        cores.append(pytest.param(Compiled, id="compiled"))
-    return cores
-
-
 def _opened(core: type) -> object:
     server = core(H2Settings())
     server.initiate_connection()
@@ -463,7 +451,7 @@ def _opened(core: type) -> object:
     return server
 
 
-@pytest.mark.parametrize("core", _cores())
+@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
 def test_head_pending_names_the_stream_of_an_unfinished_header_block(core) -> None:
     server = _opened(core)
     encoder = hpack.Encoder()
@@ -498,7 +486,7 @@ def test_head_pending_names_the_stream_of_an_unfinished_header_block(core) -> No
     assert server.head_pending == 0
 
 
-@pytest.mark.parametrize("core", _cores())
+@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
 def test_abandoned_head_gets_its_status_and_goaway_then_nothing_is_read(core) -> None:
     server = _opened(core)
     encoder = hpack.Encoder()
@@ -528,7 +516,7 @@ def test_abandoned_head_gets_its_status_and_goaway_then_nothing_is_read(core) ->
     assert [type(f) for f in parse_frames(server.data_to_send())] == [HeadersFrame, DataFrame]
 
 
-@pytest.mark.parametrize("core", _cores())
+@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
 def test_abandoned_trailers_block_gets_only_goaway(core) -> None:
     server = _opened(core)
     encoder = hpack.Encoder()
