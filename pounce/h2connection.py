@@ -46,6 +46,8 @@ ENHANCE_YOUR_CALM = 0xB
 
 # RFC 9113 §3.4: the client connection preface.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+# The PING payload of a graceful close's first half (start_graceful_close), in both cores.
+DRAIN_PING = b"pounce\x00\x01"
 
 # RFC 9113 §8.2.2: connection-specific header fields must not appear in HTTP/2 messages.
 CONNECTION_HEADERS = frozenset(
@@ -732,7 +734,7 @@ class H2Connection:
         if self._goaway_sent or self._drain_ping is not None or self._terminated:
             return
         self._queue_goaway(2**31 - 1)
-        self._drain_ping = b"pounce\x00\x01"
+        self._drain_ping = DRAIN_PING
         try:
             self._conn.ping(self._drain_ping)
         except h2.exceptions.ProtocolError:

@@ -27,6 +27,7 @@ import binascii
 import time
 
 
+from pounce.h2connection import DRAIN_PING as _DRAIN_PING
 from pounce.h2connection import (
     PREFACE,
     FloodLimits,
@@ -112,7 +113,7 @@ cdef enum:
     CLOSED_BY_END = 2
 
 cdef bytes C_PREFACE = PREFACE
-cdef bytes DRAIN_PING = b"pounce\x00\x01"
+cdef bytes DRAIN_PING = _DRAIN_PING
 cdef bytes EMPTY = b""
 cdef object _time = time.monotonic
 
@@ -141,7 +142,6 @@ cdef class _EventMaker:
     cdef object cls
     cdef bint direct
     cdef Py_ssize_t offsets[6]
-    cdef Py_ssize_t count
 
     def __cinit__(self, cls):
         import dataclasses
@@ -149,9 +149,8 @@ cdef class _EventMaker:
 
         self.cls = cls
         names = [f.name for f in dataclasses.fields(cls)]
-        self.count = len(names)
         self.direct = (
-            self.count <= 6
+            len(names) <= 6
             and "__post_init__" not in vars(cls)
             and type(cls).__call__ is type.__call__
             and cls.__new__ is object.__new__
@@ -1074,7 +1073,12 @@ cdef class H2Connection:
         cdef list regular = []
         cdef list cookies = None
         cdef long long content_length = -1
-        for name, value in headers:
+        cdef tuple item
+        # The decoder's (name, value) tuples (often its tables' own) go into the scope as
+        # they are: no new tuple per field.
+        for item in headers:
+            name = item[0]
+            value = item[1]
             if PyBytes_GET_SIZE(name) and PyBytes_AS_STRING(name)[0] == b":":
                 if regular:
                     return None  # pseudo-headers come first
@@ -1116,7 +1120,7 @@ cdef class H2Connection:
                     cookies = []
                 cookies.append(value)
                 continue
-            regular.append((name, value))
+            regular.append(item)
         if cookies is not None:
             # §8.2.3: cookie crumbs are joined into one field (last, as h2 does).
             regular.append((b"cookie", b"; ".join(cookies)))

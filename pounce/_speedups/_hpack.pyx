@@ -19,6 +19,8 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+from pounce._speedups._fields cimport immutable_fields
+
 from pounce.errors import HPACKError, OversizedHeaderListError
 
 __all__ = ["Decoder", "Encoder", "HPACKError", "OversizedHeaderListError", "STATIC_TABLE"]
@@ -641,43 +643,6 @@ cdef bytes _status_block(int status):
     return block
 
 
-cdef bint _plain_fields(list headers):
-    """Every field is a tuple of two bytes objects (immutable: safe to keep and compare)."""
-    cdef object item
-    for item in headers:
-        if (
-            type(item) is not tuple or len(<tuple>item) != 2
-            or type((<tuple>item)[0]) is not bytes or type((<tuple>item)[1]) is not bytes
-        ):
-            return False
-    return True
-
-
-cdef bint _same_fields(list headers, list last) except -1:
-    """``headers == last``, where ``last`` holds only (bytes, bytes) tuples; mostly the very
-    same tuple objects, so identity decides before any comparison."""
-    cdef Py_ssize_t i, n = len(last)
-    cdef object item, prev
-    if len(headers) != n:
-        return False
-    for i in range(n):
-        item = headers[i]
-        prev = last[i]
-        if item is prev:
-            continue
-        if type(item) is not tuple or len(<tuple>item) != 2:
-            return False
-        if (<tuple>item)[0] is not (<tuple>prev)[0] and not (
-            type((<tuple>item)[0]) is bytes and <bytes>(<tuple>item)[0] == <bytes>(<tuple>prev)[0]
-        ):
-            return False
-        if (<tuple>item)[1] is not (<tuple>prev)[1] and not (
-            type((<tuple>item)[1]) is bytes and <bytes>(<tuple>item)[1] == <bytes>(<tuple>prev)[1]
-        ):
-            return False
-    return True
-
-
 cdef class Encoder:
     """Encodes the header blocks a connection sends (its own dynamic table, §2.2).
 
@@ -769,7 +734,7 @@ cdef class Encoder:
             and status == self._last_status
             and generation == self._last_generation
             and not self._update_pending
-            and _same_fields(headers, self._last_headers)
+            and headers == self._last_headers  # (the same tuple objects, mostly: identity first)
         ):
             return self._last_block
         cacheable = not self._update_pending
@@ -781,7 +746,7 @@ cdef class Encoder:
         self._len += PyBytes_GET_SIZE(block)
         self._put_headers(headers)
         block = PyBytes_FromStringAndSize(<const char*>self._buf, self._len)
-        if cacheable and self._generation == generation and _plain_fields(headers):
+        if cacheable and self._generation == generation and immutable_fields(headers):
             self._last_block = block
             self._last_status = status
             self._last_generation = generation

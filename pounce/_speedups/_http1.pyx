@@ -63,6 +63,8 @@ from cpython.contextvars cimport PyContext_CopyCurrent, PyContext_Enter, PyConte
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
 
+from pounce._speedups._fields cimport immutable_fields
+
 
 cdef extern from "Python.h":
     ctypedef enum PySendResult:
@@ -258,14 +260,6 @@ cdef inline object _get(object message, str key, object default):
         return (<dict>message).get(key, default)
     return message.get(key, default)
 
-
-cdef bint _immutable_fields(list headers):
-    for item in headers:
-        if type(item) is not tuple or len(<tuple>item) != 2:
-            return False
-        if type((<tuple>item)[0]) is not bytes or type((<tuple>item)[1]) is not bytes:
-            return False
-    return True
 
 
 cdef inline int _cancelling(task):
@@ -1350,7 +1344,7 @@ cdef class H1Protocol:
         else:
             built = build_response_head(status, headers)
             # Only a list of (bytes, bytes) tuples is kept: nothing in it can change later.
-            if type(status) is int and type(headers) is list and _immutable_fields(headers):
+            if type(status) is int and type(headers) is list and immutable_fields(headers):
                 self._last_status = status
                 self._last_headers = list(headers)
                 self._last_built = built
@@ -1439,8 +1433,7 @@ cdef class H1Protocol:
             parts = [head] if head is not None else []
             if size:
                 parts += (b"%x\r\n" % size, body, b"\r\n")
-            if not more_body:
-                parts.append(LAST_CHUNK)
+            parts.append(LAST_CHUNK)  # (a part with more to come took the branch above)
             self._write_parts(parts, size)
         elif head is not None:
             if size < C_JOIN_LIMIT:

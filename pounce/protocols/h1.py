@@ -584,7 +584,7 @@ class H1Protocol(asyncio.Protocol):
                 self._out_size += size
                 if self._out_size >= OUT_BATCH:
                     self._flush_out()
-            if out and not self._out_scheduled:
+            if self._out and not self._out_scheduled:
                 self._out_scheduled = True
                 self.loop.call_soon(self._flush_out)
         elif self._out:
@@ -602,8 +602,7 @@ class H1Protocol(asyncio.Protocol):
             parts = [head] if head is not None else []
             if size:
                 parts += (b"%x\r\n" % size, body, b"\r\n")
-            if not more_body:
-                parts.append(LAST_CHUNK)
+            parts.append(LAST_CHUNK)  # (a part with more to come took the branch above)
             self._write_parts(parts, size)
         elif head is not None:
             if size < JOIN_LIMIT:
