@@ -337,7 +337,12 @@ class H2Protocol(asyncio.Protocol):
         else:
             expect_continue = False
         cycle = stream.cycle = RequestResponseCycle(scope, stream, loop, more_body, expect_continue)
-        self.open_stream(stream)
+        # open_stream(), inline: the call costs 0.8k of the ~65k instructions per request
+        # (callgrind, /tmp/prof/cg2.sh) on this per-request path.
+        streams = self.streams
+        if not streams and self.deadline and not self.write_paused and not self.closing:
+            self.deadline = 0.0
+        streams[stream_id] = stream
         if more_body:
             stream.body_deadline = at = loop.time() + state.body_timeout
             self._arm(at)
