@@ -19,7 +19,10 @@ by RFC 9113, h2 picks a connection error):
   requires; h2 ends the connection.
 - A stray CONTINUATION (§6.10), trailers without END_STREAM (§8.1), a stream depending on
   itself (§5.3.1) and an invalid value of a repeated setting (§6.5.2) are errors here;
-  h2 misses some of them or ends the connection.
+  h2 misses some of them or ends the connection. (A PRIORITY frame that makes a stream that
+  is not open depend on itself ends the connection in both.)
+- Frames on a stream this side reset are dropped (§5.1 "closed", §5.4.2); h2 answers
+  RST_STREAM(STREAM_CLOSED).
 """
 
 import base64
@@ -108,9 +111,11 @@ cdef enum:
     # Streams remembered after they closed, to tell a late frame from a protocol error (§5.1).
     CLOSED_MEMORY = 1024
 
+# Why a remembered stream closed (RFC 9113 §5.1 "closed"): late frames are answered by it.
 cdef enum:
-    CLOSED_BY_RESET = 1
-    CLOSED_BY_END = 2
+    CLOSED_BY_RESET = 1  # we sent RST_STREAM (a stream error, a refusal, the application)
+    CLOSED_BY_END = 2  # END_STREAM both ways
+    CLOSED_BY_PEER_RESET = 3  # the client sent RST_STREAM
 
 cdef bytes C_PREFACE = PREFACE
 cdef bytes DRAIN_PING = _DRAIN_PING
@@ -816,23 +821,34 @@ cdef class H2Connection:
         # §5.1: a stream the client has not opened (even ids are ours, and we never push).
         return not stream_id & 1 or stream_id > <unsigned int>self._highest_stream_id
 
-    cdef int _closed_stream_frame(self, unsigned int stream_id, str what) except -1:
-        """A frame (DATA, HEADERS) for a stream not open: returns 1 to drop it quietly."""
+    cdef int _closed_stream_frame(self, unsigned int stream_id, bint headers) except -1:
+        """A DATA or HEADERS frame (``headers``) for a stream that is not open: a stream or
+        connection error, or dropped. The caller has already done the minimal processing
+        (§5.1 "closed": the header block decoded, DATA counted against the connection
+        window)."""
+        what = "HEADERS" if headers else "DATA"
         if self._idle(stream_id):
             # §5.1: only HEADERS and PRIORITY may be received on an idle stream.
             raise _ConnErr(PROTOCOL_ERROR, f"{what} on idle stream {stream_id}")
         cdef int reason = self._closed_reason(stream_id)
-        if reason == 0:
-            # Never opened: implicitly closed by a higher stream id (§5.1.1).
-            if what == "HEADERS":
+        if reason == CLOSED_BY_RESET:
+            # §5.1 "closed", §5.4.2: after our RST_STREAM the client may still have had
+            # frames in flight; they are processed minimally and dropped.
+            return 0
+        if headers:
+            if reason == CLOSED_BY_END:
+                # §5.1 "closed": a frame after END_STREAM both ways may be treated as a
+                # connection error STREAM_CLOSED (RFC 7540 §5.1 required it; h2 does it).
+                raise _ConnErr(STREAM_CLOSED, f"HEADERS on closed stream {stream_id}")
+            if reason == 0:
+                # Never opened (implicitly closed by a higher stream id, §5.1.1), or closed
+                # long ago and forgotten (see _remember_closed).
                 raise _ConnErr(PROTOCOL_ERROR, f"stream id {stream_id} reused")  # §5.1.1
-            self._rst(stream_id, STREAM_CLOSED)  # §6.1: a stream error
-            return 1
-        if reason != CLOSED_BY_RESET:
-            # §5.1 closed, §6.1: a stream error STREAM_CLOSED (as h2 does).
-            self._rst(stream_id, STREAM_CLOSED)
-        # §5.4.2: frames on a stream we reset are ignored (they may have been in flight).
-        return 1
+        # CLOSED_BY_PEER_RESET: §5.1 "closed" (RFC 7540 §5.1): a frame other than PRIORITY
+        # after the client's RST_STREAM is a stream error STREAM_CLOSED. DATA on any other
+        # closed stream: §6.1, a stream error STREAM_CLOSED.
+        self._rst(stream_id, STREAM_CLOSED)
+        return 0
 
     cdef void _close(self, _Stream s, int reason):
         s.closed = True
@@ -855,7 +871,9 @@ cdef class H2Connection:
         """CLOSED_BY_* for a remembered closed stream, else 0 (newest first)."""
         cdef Py_ssize_t i, slot = self._closed_next
         for i in range(self._closed_count):
-            slot = (slot - 1) % CLOSED_MEMORY
+            # (Not (slot - 1) % CLOSED_MEMORY: under cdivision that is -1 at slot 0, and the
+            # scan of a full ring went on below the arrays instead of wrapping around.)
+            slot = (slot if slot else CLOSED_MEMORY) - 1
             if self._closed_ids[slot] == stream_id:
                 return self._closed_reasons[slot]
         return 0
@@ -902,7 +920,7 @@ cdef class H2Connection:
             self._calm(self._empty_data_budget, "empty DATA flood")  # CVE-2019-9518
         s = self._get_open(stream_id)
         if s is None:
-            self._closed_stream_frame(stream_id, "DATA")
+            self._closed_stream_frame(stream_id, False)
             self._conn_credit += length  # dropped: the credit goes back at once
             return 0
         if s.ended:
@@ -1029,7 +1047,7 @@ cdef class H2Connection:
         if s is not None:
             return self._on_trailers(s, headers, ended, depends)
         if stream_id <= <unsigned int>self._highest_stream_id:
-            self._closed_stream_frame(stream_id, "HEADERS")
+            self._closed_stream_frame(stream_id, True)
             return 0
         # A new stream: §5.1.1, ids increase; it closes every idle stream below it.
         self._highest_stream_id = stream_id
@@ -1184,10 +1202,13 @@ cdef class H2Connection:
             raise _ConnErr(FRAME_SIZE_ERROR, "PRIORITY frame size")
         self._calm(self._priority_budget, "PRIORITY flood")
         if (_u32(p) & 0x7FFFFFFF) == stream_id:
-            # §5.3.1: a stream cannot depend on itself.
+            # §5.3.1: a stream cannot depend on itself, a stream error PROTOCOL_ERROR.
             s = self._get_open(stream_id)
-            if s is not None:
-                self._stream_error(s, PROTOCOL_ERROR)
+            if s is None:
+                # Not open (idle or closed): no RST_STREAM for an idle stream (§6.4), so
+                # the stream error becomes a connection error (§5.4.1 allows it), as in h2.
+                raise _ConnErr(PROTOCOL_ERROR, f"stream {stream_id} depends on itself")
+            self._stream_error(s, PROTOCOL_ERROR)
         return 0
 
     cdef int _on_rst_stream(self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id) except -1:
@@ -1202,7 +1223,7 @@ cdef class H2Connection:
                 raise _ConnErr(PROTOCOL_ERROR, "RST_STREAM on idle stream")  # §6.4
             return 0  # §5.1: closed streams may still see a RST_STREAM
         self._calm(self._reset_budget, "too many stream resets")  # Rapid Reset, CVE-2023-44487
-        self._close(s, CLOSED_BY_RESET)
+        self._close(s, CLOSED_BY_PEER_RESET)
         if s.tracked:
             self._untrack(s)
             self._events.append(_H2_RESET.make2(stream_id, _u32(p)))

@@ -103,24 +103,44 @@ def test_events_are_the_python_dataclasses_with_every_field_set() -> None:
 
 
 def test_closed_streams_are_remembered_up_to_a_limit() -> None:
-    # §5.1: frames on a stream the client reset are ignored; once the stream has left the
-    # memory of the last 1024 closed streams, it is one that was implicitly closed, and DATA
-    # on it is a stream error STREAM_CLOSED.
+    # §5.1 "closed": frames on a stream this side reset are dropped (they may have been in
+    # flight), frames on a stream the client reset are a stream error STREAM_CLOSED, HEADERS
+    # on a stream closed by END_STREAM both ways a connection error STREAM_CLOSED. Only the
+    # last 1024 closed streams are remembered: an older one is answered as a stream that was
+    # implicitly closed (DATA: RST_STREAM(STREAM_CLOSED), §6.1).
     c = Client()
-    c.send(c.headers(1, POST, flags=0x4) + frame(0x3, 0, 1, b"\x00\x00\x00\x08"))
+    c.send(c.headers(1, POST, flags=0x4) + c.headers(3, POST, flags=0x4))
+    c.server.reset_stream(1, 0x8)  # this side resets stream 1
+    c.send(frame(0x3, 0, 3, b"\x00\x00\x00\x08"))  # the client resets stream 3
     c.sent()
     assert c.send(frame(0x0, 0, 1, b"late")) == []
     assert c.resets() == []
-    for sid in range(3, 3 + 2 * 1024, 2):
+    assert c.send(frame(0x0, 0, 3, b"late")) == []
+    assert c.resets() == [(3, STREAM_CLOSED)]
+    for sid in range(5, 5 + 2 * 1024, 2):
         c.send(c.headers(sid, GET))
         c.server.send_response_headers(sid, 204, [], end_stream=True)
         c.server.remove_stream(sid)
     c.sent()
-    assert c.send(frame(0x0, 0, 1, b"late")) == []
-    assert c.resets() == [(1, STREAM_CLOSED)]
-    # A stream closed normally and still remembered: STREAM_CLOSED as well (§5.1, §6.1).
-    assert c.send(frame(0x0, 0, 2047, b"late")) == []
-    assert c.resets() == [(2047, STREAM_CLOSED)]
+    # Streams 1 and 3 are forgotten now: DATA on them is a stream error STREAM_CLOSED.
+    assert c.send(frame(0x0, 0, 1, b"late") + frame(0x0, 0, 3, b"late")) == []
+    assert c.resets() == [(1, STREAM_CLOSED), (3, STREAM_CLOSED)]
+    # Streams closed normally and still remembered, the newest (2051) and the oldest (5: found
+    # only after the lookup wraps around the ring): DATA is a stream error STREAM_CLOSED
+    # (§6.1), HEADERS a connection error STREAM_CLOSED (§5.1).
+    assert c.send(frame(0x0, 0, 2051, b"late")) == []
+    assert c.resets() == [(2051, STREAM_CLOSED)]
+    assert error_code(c.send(c.headers(5, GET))) == STREAM_CLOSED
+    # Forgotten: HEADERS on it is a reused stream id (§5.1.1), a connection error.
+    c = Client()
+    c.send(c.headers(1, POST, flags=0x4) + frame(0x3, 0, 1, b"\x00\x00\x00\x08"))
+    for sid in range(3, 3 + 2 * 1024, 2):
+        c.send(c.headers(sid, GET))
+        c.server.reset_stream(sid, 0x8)
+    c.sent()
+    assert c.send(c.headers(3, GET)) == []  # the oldest one remembered: reset here, dropped
+    assert c.resets() == []
+    assert error_code(c.send(c.headers(1, GET))) == PROTOCOL_ERROR
 
 
 def test_stray_continuation_is_a_connection_error() -> None:
@@ -147,6 +167,12 @@ def test_self_dependency_is_a_stream_error() -> None:
     assert events == []
     assert c.resets() == [(1, PROTOCOL_ERROR)]  # §5.3.1; the connection lives on
     assert isinstance(c.send(c.headers(3, GET))[0], H2RequestReceived)
+    # A PRIORITY frame making an open stream depend on itself: the same stream error (h2
+    # ends the connection); on a stream that is not open, see test_h2connection.py.
+    c.send(c.headers(5, POST, flags=0x4))
+    c.sent()
+    assert c.send(frame(0x2, 0, 5, struct.pack(">IB", 5, 15))) == [H2StreamReset(5, PROTOCOL_ERROR)]
+    assert c.resets() == [(5, PROTOCOL_ERROR)]
 
 
 def test_trailers_without_end_stream_reset_the_stream() -> None:

@@ -22,10 +22,12 @@ from hyperframe.frame import (
 )
 
 from pounce.h2connection import (
+    CANCEL,
     ENHANCE_YOUR_CALM,
     PREFACE,
     PROTOCOL_ERROR,
     REFUSED_STREAM,
+    STREAM_CLOSED,
     FloodLimits,
     H2BodyReceived,
     H2Connection,
@@ -38,7 +40,7 @@ from pounce.h2connection import (
     H2WebSocketRequest,
     H2WindowUpdated,
 )
-from tests.h2support import H2_CORES
+from tests.h2support import H2_CORES, H2ConnectionC
 
 REQUEST = [
     (b":method", b"POST"),
@@ -532,3 +534,96 @@ def test_abandoned_trailers_block_gets_only_goaway(core) -> None:
     out = parse_frames(server.data_to_send())
     assert [type(f) for f in out] == [GoAwayFrame]
     assert (out[0].last_stream_id, out[0].error_code) == (1, 0)
+
+
+# Frames on closed streams and self-dependencies (h2spec 5.1 closed / 8, 9, 12; 5.3.1 / 2) -----
+
+
+def _answers(server: object, data: bytes) -> tuple[list[object], list[tuple[str, int, int]]]:
+    """The server's events for ``data`` and the frames it sends back, as (type, stream,
+    error code or increment)."""
+    events = server.receive_data(data)  # type: ignore[attr-defined]
+    out = []
+    for f in parse_frames(server.data_to_send()):  # type: ignore[attr-defined]
+        if isinstance(f, RstStreamFrame):
+            out.append(("RST_STREAM", f.stream_id, f.error_code))
+        elif isinstance(f, GoAwayFrame):
+            out.append(("GOAWAY", f.last_stream_id, f.error_code))
+        elif isinstance(f, WindowUpdateFrame):
+            out.append(("WINDOW_UPDATE", f.stream_id, f.window_increment))
+        else:
+            out.append((type(f).__name__, f.stream_id, 0))
+    return events, out
+
+
+def _headers(encoder: hpack.Encoder, stream_id: int, end_stream: bool) -> bytes:
+    frame = HeadersFrame(stream_id, flags=["END_HEADERS"] + (["END_STREAM"] if end_stream else []))
+    frame.data = encoder.encode(REQUEST)
+    return frame.serialize()
+
+
+def _reset_by_client(core: type) -> tuple[object, hpack.Encoder]:
+    """Stream 1 opened (its body not ended), then reset by the client."""
+    server = _opened(core)
+    encoder = hpack.Encoder()
+    assert [type(e) for e in server.receive_data(_headers(encoder, 1, False))] == [
+        H2RequestReceived
+    ]
+    rst = RstStreamFrame(1)
+    rst.error_code = CANCEL
+    assert _answers(server, rst.serialize()) == ([H2StreamReset(1, CANCEL)], [])
+    return server, encoder
+
+
+@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
+def test_data_after_the_clients_rst_stream_is_a_stream_error(core) -> None:
+    # h2spec 5.1 closed / 8. RFC 9113 §5.1 "closed" (RFC 7540 §5.1: a frame other than
+    # PRIORITY after RST_STREAM is a stream error STREAM_CLOSED; §6.1 for DATA).
+    server, encoder = _reset_by_client(core)
+    events, sent = _answers(server, DataFrame(1, data=b"test", flags=["END_STREAM"]).serialize())
+    assert events == []
+    # The DATA still counts against the connection window (§6.9): the compiled core returns
+    # that credit at once, h2 once half its window is used.
+    credit = [("WINDOW_UPDATE", 0, 4)] if core is H2ConnectionC else []
+    assert sent == [("RST_STREAM", 1, STREAM_CLOSED), *credit]
+    # The connection lives on.
+    assert [type(e) for e in server.receive_data(_headers(encoder, 3, True))] == [H2RequestReceived]
+
+
+@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
+def test_headers_after_the_clients_rst_stream_is_a_stream_error(core) -> None:
+    # h2spec 5.1 closed / 9: the same rule for HEADERS (its block still updates the HPACK
+    # state, §4.3: the next request decodes).
+    server, encoder = _reset_by_client(core)
+    assert _answers(server, _headers(encoder, 1, True)) == (
+        [],
+        [("RST_STREAM", 1, STREAM_CLOSED)],
+    )
+    assert [type(e) for e in server.receive_data(_headers(encoder, 3, True))] == [H2RequestReceived]
+
+
+@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
+def test_headers_on_a_stream_closed_normally_is_a_connection_error(core) -> None:
+    # h2spec 5.1 closed / 12: END_STREAM both ways closed stream 1; HEADERS on it is a
+    # connection error STREAM_CLOSED (RFC 9113 §5.1 "closed" allows it, RFC 7540 required it).
+    server = _opened(core)
+    encoder = hpack.Encoder()
+    server.receive_data(_headers(encoder, 1, True))
+    server.send_response_headers(1, 200, [], end_stream=True)
+    server.remove_stream(1)
+    server.data_to_send()
+    events, sent = _answers(server, _headers(encoder, 1, True))
+    assert len(events) == 1 and isinstance(events[0], H2ProtocolError)
+    assert events[0].error_code == STREAM_CLOSED
+    assert sent == [("GOAWAY", 1, STREAM_CLOSED)]
+
+
+@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
+def test_priority_making_an_idle_stream_depend_on_itself_is_an_error(core) -> None:
+    # h2spec 5.3.1 / 2. §5.3.1: a stream error PROTOCOL_ERROR; for an idle stream (no
+    # RST_STREAM may name one, §6.4) both cores make it a connection error (§5.4.1).
+    server = _opened(core)
+    events, sent = _answers(server, PriorityFrame(1, depends_on=1, stream_weight=255).serialize())
+    assert len(events) == 1 and isinstance(events[0], H2ProtocolError)
+    assert events[0].error_code == PROTOCOL_ERROR
+    assert sent == [("GOAWAY", 0, PROTOCOL_ERROR)]
