@@ -4,14 +4,20 @@ with short configured timeouts. The compiled core and the h2-backed one both run
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
 import pytest
 from hyperframe.frame import ContinuationFrame, HeadersFrame
 
-from tests.h2support import REQUEST_BASE, H2Client, decode_streams, goaway_frames
+from tests.h2support import (
+    REQUEST_BASE,
+    SERVER_H2_CORES,
+    H2Client,
+    decode_streams,
+    goaway_frames,
+    server_h2_env,
+)
 from tests.integration.test_h1_timeouts import SLOW_OPTIONS, TIMEOUT, wait_events
 from tests.support import PounceProcess
 
@@ -19,14 +25,11 @@ pytestmark = pytest.mark.timeout(30)
 
 NO_ERROR = 0x0
 CANCEL = 0x8
-CORES = ["default"] if os.environ.get("POUNCE_NO_EXTENSIONS") else ["default", "h2"]
 
 
-@pytest.fixture(scope="module", params=CORES)
+@pytest.fixture(scope="module", params=SERVER_H2_CORES)
 def slow_h2(request: pytest.FixtureRequest) -> Iterator[PounceProcess]:
-    # "default": the compiled core when the speedups are built; "h2": the h2-backed core.
-    env = {"POUNCE_H2_CORE": "h2"} if request.param == "h2" else None
-    proc = PounceProcess("testapp:app", *SLOW_OPTIONS, env=env)
+    proc = PounceProcess("testapp:app", *SLOW_OPTIONS, env=server_h2_env(request.param))
     try:
         proc.wait_ready()
         yield proc
