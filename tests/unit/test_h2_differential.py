@@ -14,7 +14,8 @@ comparison; RST_STREAM(STREAM_CLOSED) answers to late frames on closed streams a
 (h2 sends them for streams it reset too, RFC 9113 §5.4.2 has them ignored).
 Cases where h2 misses an RFC 9113 rule are left out and tested on the compiled core alone (in
 tests/unit/test_h2_core.py): a stray CONTINUATION (§6.10), repeated settings (§6.5.2), frames
-after the client's GOAWAY, a stream that depends on itself (§5.3.1) and trailers without
+after the client's GOAWAY, a stream that depends on itself (§5.3.1: only PRIORITY frames on
+idle streams are generated, where both cores end the connection) and trailers without
 END_STREAM (a malformed request, §8.1: a stream error; h2 ends the connection).
 """
 
@@ -230,8 +231,11 @@ def client_frames(draw: Any) -> list[Action]:
             flags = 0x1 if draw(st.booleans()) else 0
             actions.append(("bytes", frame(0x6, flags, 0, b"12345678")))
         elif kind == "priority":
-            sid = pick_stream(script, draw(st.sampled_from(["open", "old", "idle", "zero"])), draw)
-            dep = sid + 2 if draw(st.booleans()) else 0
+            choice = draw(st.sampled_from(["open", "old", "idle", "zero"]))
+            sid = pick_stream(script, choice, draw)
+            # An idle stream may depend on itself: both cores end the connection (§5.3.1,
+            # §6.4). On an open stream the compiled core resets only the stream (see below).
+            dep = draw(st.sampled_from([sid + 2, 0] + ([sid] if choice == "idle" else [])))
             actions.append(("bytes", frame(0x2, 0, sid, struct.pack(">IB", dep, 7))))
         elif kind == "goaway":
             code = draw(st.sampled_from([0, 0, 2]))
