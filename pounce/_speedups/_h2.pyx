@@ -867,16 +867,21 @@ cdef class H2Connection:
         if self._closed_count < CLOSED_MEMORY:
             self._closed_count += 1
 
-    cdef int _closed_reason(self, unsigned int stream_id) noexcept:
-        """CLOSED_BY_* for a remembered closed stream, else 0 (newest first)."""
+    cdef Py_ssize_t _closed_slot(self, unsigned int stream_id) noexcept:
+        """The ring slot of a remembered closed stream, else -1 (newest first)."""
         cdef Py_ssize_t i, slot = self._closed_next
         for i in range(self._closed_count):
             # (Not (slot - 1) % CLOSED_MEMORY: under cdivision that is -1 at slot 0, and the
             # scan of a full ring went on below the arrays instead of wrapping around.)
             slot = (slot if slot else CLOSED_MEMORY) - 1
             if self._closed_ids[slot] == stream_id:
-                return self._closed_reasons[slot]
-        return 0
+                return slot
+        return -1
+
+    cdef int _closed_reason(self, unsigned int stream_id) noexcept:
+        """CLOSED_BY_* for a remembered closed stream, else 0."""
+        cdef Py_ssize_t slot = self._closed_slot(stream_id)
+        return self._closed_reasons[slot] if slot >= 0 else 0
 
     cdef void _stream_error(self, _Stream s, unsigned int code):
         """§5.4.2: RST_STREAM; the application sees the stream reset."""
@@ -1213,6 +1218,7 @@ cdef class H2Connection:
 
     cdef int _on_rst_stream(self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id) except -1:
         cdef _Stream s
+        cdef Py_ssize_t slot
         if stream_id == 0:
             raise _ConnErr(PROTOCOL_ERROR, "RST_STREAM on stream 0")  # §6.4
         if length != 4:
@@ -1221,7 +1227,14 @@ cdef class H2Connection:
         if s is None:
             if self._idle(stream_id):
                 raise _ConnErr(PROTOCOL_ERROR, "RST_STREAM on idle stream")  # §6.4
-            return 0  # §5.1: closed streams may still see a RST_STREAM
+            # §5.1 "closed": a closed stream may still see a RST_STREAM. If this side had
+            # reset the stream, the two resets crossed; the client has closed the stream too
+            # now, so what it sends on it later is an error as after any RST_STREAM of its
+            # own (see _closed_stream_frame), not a frame that was in flight.
+            slot = self._closed_slot(stream_id)
+            if slot >= 0 and self._closed_reasons[slot] == CLOSED_BY_RESET:
+                self._closed_reasons[slot] = CLOSED_BY_PEER_RESET
+            return 0
         self._calm(self._reset_budget, "too many stream resets")  # Rapid Reset, CVE-2023-44487
         self._close(s, CLOSED_BY_PEER_RESET)
         if s.tracked:

@@ -603,6 +603,30 @@ def test_headers_after_the_clients_rst_stream_is_a_stream_error(core) -> None:
 
 
 @pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
+def test_frames_after_crossing_resets_are_a_stream_error(core) -> None:
+    # The server answered stream 1 in full and reset it (RST_STREAM(NO_ERROR), RFC 9113 §8.1:
+    # the request body is not needed) while the client's RST_STREAM was on its way. Once that
+    # has arrived, the client has closed the stream itself, and a later frame is a stream
+    # error STREAM_CLOSED as in the two tests above, not a frame in flight to be dropped.
+    server = _opened(core)
+    encoder = hpack.Encoder()
+    server.receive_data(_headers(encoder, 1, False))
+    server.send_response_headers(1, 200, [], end_stream=True)
+    server.reset_stream(1, 0)
+    server.remove_stream(1)
+    assert _answers(server, b"")[1] == [("HeadersFrame", 1, 0), ("RST_STREAM", 1, 0)]
+    # A frame the client sent before it saw the reset is dropped (§5.1 "closed").
+    assert _answers(server, DataFrame(1, data=b"in flight").serialize())[1] in (
+        [("WINDOW_UPDATE", 0, 9)],  # compiled: the connection credit, at once
+        [("RST_STREAM", 1, STREAM_CLOSED)],  # h2 answers it as well
+    )
+    rst = RstStreamFrame(1)
+    rst.error_code = CANCEL
+    assert _answers(server, rst.serialize()) == ([], [])
+    assert _answers(server, _headers(encoder, 1, True)) == ([], [("RST_STREAM", 1, STREAM_CLOSED)])
+
+
+@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
 def test_headers_on_a_stream_closed_normally_is_a_connection_error(core) -> None:
     # h2spec 5.1 closed / 12: END_STREAM both ways closed stream 1; HEADERS on it is a
     # connection error STREAM_CLOSED (RFC 9113 §5.1 "closed" allows it, RFC 7540 required it).
