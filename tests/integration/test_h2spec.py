@@ -11,10 +11,11 @@ invalid connection preface): the cleartext port also serves HTTP/1.1, so those b
 as an HTTP/1.1 request and answered 400, not with GOAWAY (see README, Conformance).
 
 The app is ``echo_app:app``, which reads the whole request body before it answers. An app
-that answers at once races h2spec: for 6.9.1/3 (HEADERS without END_STREAM, then two
-WINDOW_UPDATEs overflowing the stream's window) the complete response and RST_STREAM(NO_ERROR)
-(RFC 9113 §8.1) can leave before the WINDOW_UPDATEs arrive, which then find the stream closed
-instead of answering RST_STREAM(FLOW_CONTROL_ERROR).
+that answers at once races h2spec: in the cases that send more frames on a stream after its
+HEADERS (6.9/2, 6.9.1/3, 8.1/1, 8.1.2.1/3, 8.1.2.6/1 and /2), the complete response and
+RST_STREAM(NO_ERROR) (RFC 9113 §8.1) can leave before those frames arrive, which are then
+dropped as frames on a stream the server reset (§5.1 "closed") instead of being answered with
+the error h2spec expects.
 """
 
 from __future__ import annotations
