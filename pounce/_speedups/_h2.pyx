@@ -21,8 +21,8 @@ by RFC 9113, h2 picks a connection error):
   itself (§5.3.1) and an invalid value of a repeated setting (§6.5.2) are errors here;
   h2 misses some of them or ends the connection. (A PRIORITY frame that makes a stream that
   is not open depend on itself ends the connection in both.)
-- Frames on a stream this side reset are dropped (§5.1 "closed", §5.4.2); h2 answers
-  RST_STREAM(STREAM_CLOSED).
+- Frames on a stream this side reset are dropped (§5.1 "closed", §5.4.2) until the client's
+  own RST_STREAM for it arrives; h2 answers them with RST_STREAM(STREAM_CLOSED).
 """
 
 import base64
