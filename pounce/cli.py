@@ -215,7 +215,14 @@ EXIT_APP = 3
 @click.option("--ssl-ca-certs", default=None, help="CA certificates file.")
 @click.option("--ssl-ciphers", default="TLSv1", help="Ciphers to use (see ssl module).")
 @click.option(
-    "--http2/--no-http2", default=True, help="HTTP/2: ALPN on TLS, h2c prior knowledge/upgrade."
+    "--http2/--no-http2",
+    default=True,
+    help="HTTP/2: ALPN on TLS, h2c prior knowledge (and --h2c-upgrade).",
+)
+@click.option(
+    "--h2c-upgrade/--no-h2c-upgrade",
+    default=False,
+    help="Accept 'Upgrade: h2c' (a proxy that forwards it can be tunnelled past: h2c smuggling).",
 )
 @click.option(
     "--h2-max-concurrent-streams",

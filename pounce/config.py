@@ -128,6 +128,9 @@ class Config:
     ssl_ca_certs: str | None = None
     ssl_ciphers: str = "TLSv1"
     http2: bool = True
+    # HTTP/1.1 ``Upgrade: h2c`` (RFC 7540 §3.2, deprecated by RFC 9113 §3.1): off, because a
+    # proxy that forwards the header can be tunnelled past (pounce/protocols/negotiate.py).
+    h2c_upgrade: bool = False
     h2_max_concurrent_streams: int = 100
     h2_initial_window_size: int = 256 * 1024
     h2_initial_connection_window_size: int = 1024 * 1024

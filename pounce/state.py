@@ -80,6 +80,9 @@ class ServerState:
         self.proxy: ProxyTrust | None = (
             ProxyTrust(config.trusted_proxies) if config.proxy_headers else None
         )
+        # Whether an HTTP/1.1 request may switch to HTTP/2 by ``Upgrade: h2c`` (both twins
+        # test this before negotiate.try_h2c_upgrade looks at any header).
+        self.h2c_upgrade: bool = config.http2 and config.h2c_upgrade
         # Called with the request count whenever a request starts (for --limit-max-requests).
         self.on_request: Callable[[int], None] | None = None
 

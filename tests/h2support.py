@@ -8,7 +8,7 @@ import socket
 import ssl
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import h2.config
@@ -20,6 +20,7 @@ import hpack
 from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame
 
 from pounce.h2connection import PREFACE, H2ConnectionPy
+from tests.support import RawClient, Response
 
 try:
     from pounce._speedups._h2 import H2Connection as H2ConnectionC
@@ -92,8 +93,10 @@ class H2Client:
         settings: dict[int, int] | None = None,
         handshake: bool = True,
         delivery: str = "one-write",
+        sock: socket.socket | None = None,
     ) -> None:
-        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if sock is None:  # given: a connection that starts as HTTP/1.1 (h2c_upgrade)
+            sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         if tls is not None:
             sock = tls.wrap_socket(sock, server_hostname="localhost")
         self.sock = sock
@@ -204,23 +207,27 @@ class H2Client:
         if not data:
             self.closed = True
             return False
+        self.feed(data)
+        return True
+
+    def feed(self, data: bytes) -> None:
+        """Process bytes from the server (read here, or read before an h2c upgrade)."""
         self.raw_in += data
         if self.broken:
-            return True  # only raw_in is kept: check frames with parse_frames()
+            return  # only raw_in is kept: check frames with parse_frames()
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError:
             # The h2 client objects (e.g. to a reset of a stream sent with raw_request):
             # from here on, only the raw bytes are recorded and nothing is sent.
             self.broken = True
-            return True
+            return
         for event in events:
             self._on_event(event)
         try:
             self.flush()
         except OSError:
             pass
-        return True
 
     def _on_event(self, event: h2.events.Event) -> None:
         self.events.append(event)
@@ -281,6 +288,63 @@ class H2Client:
 
     def get(self, path: str = "/", timeout: float | None = None) -> StreamResult:
         return self.response(self.request(path), timeout)
+
+
+@dataclass
+class H2cAttempt:
+    """An ``Upgrade: h2c`` request on a new connection (``h2c_upgrade``): the first response
+    (``101``, or the HTTP/1.1 answer), the connection as HTTP/1.1 (``raw``) and as HTTP/2
+    (``h2``: after a 101 it has sent the preface and holds stream 1, the upgrading request)."""
+
+    response: Response
+    raw: RawClient
+    h2: H2Client
+
+    @property
+    def switched(self) -> bool:
+        return self.response.status == 101
+
+    def __enter__(self) -> H2cAttempt:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.raw.close()
+
+
+def h2c_upgrade(
+    port: int,
+    path: str = "/",
+    headers: Sequence[tuple[str, str]] = (),
+    host: str = "test",
+    timeout: float = 10.0,
+) -> H2cAttempt:
+    """Send ``GET path`` with ``Upgrade: h2c`` and a valid ``HTTP2-Settings`` (RFC 7540 §3.2),
+    as curl --http2 does, plus ``headers``; read the first response head (and its body, when it
+    is not a 101)."""
+    raw = RawClient(port, timeout=timeout)
+    try:
+        client = H2Client(port, timeout=timeout, handshake=False, sock=raw.sock)
+        settings = client.conn.initiate_upgrade_connection()
+        lines = [
+            f"GET {path} HTTP/1.1",
+            f"Host: {host}",
+            "Connection: Upgrade, HTTP2-Settings",
+            "Upgrade: h2c",
+            f"HTTP2-Settings: {settings.decode('ascii')}",
+            *(f"{name}: {value}" for name, value in headers),
+        ]
+        raw.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        response = raw.read_response()
+        if response.status == 101:
+            client.streams[1] = StreamResult()  # the upgrading request, answered on stream 1
+            client.flush()  # the client preface and SETTINGS (RFC 7540 §3.5)
+            leftover, raw.buf = raw.buf, b""
+            if leftover:
+                client.feed(leftover)
+    except BaseException:
+        raw.close()
+        raise
+    return H2cAttempt(response, raw, client)
 
 
 def parse_frames(data: bytes | bytearray) -> list[Frame]:

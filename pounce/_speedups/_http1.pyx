@@ -789,7 +789,8 @@ cdef class H1Protocol:
         self.closing = False
         self.disconnected = False
         # HTTP/2 entry (pounce.protocols.negotiate): the first bytes are checked for the
-        # prior-knowledge preface while this is not None; h2c upgrades are allowed.
+        # prior-knowledge preface while this is not None (--http2). The h2c upgrade has its
+        # own switch, state.h2c_upgrade (--h2c-upgrade).
         self._preface = b"" if state.config.http2 else None
         self._lingering = False
         self._starting = False
@@ -1072,7 +1073,7 @@ cdef class H1Protocol:
         scope["headers"] = headers
         scope["state"] = self._lifespan_state.copy()
         cdef bint more_body = content_length > 0 or (flags & REQ_CHUNKED) != 0
-        if flags & REQ_HAS_UPGRADE and state.config.http2:
+        if flags & REQ_HAS_UPGRADE and state.h2c_upgrade:
             from pounce.protocols.negotiate import try_h2c_upgrade
 
             if try_h2c_upgrade(self, scope, headers, more_body):

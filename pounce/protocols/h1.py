@@ -115,7 +115,8 @@ class H1Protocol(asyncio.Protocol):
         self._starting = False  # inside an eager task start (see _run_next)
         self._discard_input = False
         # HTTP/2 entry (pounce.protocols.negotiate): the first bytes are checked for the
-        # prior-knowledge preface while this is not None; h2c upgrades are allowed.
+        # prior-knowledge preface while this is not None (--http2). The h2c upgrade has its
+        # own switch, state.h2c_upgrade (--h2c-upgrade).
         self._preface: bytes | None = b"" if state.config.http2 else None
         self._read_paused = 0
         self._write_paused = False
@@ -375,7 +376,7 @@ class H1Protocol(asyncio.Protocol):
             "state": state.lifespan_state.copy(),
         }
         more_body = content_length > 0 or bool(flags & REQ_CHUNKED)
-        if flags & REQ_HAS_UPGRADE and state.config.http2:
+        if flags & REQ_HAS_UPGRADE and state.h2c_upgrade:
             if try_h2c_upgrade(self, scope, headers, more_body):
                 raise StopParsing  # the connection is HTTP/2 now
         if flags & REQ_HAS_UPGRADE and try_ws_upgrade(self, scope, headers, more_body):

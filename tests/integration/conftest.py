@@ -42,8 +42,22 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 @pytest.fixture(scope="session")
 def h2c() -> Iterator[PounceProcess]:
-    """The HTTP/2 test app on a shared cleartext server (prior knowledge and h2c upgrade)."""
+    """The HTTP/2 test app on a shared cleartext server (prior knowledge; by default, an
+    ``Upgrade: h2c`` is answered as HTTP/1.1)."""
     proc = PounceProcess("h2app:app", "--no-access-log", "--timeout-keep-alive", "5")
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def h2c_upgrade() -> Iterator[PounceProcess]:
+    """The HTTP/2 test app on a shared cleartext server with ``--h2c-upgrade``."""
+    proc = PounceProcess(
+        "h2app:app", "--no-access-log", "--timeout-keep-alive", "5", "--h2c-upgrade"
+    )
     try:
         proc.wait_ready()
         yield proc

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import PURE_RUN
+from tests.h2support import h2c_upgrade
 from tests.support import APPS, ROOT, PounceProcess, RawClient, get, request, run_pounce
 
 
@@ -251,3 +252,40 @@ def test_pure_process_runs_pure_twins():
         assert "speedups: pure (POUNCE_NO_EXTENSIONS is set)" in proc.output()
     finally:
         proc.stop()
+
+
+def test_h2c_upgrade_option_from_env(pounce_server):
+    """POUNCE_H2C_UPGRADE turns --h2c-upgrade on (off by default: test_h2c_upgrade.py)."""
+    server = pounce_server("scope_app:app", "--no-access-log", env={"POUNCE_H2C_UPGRADE": "1"})
+    with h2c_upgrade(server.port, "/scope") as attempt:
+        assert attempt.switched
+        assert json.loads(bytes(attempt.h2.response(1).body))["http_version"] == "2"
+
+
+def test_h2c_upgrade_through_run():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    port = sock.getsockname()[1]
+    code = (
+        "import sys, pounce; pounce.run('scope_app:app', fd=int(sys.argv[1]), "
+        "h2c_upgrade=True, access_log=False)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(sock.fileno())],
+        pass_fds=(sock.fileno(),),
+        env=dict(os.environ, PYTHONPATH=f"{ROOT}:{APPS}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    sock.close()
+    try:
+        with h2c_upgrade(port, "/scope", timeout=15) as attempt:  # the backlog holds it
+            assert attempt.switched
+            assert attempt.h2.response(1).status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

@@ -1,5 +1,6 @@
 """HTTP/2 through real clients: httpx, curl and h2load, over TLS (ALPN), h2c prior knowledge
-and the h2c upgrade; and ``--no-http2`` turning all three off."""
+and the h2c upgrade (``--h2c-upgrade``; off by default); and ``--no-http2`` turning all three
+off. The upgrade's own rules (proxies, both twins) are in test_h2c_upgrade.py."""
 
 from __future__ import annotations
 
@@ -102,8 +103,19 @@ def test_curl_prior_knowledge(h2c):
 
 
 @needs_curl
-def test_curl_upgrade_h2c(h2c):
+def test_curl_upgrade_is_answered_as_http11_by_default(h2c):
+    # RFC 9110 §7.8: a server may ignore an upgrade; pounce does unless --h2c-upgrade.
     out = curl("-i", "--http2", h2c.url + "/scope?via=upgrade")
+    assert out.returncode == 0, out.stderr
+    heads, body = split_head(out.stdout)
+    assert len(heads) == 1 and heads[0].startswith(b"HTTP/1.1 200"), heads
+    scope = json.loads(body)
+    assert scope["http_version"] == "1.1" and scope["query_string"] == "via=upgrade"
+
+
+@needs_curl
+def test_curl_upgrade_h2c(h2c_upgrade):
+    out = curl("-i", "--http2", h2c_upgrade.url + "/scope?via=upgrade")
     assert out.returncode == 0, out.stderr
     heads, body = split_head(out.stdout)
     assert heads[0].startswith(b"HTTP/1.1 101")
@@ -116,7 +128,7 @@ def test_curl_upgrade_h2c(h2c):
 
 
 @needs_curl
-def test_curl_upgrade_then_more_requests(h2c):
+def test_curl_upgrade_then_more_requests(h2c_upgrade):
     # Two URLs on one curl: the second reuses the upgraded HTTP/2 connection.
     out = curl(
         "--http2",
@@ -124,19 +136,19 @@ def test_curl_upgrade_then_more_requests(h2c):
         "%{http_version} %{num_connects}\\n",
         "-o",
         "/dev/null",
-        h2c.url + "/",
+        h2c_upgrade.url + "/",
         "-o",
         "/dev/null",
-        h2c.url + "/?second",
+        h2c_upgrade.url + "/?second",
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.decode().split("\n")[:2] == ["2 1", "2 0"]
 
 
 @needs_curl
-def test_upgrade_with_body_stays_http11(h2c):
+def test_upgrade_with_body_stays_http11(h2c_upgrade):
     # The server may ignore an upgrade (RFC 9110 §7.8); pounce does when a body follows.
-    out = curl("-i", "--http2", "--data-binary", "hello", h2c.url + "/")
+    out = curl("-i", "--http2", "--data-binary", "hello", h2c_upgrade.url + "/")
     assert out.returncode == 0, out.stderr
     heads, body = split_head(out.stdout)
     assert len(heads) == 1 and heads[0].startswith(b"HTTP/1.1 200")
@@ -196,8 +208,8 @@ def test_h2load_tls_post(h2tls):
 
 @needs_curl
 def test_no_http2_disables_everything(pounce_server, certs):
-    server = pounce_server("h2app:app", "--no-http2", "--no-access-log")
-    # Upgrade: answered as plain HTTP/1.1.
+    server = pounce_server("h2app:app", "--no-http2", "--h2c-upgrade", "--no-access-log")
+    # Upgrade: answered as plain HTTP/1.1, even with --h2c-upgrade.
     out = curl("-i", "--http2", server.url + "/")
     heads, body = split_head(out.stdout)
     assert [h.split(b"\r\n")[0][:12] for h in heads] == [b"HTTP/1.1 200"]
@@ -233,7 +245,7 @@ def test_raw_h2_client_basic(h2c):
 
 @needs_curl
 def test_h11_parser_upgrade_and_prior_knowledge(pounce_server):
-    server = pounce_server("h2app:app", "--http", "h11", "--no-access-log")
+    server = pounce_server("h2app:app", "--http", "h11", "--h2c-upgrade", "--no-access-log")
     out = curl("-i", "--http2", server.url + "/scope")
     heads, body = split_head(out.stdout)
     assert heads[0].startswith(b"HTTP/1.1 101") and heads[1].startswith(b"HTTP/2 200")

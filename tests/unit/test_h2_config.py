@@ -14,6 +14,7 @@ from tests.support import run_pounce
 def test_defaults_follow_uvicorn() -> None:
     config = Config(app="a:b")
     assert config.http2 is True
+    assert config.h2c_upgrade is False  # h2c smuggling (pounce/protocols/negotiate.py)
     assert (config.ssl_certfile, config.ssl_keyfile, config.ssl_ca_certs) == (None, None, None)
     assert config.ssl_cert_reqs == ssl.CERT_NONE
     assert config.ssl_ciphers == "TLSv1"
@@ -78,8 +79,16 @@ def test_cli_help_lists_options() -> None:
         "--ssl-ciphers",
         "--ssl-version",
         "--http2 / --no-http2",
+        "--h2c-upgrade / --no-h2c-upgrade",
         "--h2-max-concurrent-streams",
         "--h2-initial-window-size",
         "--h2-max-header-list-size",
     ):
         assert option in out
+
+
+def test_cli_help_says_h2c_upgrade_is_off_and_why() -> None:
+    out = " ".join(run_pounce("--help").stdout.split())
+    start = out.index("--h2c-upgrade / --no-h2c-upgrade")
+    text = out[start : out.index("--h2-max-concurrent-streams")]
+    assert "smuggling" in text and "default: no-h2c-upgrade" in text
