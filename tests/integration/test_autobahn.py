@@ -31,9 +31,11 @@ Which cases run (see ``case_groups``):
   takes about 20 s) and ``.12``-``.18`` (16 KiB to 128 KiB in 256 B to 32 KiB frames).
   That is 15 cases of 12.* and 21 of 13.*.
 
-The groups run as ``SHARDS`` wstest processes side by side against the one server: each case
-is a ping-pong of small messages, bound by latency rather than CPU, so three clients at once
-take about as long as the slowest of them alone.
+The groups run as wstest processes side by side against one server (``--http httptools``,
+the default): each case is a ping-pong of small messages, bound by latency rather than CPU, so
+three clients at once take about as long as the slowest of them alone. A fourth process runs
+1.* to 7.* and 10.* (about 10 s) against a second server with ``--http h11``, whose upgrade
+hands the bytes after the handshake over differently (``ws_h1.forward_leftover``).
 
 NON-STRICT results are expected in 3.2-3.4, 4.1.3-4.1.5, 4.2.3-4.2.5 and 5.15 (a valid message
 followed by a broken frame: pounce fails the connection, RFC 6455 §7.1.7, before the app has
@@ -115,9 +117,13 @@ DEFLATE_SIZES = 18
 DEFLATE_GROUPS = {12: 5, 13: 7}  # sub-groups: 12.1-12.5 (payload kinds), 13.1-13.7 (params)
 # Cases per group in autobahntestsuite 0.8.2.
 GROUP_CASES = {1: 16, 2: 11, 3: 7, 4: 10, 5: 20, 6: 145, 7: 37, 9: 54, 10: 1}
-EXPECTED_CASES = sum(GROUP_CASES.values()) + sum(
-    n * len(DEFLATE_SIZES_RUN) for n in DEFLATE_GROUPS.values()
-)
+# What runs against the h11 server: the protocol groups, not the long ones.
+H11_GROUPS = (1, 2, 3, 4, 5, 6, 7, 10)
+EXPECTED_CASES = {
+    "pounce": sum(GROUP_CASES.values())
+    + sum(n * len(DEFLATE_SIZES_RUN) for n in DEFLATE_GROUPS.values()),
+    "pounce-h11": sum(GROUP_CASES[g] for g in H11_GROUPS),
+}
 
 
 def _in_ci() -> bool:
@@ -222,10 +228,10 @@ def wstest() -> list[str]:
     return [python, "-c", launcher, str(site)]
 
 
-def case_groups() -> list[tuple[list[str], list[str]]]:
-    """Per wstest process: (case patterns, excluded case ids). Ids are listed one by one:
-    wstest reads a pattern as a regular expression matched at the start, so "12.*.1" would
-    also take 12.1.10 to 12.1.18."""
+def case_groups() -> list[tuple[str, list[str], list[str]]]:
+    """Per wstest process: (agent, case patterns, excluded case ids). Ids are listed one by
+    one: wstest reads a pattern as a regular expression matched at the start, so "12.*.1"
+    would also take 12.1.10 to 12.1.18."""
     skipped = {
         group: [
             f"{group}.{sub}.{size}"
@@ -236,27 +242,29 @@ def case_groups() -> list[tuple[list[str], list[str]]]:
         for group, subs in DEFLATE_GROUPS.items()
     }
     return [
-        (["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"], []),
-        (["12.*"], skipped[12]),
-        (["13.*"], skipped[13]),
+        ("pounce", ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"], []),
+        ("pounce", ["12.*"], skipped[12]),
+        ("pounce", ["13.*"], skipped[13]),
+        ("pounce-h11", [f"{g}.*" for g in H11_GROUPS], []),
     ]
 
 
 @dataclass
 class Shard:
+    agent: str
     proc: subprocess.Popen[bytes]
     outdir: Path
     log: Path
 
 
 def start_shard(
-    wstest: list[str], port: int, cases: list[str], exclude: list[str], workdir: Path
+    wstest: list[str], workdir: Path, *, agent: str, port: int, cases: list[str], exclude: list[str]
 ) -> Shard:
     workdir.mkdir()
     outdir = workdir / "reports"
     spec = {
         "outdir": str(outdir),
-        "servers": [{"agent": "pounce", "url": f"ws://127.0.0.1:{port}"}],
+        "servers": [{"agent": agent, "url": f"ws://127.0.0.1:{port}"}],
         "cases": cases,
         "exclude-cases": exclude,
         "exclude-agent-cases": {},
@@ -271,7 +279,7 @@ def start_shard(
             stderr=subprocess.STDOUT,
             env=_py27_env(),
         )
-    return Shard(proc, outdir, log)
+    return Shard(agent, proc, outdir, log)
 
 
 def finish_shard(shard: Shard, deadline: float) -> str:
@@ -291,7 +299,7 @@ def read_results(shard: Shard) -> dict[str, dict[str, object]]:
     index = shard.outdir / "index.json"
     if not index.exists():
         return {}
-    results: dict[str, dict[str, object]] = json.loads(index.read_text()).get("pounce", {})
+    results: dict[str, dict[str, object]] = json.loads(index.read_text()).get(shard.agent, {})
     return results
 
 
@@ -305,18 +313,24 @@ def describe(shard_dir: Path, case: str, result: dict[str, object]) -> str:
 
 
 def test_autobahn_fuzzingclient(wstest: list[str], tmp_path: Path) -> None:
-    server = PounceProcess("ws_apps:app", "--no-access-log")
+    servers = {
+        "pounce": PounceProcess("ws_apps:app", "--no-access-log"),
+        "pounce-h11": PounceProcess("ws_apps:app", "--no-access-log", "--http", "h11"),
+    }
     shards: list[Shard] = []
     problems: list[str] = []
     started = time.monotonic()
+    speedups = "compiled" if USE_EXTENSIONS else "pure"
     try:
-        server.wait_ready()
-        server.wait_for_log("speedups: ")
-        speedups = "compiled" if USE_EXTENSIONS else "pure"
-        assert f"speedups: {speedups}" in server.output(), server.output()
-        for number, (cases, exclude) in enumerate(case_groups(), 1):
+        for server in servers.values():
+            server.wait_ready()
+            server.wait_for_log("speedups: ")
+            assert f"speedups: {speedups}" in server.output(), server.output()
+        for number, (agent, cases, exclude) in enumerate(case_groups(), 1):
+            port = servers[agent].port
+            workdir = tmp_path / f"shard{number}"
             shards.append(
-                start_shard(wstest, server.port, cases, exclude, tmp_path / f"shard{number}")
+                start_shard(wstest, workdir, agent=agent, port=port, cases=cases, exclude=exclude)
             )
         deadline = time.monotonic() + RUN_TIMEOUT
         for shard in shards:
@@ -329,22 +343,28 @@ def test_autobahn_fuzzingclient(wstest: list[str], tmp_path: Path) -> None:
             if shard.proc.poll() is None:
                 shard.proc.kill()
                 shard.proc.wait(10)
-        server.stop()
+        for server in servers.values():
+            server.stop()
     elapsed = time.monotonic() - started
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, dict[str, dict[str, object]]] = {agent: {} for agent in servers}
     failed: list[str] = []
     for shard in shards:
         shard_results = read_results(shard)
-        results.update(shard_results)
+        results[shard.agent].update(shard_results)
         failed += [
-            describe(shard.outdir, case, result)
+            f"{shard.agent} " + describe(shard.outdir, case, result)
             for case, result in sorted(shard_results.items())
             if result["behavior"] not in ACCEPTED or result["behaviorClose"] not in ACCEPTED
         ]
-    counts = Counter(str(r["behavior"]) for r in results.values())
-    summary = f"{len(results)} cases in {elapsed:.0f}s ({speedups}): {dict(counts)}"
+    summary = "; ".join(
+        f"{agent}: {len(found)} cases {dict(Counter(str(r['behavior']) for r in found.values()))}"
+        for agent, found in results.items()
+    )
+    summary = f"{summary}; {elapsed:.0f}s ({speedups})"
     print(f"Autobahn|Testsuite: {summary}; reports in {tmp_path}", file=sys.stderr)
     assert not problems, "\n".join(problems)
     assert not failed, f"Autobahn cases failed ({summary}):\n" + "\n".join(failed)
-    assert len(results) == EXPECTED_CASES, f"expected {EXPECTED_CASES} cases, got {summary}"
-    assert "Traceback" not in server.output(), server.output()
+    for agent, found in results.items():
+        assert len(found) == EXPECTED_CASES[agent], f"expected {EXPECTED_CASES}, got {summary}"
+    for server in servers.values():
+        assert "Traceback" not in server.output(), server.output()
