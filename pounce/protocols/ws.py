@@ -27,6 +27,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import zlib
 from collections import deque
 from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
@@ -34,6 +35,7 @@ from typing import Any, Protocol
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError, split_comma_header
 
@@ -121,6 +123,69 @@ def websocket_scope(http_scope: dict[str, Any], http_version: str) -> dict[str, 
     scope["subprotocols"] = header_tokens(http_scope["headers"], b"sec-websocket-protocol")
     scope["extensions"] = {"websocket.http.response": {}}
     return scope
+
+
+class BoundedPerMessageDeflate(PerMessageDeflate):
+    """wsproto's permessage-deflate (RFC 7692) with two corrections on the receiving side.
+
+    - Inflating is bounded by ``max_size`` per message. RFC 6455 §10.4: an endpoint MUST
+      protect itself against messages over its limits. wsproto inflates every received piece
+      of a compressed frame whole, so a 1 MB frame of zeros became 1 GiB in memory before the
+      session's size check saw it; now inflating stops one byte past the limit and the
+      connection fails with 1009 (§7.4.1).
+    - A control frame between the fragments of a compressed message (allowed: RFC 6455 §5.4)
+      no longer ends the message's compressed state: wsproto reset it after the control frame,
+      read the next continuation frame as uncompressed and failed the connection (1007 on
+      text). Per RFC 7692 §6.1 RSV1 is set on the first frame only and covers the whole
+      message, whatever control frames come in between.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        super().__init__()
+        self.max_size = max_size
+        self._inflated = 0  # bytes inflated so far of the message being received
+
+    def frame_inbound_header(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        payload_length: int,
+    ) -> CloseReason | RsvBits:
+        if opcode.iscontrol():
+            # A control frame neither starts nor ends a message (RFC 6455 §5.4, §5.5).
+            compressed = self._inbound_compressed
+            result = super().frame_inbound_header(proto, opcode, rsv, payload_length)
+            self._inbound_compressed = compressed
+            return result
+        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes | CloseReason:
+        if not self._inbound_compressed or not self._inbound_is_compressible:
+            return data
+        decompressor = self._decompressor
+        assert decompressor is not None
+        # At most one byte past the limit (max_length 0 would mean no limit: budget + 1 >= 1).
+        budget = self.max_size - self._inflated
+        try:
+            inflated = decompressor.decompress(bytes(data), budget + 1)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        self._inflated += len(inflated)
+        if self._inflated > self.max_size:
+            return CloseReason.MESSAGE_TOO_BIG
+        return inflated
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        if not self._inbound_is_compressible:
+            return None  # a control frame: the message in progress (if any) goes on
+        if fin:
+            self._inflated = 0
+        return super().frame_inbound_complete(proto, fin)
 
 
 def _disconnect(code: int, reason: str = "") -> dict[str, Any]:
@@ -280,7 +345,11 @@ class WebSocketSession:
             self._write(conn.send(event.response()))
         elif conn.state is ConnectionState.OPEN:
             # wsproto reports what the client got wrong (1002, 1007, ...) as a close event
-            # of its own: fail the connection with that code (RFC 6455 §7.1.7).
+            # of its own: fail the connection with that code (RFC 6455 §7.1.7). A compressed
+            # message inflated past --ws-max-size (BoundedPerMessageDeflate) is one of them:
+            # the same reason as a message too big on the wire.
+            if event.code == TOO_BIG:
+                event = CloseConnection(code=TOO_BIG, reason="Message too big")
             self._write(conn.send(CloseConnection(code=event.code, reason=event.reason or "")))
         self._set_disconnected(_disconnect(event.code, event.reason or ""))
         self._end()
@@ -447,7 +516,7 @@ class WebSocketSession:
         if self.deflate:
             offers = header_tokens(self.scope["headers"], b"sec-websocket-extensions")
             if offers:
-                deflate = PerMessageDeflate()
+                deflate = BoundedPerMessageDeflate(self.max_size)
                 # RFC 7692 §5: agree on permessage-deflate and its window parameters.
                 agreed = server_extensions_handshake(offers, [deflate])
                 if agreed is not None:

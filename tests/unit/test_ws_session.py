@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
+import zlib
 from typing import Any
 
 import pytest
 from wsproto.connection import Connection, ConnectionType
-from wsproto.events import CloseConnection, Ping, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.extensions import PerMessageDeflate
 
 from pounce.config import Config
 from pounce.errors import ClientDisconnected
@@ -190,5 +193,97 @@ def test_shutdown_closes_1012_and_app_exception_1011() -> None:
         client = Connection(ConnectionType.CLIENT)
         client.receive_data(bytes(carrier.out))
         assert [e.code for e in client.events() if isinstance(e, CloseConnection)] == [1011]
+
+    asyncio.run(main())
+
+
+async def open_deflate(**options: Any) -> tuple[WebSocketSession, FakeCarrier, Connection]:
+    """An accepted session that agreed on permessage-deflate, and a client speaking it."""
+    session, carrier = await make(**options)
+    session.scope["headers"].append((b"sec-websocket-extensions", b"permessage-deflate"))
+    await session.receive()
+    await session.send({"type": "websocket.accept"})
+    assert carrier.accepted is not None
+    agreed = dict(carrier.accepted)[b"sec-websocket-extensions"].decode()
+    client_deflate = PerMessageDeflate()
+    client_deflate.finalize(agreed)
+    return session, carrier, Connection(ConnectionType.CLIENT, extensions=[client_deflate])
+
+
+def test_deflate_message_with_a_ping_between_its_fragments() -> None:
+    # RFC 6455 §5.4: a control frame may come between the fragments of a message; RFC 7692
+    # §6.1: RSV1 on the first frame marks the whole message compressed. wsproto's
+    # PerMessageDeflate forgot that after the ping and failed the connection with 1007.
+    async def main() -> None:
+        session, carrier, client = await open_deflate()
+        first, second = "héllo " * 40, "wörld " * 40
+        session.feed(client.send(TextMessage(data=first, message_finished=False)))
+        session.feed(client.send(Ping(payload=b"mid")))
+        session.feed(client.send(TextMessage(data=second, message_finished=True)))
+        # The same again, binary, with the ping in the same read as the fragments.
+        data = client.send(BytesMessage(data=b"\x00" * 300, message_finished=False))
+        data += client.send(Ping(payload=b"again"))
+        data += client.send(BytesMessage(data=b"\x01" * 300, message_finished=True))
+        session.feed(data)
+        assert await session.receive() == {"type": "websocket.receive", "text": first + second}
+        assert await session.receive() == {
+            "type": "websocket.receive",
+            "bytes": b"\x00" * 300 + b"\x01" * 300,
+        }
+        client.receive_data(bytes(carrier.out))
+        pongs = [e.payload for e in client.events() if isinstance(e, Pong)]
+        assert pongs == [b"mid", b"again"] and session.status == OPEN
+
+    asyncio.run(main())
+
+
+def test_deflate_bomb_is_not_inflated_past_max_size() -> None:
+    # RFC 6455 §10.4: an endpoint must protect itself against messages over its limits. 64 MiB
+    # of zeros compress to 64 KiB; wsproto would inflate all of it before the size check.
+    async def main() -> None:
+        session, carrier, client = await open_deflate(ws_max_size=100_000)
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        bomb = compressor.compress(b"\0" * (64 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        assert len(bomb) < 100_000
+        # One binary frame (FIN, RSV1: compressed) carrying it, masked as a client's must be
+        # (RFC 6455 §5.2, §5.3; RFC 7692 §7.2.1: without the trailing 00 00 ff ff).
+        payload = bomb[:-4]
+        mask = b"\x01\x02\x03\x04"
+        size = len(payload)  # in the minimal encoding (§5.2)
+        length = bytes([0x80 | 126]) + size.to_bytes(2, "big") if size <= 0xFFFF else b""
+        length = length or bytes([0x80 | 127]) + size.to_bytes(8, "big")
+        frame = bytes([0x80 | 0x40 | 0x2]) + length + mask
+        frame += bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
+        tracemalloc.start()
+        try:
+            session.feed(frame)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 4 << 20, f"{peak} bytes allocated while inflating"
+        assert await session.receive() == {
+            "type": "websocket.disconnect",
+            "code": 1009,
+            "reason": "Message too big",
+        }
+        client.receive_data(bytes(carrier.out))
+        closes = [(e.code, e.reason) for e in client.events() if isinstance(e, CloseConnection)]
+        assert closes == [(1009, "Message too big")]
+        assert carrier.finished and session.status == CLOSED
+
+    asyncio.run(main())
+
+
+def test_deflate_message_at_max_size_passes_one_over_fails() -> None:
+    async def main() -> None:
+        session, _carrier, client = await open_deflate(ws_max_size=5000)
+        session.feed(client.send(BytesMessage(data=b"a" * 2500, message_finished=False)))
+        session.feed(client.send(BytesMessage(data=b"b" * 2500, message_finished=True)))
+        assert (await session.receive())["bytes"] == b"a" * 2500 + b"b" * 2500
+        # The count starts again with each message.
+        session.feed(client.send(BytesMessage(data=b"c" * 5000)))
+        assert (await session.receive())["bytes"] == b"c" * 5000
+        session.feed(client.send(BytesMessage(data=b"d" * 5001)))
+        assert (await session.receive())["code"] == 1009
 
     asyncio.run(main())
