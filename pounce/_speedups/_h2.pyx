@@ -27,7 +27,6 @@ import binascii
 import time
 
 
-from pounce.h2connection import DRAIN_PING as _DRAIN_PING
 from pounce.h2connection import (
     PREFACE,
     FloodLimits,
@@ -113,7 +112,6 @@ cdef enum:
     CLOSED_BY_END = 2
 
 cdef bytes C_PREFACE = PREFACE
-cdef bytes DRAIN_PING = _DRAIN_PING
 cdef bytes EMPTY = b""
 cdef object _time = time.monotonic
 
@@ -439,7 +437,6 @@ cdef class H2Connection:
     cdef bint _error_sent  # our GOAWAY with an error is queued: nothing more is sent
     cdef bint _peer_failed  # the client's GOAWAY had an error: every later frame is one too
     cdef bint _terminated
-    cdef bint _drain_pinged
     cdef int _last_stream_id
     cdef int _highest_stream_id
     # Settings of ours (§6.5.2) and of the peer.
@@ -1307,10 +1304,7 @@ cdef class H2Connection:
             raise _ConnErr(FRAME_SIZE_ERROR, "PING frame size")
         opaque = data[pos:pos + 8]
         if flags & F_ACK:
-            if self._drain_pinged and opaque == DRAIN_PING:
-                self._drain_pinged = False
-                self.close_connection()  # graceful close, second half
-            return 0
+            return 0  # (we send no PING)
         self._calm(self._ping_budget, "PING flood")
         self._out.append(_frame_header(8, T_PING, F_ACK, 0))
         self._out.append(opaque)
@@ -1473,16 +1467,3 @@ cdef class H2Connection:
         self._goaway_sent = True
         self._last_stream_id = self._highest_stream_id if last_stream_id is None else last_stream_id
         self._goaway(self._last_stream_id, NO_ERROR, EMPTY)
-
-    def start_graceful_close(self):
-        """The first half of a graceful shutdown (RFC 9113 §6.8): GOAWAY with the largest
-        stream id and a PING; its ACK sends the final GOAWAY (see the twin)."""
-        if self._goaway_sent or self._drain_pinged or self._terminated:
-            return
-        self._goaway(MAX_WINDOW, NO_ERROR, EMPTY)
-        if self._peer_failed:
-            self.close_connection()  # no PING to a peer that is gone
-            return
-        self._drain_pinged = True
-        self._out.append(_frame_header(8, T_PING, 0, 0))
-        self._out.append(DRAIN_PING)
