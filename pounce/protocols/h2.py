@@ -85,6 +85,9 @@ logger = logging.getLogger("pounce.error")
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
+# After the shutdown GOAWAY: how long the connection stays half-closed, reading and discarding,
+# at most (see _linger).
+GOAWAY_LINGER = 1.0
 # Queued DATA bytes that are written at once instead of at the end of the loop iteration.
 WRITE_BATCH = 64 * 1024
 _UPGRADE_RESPONSE = (
@@ -156,8 +159,9 @@ class H2Protocol(asyncio.Protocol):
         # stream processed: later ones are held (never started) for the GOAWAY to refuse.
         self._drain_upto = 0
         self._drain_open = 0
-        self._linger_until = 0.0
+        self._idle_wait_until = 0.0
         self._hold_after = 0
+        self._lingering = False  # our shutdown GOAWAY is out: input is discarded (_linger)
         self._upgrade = upgrade
         self._defaults_key: bytes | None = None
         self._defaults: list[tuple[bytes, bytes]] = []
@@ -215,6 +219,8 @@ class H2Protocol(asyncio.Protocol):
                 stream.wake()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
         # The write at the end of this call sends whatever the events produce: nothing needs
         # to schedule one meanwhile (a direct _write_now() clears the flag again).
         self.write_scheduled = True
@@ -354,7 +360,7 @@ class H2Protocol(asyncio.Protocol):
         streams = self.streams
         if not streams and self.deadline and not self.write_paused and not self.closing:
             self.deadline = 0.0
-        if self._linger_until:
+        if self._idle_wait_until:
             self._drain_first(stream_id)
         streams[stream_id] = stream
         if more_body:
@@ -652,15 +658,32 @@ class H2Protocol(asyncio.Protocol):
             return
         conn = self.conn
         if not conn.is_closed:
-            if not self.closing or self._linger_until:
+            if not self.closing or self._idle_wait_until:
                 return
             # RFC 9113 §6.8: "the last stream identifier ... processed": every stream up to it
             # is complete. Held streams, and any the client opens from now on, are above it:
             # "not processed", so they "can be retried"; and nothing follows this GOAWAY,
             # which some clients (h2, so httpx) require: they accept no frame after one.
             conn.close_connection(NO_ERROR, self._hold_after or None)
+            self._write_now()
+            self._linger()
+            return
         self._write_now()
         self.transport.close()
+
+    def _linger(self) -> None:
+        """After our shutdown GOAWAY: half-close (FIN after it, where the transport can) and
+        read and discard until the client closes, or for GOAWAY_LINGER at most (the sweep's
+        check_deadline closes it). Closing at once would make the kernel answer the client's
+        late frames (WINDOW_UPDATEs for the last DATA) with a reset that can destroy the end
+        of the responses and the GOAWAY before they are delivered. Nothing is parsed or
+        written any more: a frame after the GOAWAY would be fatal to h2's client (see
+        shutdown), and frames on streams above its last stream id may be ignored (§6.8)."""
+        self._lingering = True
+        transport = self.transport
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.deadline = self.loop.time() + GOAWAY_LINGER
 
     def _abandon(self) -> None:
         """A connection error: GOAWAY is queued; send it and close."""
@@ -748,7 +771,7 @@ class H2Protocol(asyncio.Protocol):
         if self.disconnected or self.closing:
             return
         self.closing = True
-        self._linger_until = 0.0
+        self._idle_wait_until = 0.0
         if not self.streams:
             self._close_if_done()
             return
@@ -763,12 +786,12 @@ class H2Protocol(asyncio.Protocol):
             self.shutdown()
             return
         self.closing = True
-        self._linger_until = limit = self.loop.time() + grace
+        self._idle_wait_until = limit = self.loop.time() + grace
         self.deadline = min(self.deadline, limit) if self.deadline else limit
 
     def _drain_first(self, stream_id: int) -> None:
         """A drained idle connection got its next stream."""
-        self._linger_until = 0.0
+        self._idle_wait_until = 0.0
         self._drain_upto = stream_id
         self._drain_open = 1
 
@@ -794,10 +817,10 @@ class H2Protocol(asyncio.Protocol):
             self._hold_after = self.conn.highest_stream_id
 
     def _update_idle(self) -> None:
-        if not self.streams and not self.disconnected:
+        if not self.streams and not self.disconnected and not self._lingering:
             at = self.loop.time() + self.state.keep_alive_timeout
-            if self._linger_until:
-                at = min(at, self._linger_until)
+            if self._idle_wait_until:
+                at = min(at, self._idle_wait_until)
             if self._head_deadline:
                 at = min(at, self._head_deadline)
             self.deadline = at
@@ -870,6 +893,9 @@ class H2Protocol(asyncio.Protocol):
         due = self.deadline
         self.deadline = 0.0
         if self.disconnected:
+            return False
+        if self._lingering:
+            self.transport.close()
             return False
         head = self._head_deadline
         if head and head <= now:

@@ -14,11 +14,11 @@ import h2.events
 import h2.settings
 import hpack
 import pytest
-from hyperframe.frame import PingFrame
+from hyperframe.frame import HeadersFrame, PingFrame, WindowUpdateFrame
 
 from pounce.config import Config
 from pounce.protocols import h2 as h2_protocol
-from pounce.protocols.h2 import H2Protocol
+from pounce.protocols.h2 import GOAWAY_LINGER, H2Protocol
 from pounce.state import ServerState
 from tests.h2support import H2_CORES, parse_frames
 
@@ -35,6 +35,7 @@ class FakeTransport:
         self.high = high
         self.paused = False
         self.closed = False
+        self.eof = False
 
     def write(self, data: bytes) -> None:
         self.out += data
@@ -54,6 +55,12 @@ class FakeTransport:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
 
     def close(self) -> None:
         self.closed = True
@@ -170,6 +177,25 @@ def bodies(events: list[h2.events.Event]) -> dict[int, bytes]:
     return out
 
 
+def lingers_then_closes(
+    proto: H2Protocol, transport: FakeTransport, c: h2.connection.H2Connection
+) -> None:
+    """After the shutdown GOAWAY (already drained from ``transport``): half-closed, what the
+    client still sends is discarded unanswered, and the sweep closes it after GOAWAY_LINGER."""
+    assert transport.eof and not transport.closed
+    assert proto.deadline <= proto.loop.time() + GOAWAY_LINGER
+    late = HeadersFrame(99, flags=["END_HEADERS", "END_STREAM"])
+    late.data = c.encoder.encode(get("/late"))
+    proto.data_received(
+        PingFrame(0, opaque_data=b"12345678").serialize()
+        + WindowUpdateFrame(0, window_increment=1000).serialize()
+        + late.serialize()
+    )
+    assert transport.drain() == b""  # no PING ACK, no RST_STREAM: nothing follows the GOAWAY
+    assert proto.check_deadline(proto.deadline) is False
+    assert transport.closed
+
+
 def test_shutdown_of_an_idle_connection_is_one_goaway_and_close(core: type) -> None:
     async def main() -> None:
         proto, transport = await start(gated_app({}, []))
@@ -183,7 +209,7 @@ def test_shutdown_of_an_idle_connection_is_one_goaway_and_close(core: type) -> N
         assert [(f.type, f.last_stream_id, f.error_code) for f in parse_frames(out)] == [
             (0x7, 1, 0)
         ]
-        assert transport.closed
+        lingers_then_closes(proto, transport, c)
         (event,) = h2_client_view(c, out)
         assert isinstance(event, h2.events.ConnectionTerminated) and event.last_stream_id == 1
 
@@ -223,7 +249,7 @@ def test_shutdown_answers_streams_in_flight_and_opened_meanwhile_then_one_goaway
         frames = parse_frames(out)
         assert [(f.type, f.stream_id) for f in frames] == [(0x1, 1), (0x0, 1), (0x7, 0)]
         assert (frames[-1].last_stream_id, frames[-1].error_code) == (3, 0)
-        assert transport.closed
+        lingers_then_closes(proto, transport, c)
         events += h2_client_view(c, out)  # no ProtocolError: nothing after the GOAWAY
         assert isinstance(events[-1], h2.events.ConnectionTerminated)
         assert bodies(events) == {1: b"/one", 3: b"/three"}
@@ -253,7 +279,7 @@ def test_stream_opened_in_the_read_that_ends_the_last_one_is_answered(core: type
         frames = parse_frames(out)
         assert [(f.type, f.stream_id) for f in frames] == [(0x1, 3), (0x0, 3), (0x7, 0)]
         assert frames[-1].last_stream_id == 3
-        assert transport.closed
+        lingers_then_closes(proto, transport, c)
         events += h2_client_view(c, out)
         assert bodies(events) == {3: b"/three"}
 
@@ -296,7 +322,7 @@ def test_shutdown_bound_holds_streams_opened_after_the_first_ones_are_done(core:
         frames = parse_frames(out)
         assert [(f.type, f.stream_id) for f in frames] == [(0x1, 3), (0x0, 3), (0x7, 0)]
         assert (frames[-1].last_stream_id, frames[-1].error_code) == (3, 0)
-        assert transport.closed
+        lingers_then_closes(proto, transport, c)
         events += h2_client_view(c, out)
         assert isinstance(events[-1], h2.events.ConnectionTerminated)
         assert events[-1].last_stream_id < 5  # httpcore: ConnectionNotAvailable, a retry
@@ -325,7 +351,8 @@ def test_drain_answers_the_next_stream_of_an_idle_connection(core: type) -> None
         frames = parse_frames(transport.drain())
         assert [(f.type, f.stream_id) for f in frames] == [(0x1, 1), (0x0, 1), (0x7, 0)]
         assert frames[-1].last_stream_id == 1
-        assert transport.closed and seen == ["/one"]
+        assert seen == ["/one"]
+        lingers_then_closes(proto, transport, c)
 
     asyncio.run(main())
 
