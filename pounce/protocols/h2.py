@@ -13,7 +13,8 @@ Rules and where they come from:
 - RST_STREAM from the client cancels the stream: its app gets ``http.disconnect``
   (RFC 9113 §6.4).
 - Shutdown (RFC 9113 §6.8): one GOAWAY(NO_ERROR), sent when no stream is open, naming the
-  last stream processed, and the connection closes right after it: nothing ever follows it.
+  last stream processed; nothing follows it, and the connection closes (a short lingering
+  half-close, see ``_linger``).
   Until then the streams in flight, and those the client opens meanwhile, are answered; once
   the streams in flight at shutdown are done, newer ones are left unprocessed (above the
   GOAWAY's last stream id: the client retries them). See ``shutdown``. Idle connections close
@@ -289,8 +290,9 @@ class H2Protocol(asyncio.Protocol):
     def _on_request(self, event: H2RequestReceived) -> None:
         if self._hold_after:
             # Shutting down: above the coming GOAWAY's last stream id, never started (see
-            # shutdown). The core decoded its header block and counts its DATA against the
-            # connection window, as §6.8 requires for such streams.
+            # shutdown). The core decoded its header block, and from now on drops its DATA
+            # but counts it against the connection window, returning the credit (§6.8).
+            self.conn.remove_stream(event.stream_id)
             return
         error = h2_request_error(self.state, event.request.path, event.request.headers)
         if error is not None:
@@ -433,7 +435,8 @@ class H2Protocol(asyncio.Protocol):
     def _on_websocket(self, event: H2WebSocketRequest) -> None:
         # RFC 8441: the stream carries a WebSocket session (pounce.protocols.ws_h2).
         if self._hold_after:
-            return  # as in _on_request
+            self.conn.remove_stream(event.stream_id)  # held, as in _on_request
+            return
         if self.state.config.ws == "none" or self.closing:
             # --ws none: not implemented; shutting down: a new session would only be closed.
             status = 501 if self.state.config.ws == "none" else 503
@@ -742,7 +745,7 @@ class H2Protocol(asyncio.Protocol):
     def shutdown(self) -> None:
         """Graceful stop (RFC 9113 §6.8), as one GOAWAY(NO_ERROR) sent at a moment when no
         stream is open, so that every stream up to its last stream id is already complete,
-        and the connection closes right after it.
+        and nothing after it: the connection closes (``_linger``).
 
         - No stream open: the GOAWAY (naming the last stream processed) and close, now. A
           stream on its way is above that id: "not processed", which the client may retry.
