@@ -27,6 +27,7 @@ import binascii
 import time
 
 
+from pounce.h2connection import DRAIN_PING as _DRAIN_PING
 from pounce.h2connection import (
     PREFACE,
     FloodLimits,
@@ -112,6 +113,7 @@ cdef enum:
     CLOSED_BY_END = 2
 
 cdef bytes C_PREFACE = PREFACE
+cdef bytes DRAIN_PING = _DRAIN_PING
 cdef bytes EMPTY = b""
 cdef object _time = time.monotonic
 
@@ -437,6 +439,8 @@ cdef class H2Connection:
     cdef bint _error_sent  # our GOAWAY with an error is queued: nothing more is sent
     cdef bint _peer_failed  # the client's GOAWAY had an error: every later frame is one too
     cdef bint _terminated
+    cdef bint _drain_pinged
+    cdef bint _drain_acked
     cdef int _last_stream_id
     cdef int _highest_stream_id
     # Settings of ours (§6.5.2) and of the peer.
@@ -1304,7 +1308,10 @@ cdef class H2Connection:
             raise _ConnErr(FRAME_SIZE_ERROR, "PING frame size")
         opaque = data[pos:pos + 8]
         if flags & F_ACK:
-            return 0  # (we send no PING)
+            if self._drain_pinged and opaque == DRAIN_PING:
+                self._drain_pinged = False
+                self._drain_acked = True  # (see drain_ping)
+            return 0
         self._calm(self._ping_budget, "PING flood")
         self._out.append(_frame_header(8, T_PING, F_ACK, 0))
         self._out.append(opaque)
@@ -1467,3 +1474,18 @@ cdef class H2Connection:
         self._goaway_sent = True
         self._last_stream_id = self._highest_stream_id if last_stream_id is None else last_stream_id
         self._goaway(self._last_stream_id, NO_ERROR, EMPTY)
+
+    @property
+    def drain_acked(self):
+        """True once the PING of the last ``drain_ping()`` is acknowledged."""
+        return self._drain_acked
+
+    def drain_ping(self):
+        """Shutdown, before the GOAWAY: a PING whose ACK shows that the client has read all
+        that came before it (see the twin, and H2Protocol.shutdown)."""
+        if self._terminated or self._send_closed:
+            return
+        self._drain_pinged = True
+        self._drain_acked = False
+        self._out.append(_frame_header(8, T_PING, 0, 0))
+        self._out.append(DRAIN_PING)

@@ -12,9 +12,9 @@ Rules and where they come from:
   the transport (``pause_writing``); streams share the connection window in turn.
 - RST_STREAM from the client cancels the stream: its app gets ``http.disconnect``
   (RFC 9113 §6.4).
-- Shutdown (RFC 9113 §6.8): one GOAWAY(NO_ERROR), sent when no stream is open, naming the
-  last stream processed; nothing follows it, and the connection closes (a short lingering
-  half-close, see ``_linger``).
+- Shutdown (RFC 9113 §6.8): one GOAWAY(NO_ERROR), sent when no stream is open (and on the
+  ACK of a PING sent then), naming the last stream processed; nothing follows it, and the
+  connection closes (a short lingering half-close, see ``_linger``).
   Until then the streams in flight, and those the client opens meanwhile, are answered; once
   the streams in flight at shutdown are done, newer ones are left unprocessed (above the
   GOAWAY's last stream id: the client retries them). See ``shutdown``. Idle connections close
@@ -86,6 +86,10 @@ logger = logging.getLogger("pounce.error")
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
+# Shutdown: how long the GOAWAY waits for the ACK of the PING sent before it (see shutdown).
+GOAWAY_GRACE = 1.0
+# Shutdown: at most this many PING rounds more before the GOAWAY (one per held stream).
+MAX_PING_ROUNDS = 16
 # After the shutdown GOAWAY: how long the connection stays half-closed, reading and discarding,
 # at most (see _linger).
 GOAWAY_LINGER = 1.0
@@ -163,6 +167,12 @@ class H2Protocol(asyncio.Protocol):
         self._idle_wait_until = 0.0
         self._hold_after = 0
         self._lingering = False  # our shutdown GOAWAY is out: input is discarded (_linger)
+        # The PING before the GOAWAY: 1 + the last stream processed when it went out (0: none
+        # yet), and until when its ACK is waited for.
+        self._ping_mark = 0
+        self._ping_due = 0.0
+        self._held = 0  # streams held (see shutdown)
+        self._pings_left = 0  # PING rounds still to go before the GOAWAY
         self._upgrade = upgrade
         self._defaults_key: bytes | None = None
         self._defaults: list[tuple[bytes, bytes]] = []
@@ -293,6 +303,7 @@ class H2Protocol(asyncio.Protocol):
             # shutdown). The core decoded its header block, and from now on drops its DATA
             # but counts it against the connection window, returning the credit (§6.8).
             self.conn.remove_stream(event.stream_id)
+            self._held += 1
             return
         error = h2_request_error(self.state, event.request.path, event.request.headers)
         if error is not None:
@@ -436,6 +447,7 @@ class H2Protocol(asyncio.Protocol):
         # RFC 8441: the stream carries a WebSocket session (pounce.protocols.ws_h2).
         if self._hold_after:
             self.conn.remove_stream(event.stream_id)  # held, as in _on_request
+            self._held += 1
             return
         if self.state.config.ws == "none" or self.closing:
             # --ws none: not implemented; shutting down: a new session would only be closed.
@@ -654,25 +666,49 @@ class H2Protocol(asyncio.Protocol):
                 self._close_if_done()
                 self._update_idle()
 
-    def _close_if_done(self) -> None:
+    def _close_if_done(self, now: float = 0.0) -> None:
         """Close once no stream is open: after a GOAWAY (ours or the client's), or, while
-        shutting down, after sending the GOAWAY that names the last stream processed."""
+        shutting down, after the PING's ACK (or ``GOAWAY_GRACE``, checked against ``now``)
+        and the GOAWAY that names the last stream processed."""
         if self.streams or self.disconnected:
             return
         conn = self.conn
         if not conn.is_closed:
             if not self.closing or self._idle_wait_until:
                 return
+            last = self._hold_after or conn.highest_stream_id
+            if self._ping_mark != last + 1:
+                # First a PING (see shutdown): its ACK shows that the client has read every
+                # response before the GOAWAY can reach it. Again if a stream came since. One
+                # more round per held stream (at most MAX_PING_ROUNDS): each lets one client
+                # task blocked reading for a held stream go round, see shutdown.
+                self._ping_mark = last + 1
+                self._pings_left = min(self._held, MAX_PING_ROUNDS)
+                self._drain_ping()
+                return
+            if not conn.drain_acked:
+                if (now or self.loop.time()) < self._ping_due:
+                    return
+            elif self._pings_left:
+                self._pings_left -= 1
+                self._drain_ping()
+                return
             # RFC 9113 §6.8: "the last stream identifier ... processed": every stream up to it
             # is complete. Held streams, and any the client opens from now on, are above it:
             # "not processed", so they "can be retried"; and nothing follows this GOAWAY,
             # which some clients (h2, so httpx) require: they accept no frame after one.
-            conn.close_connection(NO_ERROR, self._hold_after or None)
+            conn.close_connection(NO_ERROR, last)
             self._write_now()
             self._linger()
             return
         self._write_now()
         self.transport.close()
+
+    def _drain_ping(self) -> None:
+        self.conn.drain_ping()
+        self._write_now()
+        self._ping_due = self.loop.time() + GOAWAY_GRACE
+        self._arm(self._ping_due)
 
     def _linger(self) -> None:
         """After our shutdown GOAWAY: half-close (FIN after it, where the transport can) and
@@ -757,6 +793,14 @@ class H2Protocol(asyncio.Protocol):
           never started and never answered. When the last started one ends, the GOAWAY names
           it, so the held ones are above its last stream id ("not processed", to be retried
           elsewhere). ``--timeout-graceful-shutdown`` still bounds the whole wait.
+        - Before the GOAWAY, a PING; the GOAWAY goes out on its ACK (or after GOAWAY_GRACE).
+          Frames are read in order, so the ACK shows that the client has parsed every
+          response, and the GOAWAY cannot share a read with them. That matters to httpcore,
+          whose tasks share one read lock and which fails a stream whose task waits for that
+          lock (its response already parsed) when another task has read a GOAWAY. A held
+          stream leaves an httpcore task blocked reading ahead of others; each PING round
+          lets one such task go round the lock, so there is one more round per held stream
+          (at most MAX_PING_ROUNDS). A PING before any GOAWAY is fine for h2's client.
 
         §6.8 says such a server "SHOULD send an initial GOAWAY frame with the last stream
         identifier set to 2^31-1", then the real one at least a round trip later (pounce did,
@@ -824,6 +868,8 @@ class H2Protocol(asyncio.Protocol):
             at = self.loop.time() + self.state.keep_alive_timeout
             if self._idle_wait_until:
                 at = min(at, self._idle_wait_until)
+            if self._ping_due and self.closing and not self.conn.is_closed:
+                at = min(at, self._ping_due)
             if self._head_deadline:
                 at = min(at, self._head_deadline)
             self.deadline = at
@@ -900,6 +946,10 @@ class H2Protocol(asyncio.Protocol):
         if self._lingering:
             self.transport.close()
             return False
+        if self._ping_due and now >= self._ping_due and self.closing and not self.streams:
+            self._close_if_done(now)  # no PING ACK in time: the GOAWAY goes out anyway
+            if self._lingering or self.disconnected:
+                return False
         head = self._head_deadline
         if head and head <= now:
             self._head_timed_out()
@@ -942,6 +992,8 @@ class H2Protocol(asyncio.Protocol):
             pending.append(self.write_paused_since + timeout)
         if head:
             pending.append(head)
+        if self._ping_due > now and not self.conn.is_closed:
+            pending.append(self._ping_due)
         body = self._body_timeouts(now)
         if body:
             pending.append(body)

@@ -199,6 +199,10 @@ def test_raw_frames_in_flight_and_concurrent_streams_finish_before_goaway(core: 
                 data = frame_index(frames, sid, 0x0)
                 assert data and max(data) < goaway, f"stream {sid}: DATA after the GOAWAY"
                 assert "END_STREAM" in frames[max(data)].flags
+                # Between the last response and the GOAWAY, a PING (acknowledged by the client
+                # before the GOAWAY was sent: see H2Protocol.shutdown).
+                pings = [i for i, f in enumerate(frames) if f.type == 0x6 and not f.flags]
+                assert [i for i in pings if max(data) < i < goaway]
             streams = decode_streams(client.raw_in)
             assert (streams[first].status, bytes(streams[first].body)) == (200, body(SIZE))
             assert (streams[second].status, bytes(streams[second].body)) == (200, body(SIZE))

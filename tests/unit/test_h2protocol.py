@@ -18,7 +18,7 @@ from hyperframe.frame import HeadersFrame, PingFrame, WindowUpdateFrame
 
 from pounce.config import Config
 from pounce.protocols import h2 as h2_protocol
-from pounce.protocols.h2 import GOAWAY_LINGER, H2Protocol
+from pounce.protocols.h2 import GOAWAY_GRACE, GOAWAY_LINGER, H2Protocol
 from pounce.state import ServerState
 from tests.h2support import H2_CORES, parse_frames
 
@@ -177,6 +177,33 @@ def bodies(events: list[h2.events.Event]) -> dict[int, bytes]:
     return out
 
 
+def acked_goaway(
+    proto: H2Protocol,
+    transport: FakeTransport,
+    c: h2.connection.H2Connection,
+    out: bytes,
+    events: list[h2.events.Event],
+    *,
+    rounds: int = 1,
+) -> Any:
+    """``out`` ends with shutdown's PING (no GOAWAY yet); the client's ACK brings the GOAWAY
+    and nothing else, which is returned (its frame), or (``rounds``) first more PINGs, each
+    alone. ``events`` gets the client's view."""
+    for _ in range(rounds):
+        frames = parse_frames(out)
+        assert frames[-1].type == 0x6 and "ACK" not in frames[-1].flags
+        assert not [f for f in frames if f.type == 0x7]
+        events += h2_client_view(c, out)  # h2 queues the PING ACK
+        assert transport.drain() == b"" and not transport.eof
+        proto.data_received(c.data_to_send())
+        out = transport.drain()
+    (goaway,) = parse_frames(out)
+    assert goaway.type == 0x7
+    events += h2_client_view(c, out)  # no ProtocolError: nothing after the GOAWAY
+    assert isinstance(events[-1], h2.events.ConnectionTerminated)
+    return goaway
+
+
 def lingers_then_closes(
     proto: H2Protocol, transport: FakeTransport, c: h2.connection.H2Connection
 ) -> None:
@@ -205,13 +232,10 @@ def test_shutdown_of_an_idle_connection_is_one_goaway_and_close(core: type) -> N
         await spin()
         c.receive_data(transport.drain())
         proto.shutdown()
-        out = transport.drain()
-        assert [(f.type, f.last_stream_id, f.error_code) for f in parse_frames(out)] == [
-            (0x7, 1, 0)
-        ]
+        events: list[h2.events.Event] = []
+        goaway = acked_goaway(proto, transport, c, transport.drain(), events)
+        assert (goaway.last_stream_id, goaway.error_code) == (1, 0)
         lingers_then_closes(proto, transport, c)
-        (event,) = h2_client_view(c, out)
-        assert isinstance(event, h2.events.ConnectionTerminated) and event.last_stream_id == 1
 
     asyncio.run(main())
 
@@ -247,11 +271,10 @@ def test_shutdown_answers_streams_in_flight_and_opened_meanwhile_then_one_goaway
         await spin()
         out = transport.drain()
         frames = parse_frames(out)
-        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 1), (0x0, 1), (0x7, 0)]
-        assert (frames[-1].last_stream_id, frames[-1].error_code) == (3, 0)
+        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 1), (0x0, 1), (0x6, 0)]
+        goaway = acked_goaway(proto, transport, c, out, events)
+        assert (goaway.last_stream_id, goaway.error_code) == (3, 0)
         lingers_then_closes(proto, transport, c)
-        events += h2_client_view(c, out)  # no ProtocolError: nothing after the GOAWAY
-        assert isinstance(events[-1], h2.events.ConnectionTerminated)
         assert bodies(events) == {1: b"/one", 3: b"/three"}
 
     asyncio.run(main())
@@ -277,10 +300,9 @@ def test_stream_opened_in_the_read_that_ends_the_last_one_is_answered(core: type
         assert seen == ["/one", "/three"]
         out = transport.drain()
         frames = parse_frames(out)
-        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 3), (0x0, 3), (0x7, 0)]
-        assert frames[-1].last_stream_id == 3
+        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 3), (0x0, 3), (0x6, 0)]
+        assert acked_goaway(proto, transport, c, out, events).last_stream_id == 3
         lingers_then_closes(proto, transport, c)
-        events += h2_client_view(c, out)
         assert bodies(events) == {3: b"/three"}
 
     asyncio.run(main())
@@ -320,11 +342,11 @@ def test_shutdown_bound_holds_streams_opened_after_the_first_ones_are_done(core:
         await spin()
         out = transport.drain()
         frames = parse_frames(out)
-        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 3), (0x0, 3), (0x7, 0)]
-        assert (frames[-1].last_stream_id, frames[-1].error_code) == (3, 0)
+        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 3), (0x0, 3), (0x6, 0)]
+        # A second PING round for the held stream (see H2Protocol.shutdown).
+        goaway = acked_goaway(proto, transport, c, out, events, rounds=2)
+        assert (goaway.last_stream_id, goaway.error_code) == (3, 0)
         lingers_then_closes(proto, transport, c)
-        events += h2_client_view(c, out)
-        assert isinstance(events[-1], h2.events.ConnectionTerminated)
         assert events[-1].last_stream_id < 5  # httpcore: ConnectionNotAvailable, a retry
         assert bodies(events) == {1: b"/one", 3: b"/three"}
         assert seen == ["/one", "/three"]
@@ -348,11 +370,27 @@ def test_drain_answers_the_next_stream_of_an_idle_connection(core: type) -> None
         c.send_headers(1, get("/one"), end_stream=True)
         proto.data_received(c.data_to_send())
         await spin()
-        frames = parse_frames(transport.drain())
-        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 1), (0x0, 1), (0x7, 0)]
-        assert frames[-1].last_stream_id == 1
+        out = transport.drain()
+        frames = parse_frames(out)
+        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 1), (0x0, 1), (0x6, 0)]
+        assert acked_goaway(proto, transport, c, out, []).last_stream_id == 1
         assert seen == ["/one"]
         lingers_then_closes(proto, transport, c)
+
+    asyncio.run(main())
+
+
+def test_goaway_goes_out_without_a_ping_ack_after_the_grace(core: type) -> None:
+    async def main() -> None:
+        proto, transport = await start(gated_app({}, []))
+        proto.data_received(client().data_to_send())
+        transport.drain()
+        proto.shutdown()
+        assert [f.type for f in parse_frames(transport.drain())] == [0x6]  # the PING
+        assert proto.deadline <= proto.loop.time() + GOAWAY_GRACE
+        assert proto.check_deadline(proto.loop.time() + GOAWAY_GRACE) is False
+        assert [(f.type, f.last_stream_id) for f in parse_frames(transport.drain())] == [(0x7, 0)]
+        assert transport.eof and not transport.closed
 
     asyncio.run(main())
 
