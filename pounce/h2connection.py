@@ -46,7 +46,7 @@ ENHANCE_YOUR_CALM = 0xB
 
 # RFC 9113 §3.4: the client connection preface.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-# The PING payload of a graceful close's first half (start_graceful_close), in both cores.
+# The PING payload of shutdown's PING before the GOAWAY (drain_ping), in both cores.
 DRAIN_PING = b"pounce\x00\x01"
 
 # RFC 9113 §8.2.2: connection-specific header fields must not appear in HTTP/2 messages.
@@ -273,7 +273,8 @@ class H2Connection:
         self._held_credit = 0
         self._out: list[bytes] = []
         self._goaway_sent = False  # the final GOAWAY: no stream above _last_stream_id
-        self._drain_ping: bytes | None = None  # graceful close, first half (see below)
+        self._drain_ping: bytes | None = None  # shutdown's PING, unacknowledged (see below)
+        self._drain_acked = False
         self._goaway_received = False
         self._terminated = False
         self._last_stream_id = 0
@@ -528,7 +529,8 @@ class H2Connection:
                 out.append(H2WindowUpdated(0))  # §6.9.2: every stream window moved
         elif isinstance(event, h2.events.PingAckReceived):
             if self._drain_ping is not None and event.ping_data == self._drain_ping:
-                self.close_connection()  # graceful close, second half
+                self._drain_ping = None
+                self._drain_acked = True  # (see drain_ping)
         elif isinstance(event, h2.events.PingReceived):
             if not self._ping_budget.hit(self._clock()):
                 raise _CalmDown("PING flood")
@@ -726,23 +728,27 @@ class H2Connection:
         self._last_stream_id = self._highest_stream_id if last_stream_id is None else last_stream_id
         self._queue_goaway(self._last_stream_id)
 
-    def start_graceful_close(self) -> None:
-        """The first half of a graceful shutdown (RFC 9113 §6.8): GOAWAY with the largest
-        stream id, so that requests already in flight are still served, and a PING. Its ACK,
-        one round trip later, sends the final GOAWAY with the real last stream id; so does a
-        later ``close_connection()`` if the ACK does not come."""
-        if self._goaway_sent or self._drain_ping is not None or self._terminated:
+    @property
+    def drain_acked(self) -> bool:
+        """True once the PING of the last ``drain_ping()`` is acknowledged."""
+        return self._drain_acked
+
+    def drain_ping(self) -> None:
+        """Shutdown, before the GOAWAY: a PING whose ACK shows that the client has read all
+        that came before it: every response is parsed before the GOAWAY can arrive (see
+        H2Protocol.shutdown). No GOAWAY here: h2's client accepts no frame after one."""
+        if self._terminated:
             return
-        self._queue_goaway(2**31 - 1)
-        self._drain_ping = DRAIN_PING
+        self._drain_acked = False
         try:
-            self._conn.ping(self._drain_ping)
+            self._conn.ping(DRAIN_PING)
         except h2.exceptions.ProtocolError:
-            self.close_connection()
+            return  # the client's GOAWAY closed h2's side: no ACK will come
+        self._drain_ping = DRAIN_PING
 
     def _queue_goaway(self, last_stream_id: int) -> None:
         # Built here rather than through h2: h2 stops processing every frame after its GOAWAY,
-        # and the open streams must still be able to finish.
+        # and the open streams must still be able to finish (RFC 9113 §6.8).
         frame = GoAwayFrame(0)
         frame.last_stream_id = last_stream_id
         frame.error_code = NO_ERROR

@@ -445,6 +445,7 @@ cdef class H2Connection:
     cdef bint _peer_failed  # the client's GOAWAY had an error: every later frame is one too
     cdef bint _terminated
     cdef bint _drain_pinged
+    cdef bint _drain_acked
     cdef int _last_stream_id
     cdef int _highest_stream_id
     # Settings of ours (§6.5.2) and of the peer.
@@ -1343,7 +1344,7 @@ cdef class H2Connection:
         if flags & F_ACK:
             if self._drain_pinged and opaque == DRAIN_PING:
                 self._drain_pinged = False
-                self.close_connection()  # graceful close, second half
+                self._drain_acked = True  # (see drain_ping)
             return 0
         self._calm(self._ping_budget, "PING flood")
         self._out.append(_frame_header(8, T_PING, F_ACK, 0))
@@ -1508,15 +1509,17 @@ cdef class H2Connection:
         self._last_stream_id = self._highest_stream_id if last_stream_id is None else last_stream_id
         self._goaway(self._last_stream_id, NO_ERROR, EMPTY)
 
-    def start_graceful_close(self):
-        """The first half of a graceful shutdown (RFC 9113 §6.8): GOAWAY with the largest
-        stream id and a PING; its ACK sends the final GOAWAY (see the twin)."""
-        if self._goaway_sent or self._drain_pinged or self._terminated:
-            return
-        self._goaway(MAX_WINDOW, NO_ERROR, EMPTY)
-        if self._peer_failed:
-            self.close_connection()  # no PING to a peer that is gone
+    @property
+    def drain_acked(self):
+        """True once the PING of the last ``drain_ping()`` is acknowledged."""
+        return self._drain_acked
+
+    def drain_ping(self):
+        """Shutdown, before the GOAWAY: a PING whose ACK shows that the client has read all
+        that came before it (see the twin, and H2Protocol.shutdown)."""
+        if self._terminated or self._send_closed:
             return
         self._drain_pinged = True
+        self._drain_acked = False
         self._out.append(_frame_header(8, T_PING, 0, 0))
         self._out.append(DRAIN_PING)

@@ -12,9 +12,13 @@ Rules and where they come from:
   the transport (``pause_writing``); streams share the connection window in turn.
 - RST_STREAM from the client cancels the stream: its app gets ``http.disconnect``
   (RFC 9113 §6.4).
-- Shutdown (RFC 9113 §6.8): GOAWAY(2^31-1) and a PING, then, on the ACK, GOAWAY with the
-  last stream id; later streams are refused, open ones finish, then the connection closes.
-  Idle connections close with GOAWAY(NO_ERROR) (RFC 9113 §9.1).
+- Shutdown (RFC 9113 §6.8): one GOAWAY(NO_ERROR), sent when no stream is open (and on the
+  ACK of a PING sent then), naming the last stream processed; nothing follows it, and the
+  connection closes (a short lingering half-close, see ``_linger``).
+  Until then the streams in flight, and those the client opens meanwhile, are answered; once
+  the streams in flight at shutdown are done, newer ones are left unprocessed (above the
+  GOAWAY's last stream id: the client retries them). See ``shutdown``. Idle connections close
+  with GOAWAY(NO_ERROR) (RFC 9113 §9.1).
 - Request trailers end the stream and are kept apart from the headers (RFC 9113 §8.1); the
   app finds them in ``scope["extensions"]["http.request.trailers"]["headers"]`` once the
   body is complete.
@@ -82,9 +86,13 @@ logger = logging.getLogger("pounce.error")
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
-# Shutdown: how long the final GOAWAY waits for the PING ACK (RFC 9113 §6.8: "at least one
-# round-trip time").
+# Shutdown: how long the GOAWAY waits for the ACK of the PING sent before it (see shutdown).
 GOAWAY_GRACE = 1.0
+# Shutdown: at most this many PING rounds more before the GOAWAY (one per held stream).
+MAX_PING_ROUNDS = 16
+# After the shutdown GOAWAY: how long the connection stays half-closed, reading and discarding,
+# at most (see _linger).
+GOAWAY_LINGER = 1.0
 # Queued DATA bytes that are written at once instead of at the end of the loop iteration.
 WRITE_BATCH = 64 * 1024
 _UPGRADE_RESPONSE = (
@@ -150,7 +158,21 @@ class H2Protocol(asyncio.Protocol):
         # Streams whose response head waits for their first body part (H2Stream.write_start).
         self.pending_heads: list[H2Stream] = []
         self._unwritten = 0  # DATA bytes queued in the connection since the last write
-        self._drain_at = 0.0  # shutdown: when the final GOAWAY goes out without a PING ACK
+        # Shutdown (see shutdown()): the highest stream id in flight when it began and how many
+        # of those streams are still open; (drain() of an idle connection) until when a next
+        # stream is waited for, 0: not waiting; and, once those streams are done, the last
+        # stream processed: later ones are held (never started) for the GOAWAY to refuse.
+        self._drain_upto = 0
+        self._drain_open = 0
+        self._idle_wait_until = 0.0
+        self._hold_after = 0
+        self._lingering = False  # our shutdown GOAWAY is out: input is discarded (_linger)
+        # The PING before the GOAWAY: 1 + the last stream processed when it went out (0: none
+        # yet), and until when its ACK is waited for.
+        self._ping_mark = 0
+        self._ping_due = 0.0
+        self._held = 0  # streams held (see shutdown)
+        self._pings_left = 0  # PING rounds still to go before the GOAWAY
         self._upgrade = upgrade
         self._defaults_key: bytes | None = None
         self._defaults: list[tuple[bytes, bytes]] = []
@@ -208,6 +230,8 @@ class H2Protocol(asyncio.Protocol):
                 stream.wake()
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
         # The write at the end of this call sends whatever the events produce: nothing needs
         # to schedule one meanwhile (a direct _write_now() clears the flag again).
         self.write_scheduled = True
@@ -227,7 +251,7 @@ class H2Protocol(asyncio.Protocol):
             self._head_changed()
         self._write_now()
         if self.closing:
-            self._close_if_done()  # a PING ACK may have completed a graceful close
+            self._close_if_done()  # (the client's GOAWAY, or our drain with no stream left)
 
     def _handle(self, event: object) -> None:
         """Every event but H2RequestReceived (data_received takes that one first)."""
@@ -274,6 +298,13 @@ class H2Protocol(asyncio.Protocol):
     # Requests --------------------------------------------------------------------------------
 
     def _on_request(self, event: H2RequestReceived) -> None:
+        if self._hold_after:
+            # Shutting down: above the coming GOAWAY's last stream id, never started (see
+            # shutdown). The core decoded its header block, and from now on drops its DATA
+            # but counts it against the connection window, returning the credit (§6.8).
+            self.conn.remove_stream(event.stream_id)
+            self._held += 1
+            return
         error = h2_request_error(self.state, event.request.path, event.request.headers)
         if error is not None:
             self._refuse_stream(event.stream_id, error[0], event.end_stream)
@@ -342,6 +373,8 @@ class H2Protocol(asyncio.Protocol):
         streams = self.streams
         if not streams and self.deadline and not self.write_paused and not self.closing:
             self.deadline = 0.0
+        if self._idle_wait_until:
+            self._drain_first(stream_id)
         streams[stream_id] = stream
         if more_body:
             stream.body_deadline = at = loop.time() + state.body_timeout
@@ -412,6 +445,10 @@ class H2Protocol(asyncio.Protocol):
 
     def _on_websocket(self, event: H2WebSocketRequest) -> None:
         # RFC 8441: the stream carries a WebSocket session (pounce.protocols.ws_h2).
+        if self._hold_after:
+            self.conn.remove_stream(event.stream_id)  # held, as in _on_request
+            self._held += 1
+            return
         if self.state.config.ws == "none" or self.closing:
             # --ws none: not implemented; shutting down: a new session would only be closed.
             status = 501 if self.state.config.ws == "none" else 503
@@ -623,14 +660,69 @@ class H2Protocol(asyncio.Protocol):
         streams = self.streams
         if streams.pop(sid, None) is not None:
             self.conn.remove_stream(sid)
-            if not streams:
+            if self.closing and not self.conn.is_closed:
+                self._drain_stream_closed(sid)
+            elif not streams:
                 self._close_if_done()
                 self._update_idle()
 
-    def _close_if_done(self) -> None:
-        if not self.streams and not self.disconnected and self.conn.is_closed:
+    def _close_if_done(self, now: float = 0.0) -> None:
+        """Close once no stream is open: after a GOAWAY (ours or the client's), or, while
+        shutting down, after the PING's ACK (or ``GOAWAY_GRACE``, checked against ``now``)
+        and the GOAWAY that names the last stream processed."""
+        if self.streams or self.disconnected:
+            return
+        conn = self.conn
+        if not conn.is_closed:
+            if not self.closing or self._idle_wait_until:
+                return
+            last = self._hold_after or conn.highest_stream_id
+            if self._ping_mark != last + 1:
+                # First a PING (see shutdown): its ACK shows that the client has read every
+                # response before the GOAWAY can reach it. Again if a stream came since. One
+                # more round per held stream (at most MAX_PING_ROUNDS): each lets one client
+                # task blocked reading for a held stream go round, see shutdown.
+                self._ping_mark = last + 1
+                self._pings_left = min(self._held, MAX_PING_ROUNDS)
+                self._drain_ping()
+                return
+            if not conn.drain_acked:
+                if (now or self.loop.time()) < self._ping_due:
+                    return
+            elif self._pings_left:
+                self._pings_left -= 1
+                self._drain_ping()
+                return
+            # RFC 9113 §6.8: "the last stream identifier ... processed": every stream up to it
+            # is complete. Held streams, and any the client opens from now on, are above it:
+            # "not processed", so they "can be retried"; and nothing follows this GOAWAY,
+            # which some clients (h2, so httpx) require: they accept no frame after one.
+            conn.close_connection(NO_ERROR, last)
             self._write_now()
-            self.transport.close()
+            self._linger()
+            return
+        self._write_now()
+        self.transport.close()
+
+    def _drain_ping(self) -> None:
+        self.conn.drain_ping()
+        self._write_now()
+        self._ping_due = self.loop.time() + GOAWAY_GRACE
+        self._arm(self._ping_due)
+
+    def _linger(self) -> None:
+        """After our shutdown GOAWAY: half-close (FIN after it, where the transport can) and
+        read and discard until the client closes, or for GOAWAY_LINGER at most (the sweep's
+        check_deadline closes it). Closing at once would make the kernel answer the client's
+        late frames (WINDOW_UPDATEs for the last DATA) with a reset that can destroy the end
+        of the responses and the GOAWAY before they are delivered. Nothing is parsed or
+        written any more: a frame after the GOAWAY would be fatal to h2's client (see
+        shutdown), and frames on streams above its last stream id may be ignored (§6.8)."""
+        self._lingering = True
+        transport = self.transport
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.deadline = self.loop.time() + GOAWAY_LINGER
 
     def _abandon(self) -> None:
         """A connection error: GOAWAY is queued; send it and close."""
@@ -687,22 +779,97 @@ class H2Protocol(asyncio.Protocol):
         return not self.streams
 
     def shutdown(self) -> None:
-        """Graceful stop (RFC 9113 §6.8): GOAWAY(2^31-1) and a PING; on its ACK (or after
-        GOAWAY_GRACE) the final GOAWAY with the last stream id. Open streams finish, then the
-        connection closes."""
+        """Graceful stop (RFC 9113 §6.8), as one GOAWAY(NO_ERROR) sent at a moment when no
+        stream is open, so that every stream up to its last stream id is already complete,
+        and nothing after it: the connection closes (``_linger``).
+
+        - No stream open: the GOAWAY (naming the last stream processed) and close, now. A
+          stream on its way is above that id: "not processed", which the client may retry.
+        - Streams in flight: no GOAWAY yet. They are answered, and so are streams the client
+          opens meanwhile (it cannot know not to); the moment none is open, the GOAWAY goes
+          out and the connection closes.
+        - The bound, for a client that keeps streams open all the time: once the streams in
+          flight at shutdown are done, streams still open finish, but newer ones are held,
+          never started and never answered. When the last started one ends, the GOAWAY names
+          it, so the held ones are above its last stream id ("not processed", to be retried
+          elsewhere). ``--timeout-graceful-shutdown`` still bounds the whole wait.
+        - Before the GOAWAY, a PING; the GOAWAY goes out on its ACK (or after GOAWAY_GRACE).
+          Frames are read in order, so the ACK shows that the client has parsed every
+          response, and the GOAWAY cannot share a read with them. That matters to httpcore,
+          whose tasks share one read lock and which fails a stream whose task waits for that
+          lock (its response already parsed) when another task has read a GOAWAY. A held
+          stream leaves an httpcore task blocked reading ahead of others; each PING round
+          lets one such task go round the lock, so there is one more round per held stream
+          (at most MAX_PING_ROUNDS). A PING before any GOAWAY is fine for h2's client.
+
+        §6.8 says such a server "SHOULD send an initial GOAWAY frame with the last stream
+        identifier set to 2^31-1", then the real one at least a round trip later (pounce did,
+        timed by a PING). Not here: h2's client (so httpx) goes to CLOSED on the first GOAWAY
+        and raises ProtocolError for any later frame but a GOAWAY (a PING, or the DATA of the
+        very streams that GOAWAY lets finish; python-hyper/h2 issue 1199), and httpcore fails
+        every stream at or below a GOAWAY's last stream id whose response has not fully
+        arrived; a RST_STREAM(REFUSED_STREAM) fails its stream too. What the initial GOAWAY
+        is for (a stream the client opens while the final one is on its way is not lost) holds
+        without it: streams arriving before our only GOAWAY are answered, and those after it
+        are above its last stream id, so "not ... processed" and the client "can treat the
+        streams as though they had never been created at all, thereby allowing those streams
+        to be retried later on a new connection" (§6.8; httpcore does: ConnectionNotAvailable).
+        """
         if self.disconnected or self.closing:
             return
         self.closing = True
-        self.conn.start_graceful_close()
-        self._write_now()
-        self._drain_at = self.loop.time() + GOAWAY_GRACE
-        self._arm(self._drain_at)
+        self._idle_wait_until = 0.0
+        if not self.streams:
+            self._close_if_done()
+            return
+        self._drain_upto = self.conn.highest_stream_id
+        self._drain_open = len(self.streams)
+
+    def drain(self, grace: float) -> None:
+        """Worker drain (rolling restart), as on HTTP/1.1: like ``shutdown``, but an idle
+        connection waits up to ``grace`` seconds for a next stream, which is answered (it then
+        plays the stream in flight) rather than refused. The tick closes it (GOAWAY) after."""
+        if self.streams or self.disconnected or self.closing:
+            self.shutdown()
+            return
+        self.closing = True
+        self._idle_wait_until = limit = self.loop.time() + grace
+        self.deadline = min(self.deadline, limit) if self.deadline else limit
+
+    def _drain_first(self, stream_id: int) -> None:
+        """A drained idle connection got its next stream."""
+        self._idle_wait_until = 0.0
+        self._drain_upto = stream_id
+        self._drain_open = 1
+
+    def _drain_stream_closed(self, stream_id: int) -> None:
+        """A stream ended during shutdown, before our GOAWAY."""
+        if stream_id <= self._drain_upto:
+            self._drain_open -= 1
+        if not self.streams or (not self._drain_open and not self._hold_after):
+            # Decided one loop iteration later, after the frames being read now: a HEADERS read
+            # in the same data_received as this stream's end opened a stream before any
+            # GOAWAY, to be answered (and the core counts it in its last stream id already).
+            self.loop.call_soon(self._drain_check)
+
+    def _drain_check(self) -> None:
+        if self.disconnected:
+            return
+        if not self.streams:
+            self._close_if_done()
+            self._update_idle()
+        elif not self._drain_open and not self._hold_after:
+            # The bound (see shutdown): from here on new streams are held; every stream the
+            # core has seen so far is started (or was answered already).
+            self._hold_after = self.conn.highest_stream_id
 
     def _update_idle(self) -> None:
-        if not self.streams and not self.disconnected:
+        if not self.streams and not self.disconnected and not self._lingering:
             at = self.loop.time() + self.state.keep_alive_timeout
-            if self.closing and not self.conn.is_closed:
-                at = min(at, self._drain_at)
+            if self._idle_wait_until:
+                at = min(at, self._idle_wait_until)
+            if self._ping_due and self.closing and not self.conn.is_closed:
+                at = min(at, self._ping_due)
             if self._head_deadline:
                 at = min(at, self._head_deadline)
             self.deadline = at
@@ -776,11 +943,12 @@ class H2Protocol(asyncio.Protocol):
         self.deadline = 0.0
         if self.disconnected:
             return False
-        if self.closing and not self.conn.is_closed and now >= self._drain_at:
-            self.conn.close_connection(NO_ERROR)  # no PING ACK in time: the final GOAWAY now
-            self._write_now()
-            self._close_if_done()
-            if self.disconnected or not self.streams:
+        if self._lingering:
+            self.transport.close()
+            return False
+        if self._ping_due and now >= self._ping_due and self.closing and not self.streams:
+            self._close_if_done(now)  # no PING ACK in time: the GOAWAY goes out anyway
+            if self._lingering or self.disconnected:
                 return False
         head = self._head_deadline
         if head and head <= now:
@@ -822,10 +990,10 @@ class H2Protocol(asyncio.Protocol):
         pending = [s.blocked_since + timeout for s in self.writable.values() if s.blocked_since]
         if self.write_paused:
             pending.append(self.write_paused_since + timeout)
-        if self.closing and not self.conn.is_closed:
-            pending.append(self._drain_at)
         if head:
             pending.append(head)
+        if self._ping_due > now and not self.conn.is_closed:
+            pending.append(self._ping_due)
         body = self._body_timeouts(now)
         if body:
             pending.append(body)

@@ -12,7 +12,7 @@ import time
 
 import h2.settings
 import pytest
-from hyperframe.frame import DataFrame, HeadersFrame, PingFrame
+from hyperframe.frame import DataFrame, HeadersFrame
 
 from tests.h2support import H2Client, StreamResult, goaway_frames, parse_frames, reset_frames
 from tests.integration.test_h1_errors import wait_logged
@@ -199,51 +199,17 @@ def test_head_and_errors(h2c):
     assert after.status == 200  # the connection is still fine
 
 
-def test_graceful_shutdown_goaway(pounce_server):
-    """RFC 9113 §6.8: GOAWAY(2^31-1) and a PING; a stream already in flight is still served;
-    after the PING ACK the final GOAWAY names the last stream, and later ones are refused."""
-    server = pounce_server("h2app:app", "--no-access-log")
-    with H2Client(server.port) as client:
-        sid = client.request("/slow?t=1.5")
-        time.sleep(0.3)
-        # h2 (the client library) rejects a PING after GOAWAY: from here on, raw frames.
-        client.broken = True
-        server.signal(signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while not any(f.type == 0x6 for f in parse_frames(client.raw_in)):  # the PING
-            assert time.monotonic() < deadline
-            client.receive_once()
-        assert goaway_frames(client.raw_in) == [(2**31 - 1, 0)]
-        client.raw_request(sid + 2, "/")  # in flight before the client saw GOAWAY: served
-        ping = next(f for f in parse_frames(client.raw_in) if f.type == 0x6)
-        client.send_raw(PingFrame(0, opaque_data=ping.opaque_data, flags=["ACK"]).serialize())
-        while len(goaway_frames(client.raw_in)) < 2:
-            assert time.monotonic() < deadline
-            client.receive_once()
-        client.raw_request(sid + 4, "/")  # after the final GOAWAY: refused
-        assert client.wait_closed(10)  # ... once the open streams have finished
-    frames = parse_frames(client.raw_in)
-    assert goaway_frames(client.raw_in) == [(2**31 - 1, 0), (sid + 2, 0)]
-    assert (sid + 4, 7) in reset_frames(client.raw_in)  # REFUSED_STREAM
-    data = [f for f in frames if f.type == 0x0 and f.stream_id == sid]
-    assert b"".join(f.data for f in data) == b"slow done"
-    assert "END_STREAM" in data[-1].flags
-    served = [f for f in frames if f.type == 0x0 and f.stream_id == sid + 2]
-    assert b"".join(f.data for f in served) == b"Hello, world!"
-    assert server.wait(10) == 0
-
-
-def test_graceful_shutdown_without_ping_ack(pounce_server):
-    """A client that never answers the PING gets the final GOAWAY after the grace period."""
+def test_graceful_shutdown_of_an_idle_connection(pounce_server):
+    """RFC 9113 §6.8: an idle connection gets one GOAWAY naming the last stream processed and
+    is closed at once. (Streams in flight: tests/integration/test_h2_shutdown.py.)"""
     server = pounce_server("h2app:app", "--no-access-log")
     with H2Client(server.port) as client:
         client.get("/")
-        client.broken = True  # never ACK anything
         start = time.monotonic()
         server.signal(signal.SIGTERM)
         assert client.wait_closed(10)
-        assert time.monotonic() - start < 5
-    assert goaway_frames(client.raw_in) == [(2**31 - 1, 0), (1, 0)]
+        assert time.monotonic() - start < 2
+    assert goaway_frames(client.raw_in) == [(1, 0)]
     assert server.wait(10) == 0
 
 

@@ -651,3 +651,25 @@ def test_priority_making_an_idle_stream_depend_on_itself_is_an_error(core) -> No
     assert len(events) == 1 and isinstance(events[0], H2ProtocolError)
     assert events[0].error_code == PROTOCOL_ERROR
     assert sent == [("GOAWAY", 0, PROTOCOL_ERROR)]
+
+
+@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
+def test_drain_ping_is_a_ping_alone_and_only_its_ack_counts(core) -> None:
+    """Shutdown's PING before the GOAWAY (H2Protocol.shutdown): a PING and no GOAWAY; only
+    the ACK of that PING sets drain_acked, and a new drain_ping() clears it."""
+    server = _opened(core)
+    assert not server.drain_acked
+    server.drain_ping()
+    (ping,) = parse_frames(server.data_to_send())
+    assert isinstance(ping, PingFrame) and "ACK" not in ping.flags
+    assert not server.is_closed
+    other = PingFrame(0, opaque_data=b"otherone", flags=["ACK"]).serialize()
+    assert server.receive_data(other) == []
+    assert not server.drain_acked
+    ack = PingFrame(0, opaque_data=ping.opaque_data, flags=["ACK"]).serialize()
+    assert server.receive_data(ack) == []
+    assert server.drain_acked
+    assert server.data_to_send() == b""  # an ACK is not answered
+    server.drain_ping()
+    assert not server.drain_acked
+    assert [type(f) for f in parse_frames(server.data_to_send())] == [PingFrame]

@@ -13,12 +13,14 @@ import h2.connection
 import h2.events
 import h2.settings
 import hpack
-from hyperframe.frame import PingFrame
+import pytest
+from hyperframe.frame import HeadersFrame, PingFrame, WindowUpdateFrame
 
 from pounce.config import Config
-from pounce.protocols.h2 import GOAWAY_GRACE, H2Protocol
+from pounce.protocols import h2 as h2_protocol
+from pounce.protocols.h2 import GOAWAY_GRACE, GOAWAY_LINGER, H2Protocol
 from pounce.state import ServerState
-from tests.h2support import parse_frames
+from tests.h2support import H2_CORES, parse_frames
 
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")]
 
@@ -33,6 +35,7 @@ class FakeTransport:
         self.high = high
         self.paused = False
         self.closed = False
+        self.eof = False
 
     def write(self, data: bytes) -> None:
         self.out += data
@@ -52,6 +55,12 @@ class FakeTransport:
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
 
     def close(self) -> None:
         self.closed = True
@@ -122,52 +131,281 @@ def test_pause_writing_stops_an_app_that_never_yields() -> None:
     asyncio.run(main())
 
 
-def test_shutdown_is_a_two_step_goaway() -> None:
-    """RFC 9113 §6.8: GOAWAY(2^31-1) + PING first; the PING ACK brings the final GOAWAY."""
+# Shutdown (RFC 9113 §6.8; see H2Protocol.shutdown), on each core ---------------------------
+
+
+@pytest.fixture(params=H2_CORES, ids=lambda core: core.__module__)
+def core(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
+    monkeypatch.setattr(h2_protocol, "H2Connection", request.param)
+    return request.param  # type: ignore[no-any-return]
+
+
+def gated_app(gates: dict[str, asyncio.Event], seen: list[str]) -> Any:
+    """Answers each path with its own name once the path's gate (if any) is set."""
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+        path = scope["path"]
+        seen.append(path)
+        if path in gates:
+            await gates[path].wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": path.encode()})
 
-    async def main() -> None:
-        proto, transport = await start(app)
-        c = client()
+    return app
+
+
+def get(path: str) -> list[tuple[bytes, bytes]]:
+    return [
+        (b":method", b"GET"),
+        (b":scheme", b"http"),
+        (b":authority", b"t"),
+        (b":path", path.encode()),
+    ]
+
+
+def h2_client_view(c: h2.connection.H2Connection, data: bytes) -> list[h2.events.Event]:
+    """What h2's client (httpx's) makes of the server's bytes; it raises ProtocolError for any
+    frame after a GOAWAY."""
+    return c.receive_data(data)
+
+
+def bodies(events: list[h2.events.Event]) -> dict[int, bytes]:
+    out: dict[int, bytes] = {}
+    for event in events:
+        if isinstance(event, h2.events.DataReceived):
+            out[event.stream_id] = out.get(event.stream_id, b"") + event.data
+    return out
+
+
+def acked_goaway(
+    proto: H2Protocol,
+    transport: FakeTransport,
+    c: h2.connection.H2Connection,
+    out: bytes,
+    events: list[h2.events.Event],
+    *,
+    rounds: int = 1,
+) -> Any:
+    """``out`` ends with shutdown's PING (no GOAWAY yet); the client's ACK brings the GOAWAY
+    and nothing else, which is returned (its frame), or (``rounds``) first more PINGs, each
+    alone. ``events`` gets the client's view."""
+    for _ in range(rounds):
+        frames = parse_frames(out)
+        assert frames[-1].type == 0x6 and "ACK" not in frames[-1].flags
+        assert not [f for f in frames if f.type == 0x7]
+        events += h2_client_view(c, out)  # h2 queues the PING ACK
+        assert transport.drain() == b"" and not transport.eof
         proto.data_received(c.data_to_send())
-        transport.drain()
-        proto.shutdown()
-        frames = parse_frames(transport.drain())
-        assert [(f.type, getattr(f, "last_stream_id", None)) for f in frames] == [
-            (0x7, 2**31 - 1),
-            (0x6, None),
-        ]
-        assert not transport.closed
-        # A request already in flight is still served.
-        c.send_headers(1, GET, end_stream=True)
+        out = transport.drain()
+    (goaway,) = parse_frames(out)
+    assert goaway.type == 0x7
+    events += h2_client_view(c, out)  # no ProtocolError: nothing after the GOAWAY
+    assert isinstance(events[-1], h2.events.ConnectionTerminated)
+    return goaway
+
+
+def lingers_then_closes(
+    proto: H2Protocol, transport: FakeTransport, c: h2.connection.H2Connection
+) -> None:
+    """After the shutdown GOAWAY (already drained from ``transport``): half-closed, what the
+    client still sends is discarded unanswered, and the sweep closes it after GOAWAY_LINGER."""
+    assert transport.eof and not transport.closed
+    assert proto.deadline <= proto.loop.time() + GOAWAY_LINGER
+    late = HeadersFrame(99, flags=["END_HEADERS", "END_STREAM"])
+    late.data = c.encoder.encode(get("/late"))
+    proto.data_received(
+        PingFrame(0, opaque_data=b"12345678").serialize()
+        + WindowUpdateFrame(0, window_increment=1000).serialize()
+        + late.serialize()
+    )
+    assert transport.drain() == b""  # no PING ACK, no RST_STREAM: nothing follows the GOAWAY
+    assert proto.check_deadline(proto.deadline) is False
+    assert transport.closed
+
+
+def test_shutdown_of_an_idle_connection_is_one_goaway_and_close(core: type) -> None:
+    async def main() -> None:
+        proto, transport = await start(gated_app({}, []))
+        c = client()
+        c.send_headers(1, get("/one"), end_stream=True)
         proto.data_received(c.data_to_send())
         await spin()
-        ack = PingFrame(0, opaque_data=frames[1].opaque_data, flags=["ACK"]).serialize()
-        proto.data_received(ack)
-        out = parse_frames(transport.drain())
-        assert [(f.last_stream_id, f.error_code) for f in out if f.type == 0x7] == [(1, 0)]
-        assert any(f.type == 0x1 and f.stream_id == 1 for f in out)  # the response
-        assert transport.closed
+        c.receive_data(transport.drain())
+        proto.shutdown()
+        events: list[h2.events.Event] = []
+        goaway = acked_goaway(proto, transport, c, transport.drain(), events)
+        assert (goaway.last_stream_id, goaway.error_code) == (1, 0)
+        lingers_then_closes(proto, transport, c)
 
     asyncio.run(main())
 
 
-def test_shutdown_without_ping_ack_finishes_after_grace() -> None:
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        raise AssertionError("no request expected")
+def test_shutdown_answers_streams_in_flight_and_opened_meanwhile_then_one_goaway(
+    core: type,
+) -> None:
+    """No GOAWAY while a stream is open; a stream opened after shutdown is answered too; the
+    GOAWAY, after the last response, names the last stream, and nothing follows it."""
 
     async def main() -> None:
-        proto, transport = await start(app)
-        proto.data_received(client().data_to_send())
+        gates = {"/one": asyncio.Event(), "/three": asyncio.Event()}
+        seen: list[str] = []
+        proto, transport = await start(gated_app(gates, seen))
+        c = client()
+        c.send_headers(1, get("/one"), end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        events = h2_client_view(c, transport.drain())
         proto.shutdown()
+        await spin()
+        assert transport.drain() == b"" and not transport.closed
+        c.send_headers(3, get("/three"), end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        assert seen == ["/one", "/three"]
+        gates["/three"].set()
+        await spin()
+        out = transport.drain()
+        assert not [f for f in parse_frames(out) if f.type == 0x7]  # stream 1 is still open
+        events += h2_client_view(c, out)
+        gates["/one"].set()
+        await spin()
+        out = transport.drain()
+        frames = parse_frames(out)
+        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 1), (0x0, 1), (0x6, 0)]
+        goaway = acked_goaway(proto, transport, c, out, events)
+        assert (goaway.last_stream_id, goaway.error_code) == (3, 0)
+        lingers_then_closes(proto, transport, c)
+        assert bodies(events) == {1: b"/one", 3: b"/three"}
+
+    asyncio.run(main())
+
+
+def test_stream_opened_in_the_read_that_ends_the_last_one_is_answered(core: type) -> None:
+    """RST_STREAM of the stream in flight and HEADERS of a new one in one read: the new one is
+    a stream opened before any GOAWAY, answered before it."""
+
+    async def main() -> None:
+        seen: list[str] = []
+        proto, transport = await start(gated_app({"/one": asyncio.Event()}, seen))
+        c = client()
+        c.send_headers(1, get("/one"), end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        events = h2_client_view(c, transport.drain())
+        proto.shutdown()
+        c.reset_stream(1)
+        c.send_headers(3, get("/three"), end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        assert seen == ["/one", "/three"]
+        out = transport.drain()
+        frames = parse_frames(out)
+        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 3), (0x0, 3), (0x6, 0)]
+        assert acked_goaway(proto, transport, c, out, events).last_stream_id == 3
+        lingers_then_closes(proto, transport, c)
+        assert bodies(events) == {3: b"/three"}
+
+    asyncio.run(main())
+
+
+def test_shutdown_bound_holds_streams_opened_after_the_first_ones_are_done(core: type) -> None:
+    """Once the streams in flight at shutdown are done, a newer stream still open finishes,
+    and streams opened after that are never started: the GOAWAY names the last started one,
+    so they are above it (not processed) and the client may retry them."""
+
+    async def main() -> None:
+        gates = {"/one": asyncio.Event(), "/three": asyncio.Event()}
+        seen: list[str] = []
+        proto, transport = await start(gated_app(gates, seen))
+        c = client()
+        c.send_headers(1, get("/one"), end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        events = h2_client_view(c, transport.drain())
+        proto.shutdown()
+        c.send_headers(3, get("/three"), end_stream=True)
+        proto.data_received(c.data_to_send())
+        gates["/one"].set()
+        await spin()
+        out = transport.drain()
+        assert not [f for f in parse_frames(out) if f.type == 0x7]
+        events += h2_client_view(c, out)
+        c.send_headers(5, get("/five"), end_stream=False)
+        c.send_data(5, b"body", end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        assert seen == ["/one", "/three"]  # /five is held
+        out = transport.drain()  # the connection's credit for its body comes back, no more
+        assert [(f.type, f.stream_id) for f in parse_frames(out)] == [(0x8, 0)]
+        events += h2_client_view(c, out)
+        gates["/three"].set()
+        await spin()
+        out = transport.drain()
+        frames = parse_frames(out)
+        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 3), (0x0, 3), (0x6, 0)]
+        # A second PING round for the held stream (see H2Protocol.shutdown).
+        goaway = acked_goaway(proto, transport, c, out, events, rounds=2)
+        assert (goaway.last_stream_id, goaway.error_code) == (3, 0)
+        lingers_then_closes(proto, transport, c)
+        assert events[-1].last_stream_id < 5  # httpcore: ConnectionNotAvailable, a retry
+        assert bodies(events) == {1: b"/one", 3: b"/three"}
+        assert seen == ["/one", "/three"]
+
+    asyncio.run(main())
+
+
+def test_drain_answers_the_next_stream_of_an_idle_connection(core: type) -> None:
+    async def main() -> None:
+        seen: list[str] = []
+        proto, transport = await start(gated_app({}, seen))
+        c = client()
+        proto.data_received(c.data_to_send())
         transport.drain()
+        proto.drain(1.0)
+        assert not transport.closed and transport.drain() == b""
+        assert proto.deadline <= proto.loop.time() + 1.0
+        proto.data_received(PingFrame(0, opaque_data=b"12345678").serialize())
+        assert not transport.closed  # still waiting for a stream
+        transport.drain()
+        c.send_headers(1, get("/one"), end_stream=True)
+        proto.data_received(c.data_to_send())
+        await spin()
+        out = transport.drain()
+        frames = parse_frames(out)
+        assert [(f.type, f.stream_id) for f in frames] == [(0x1, 1), (0x0, 1), (0x6, 0)]
+        assert acked_goaway(proto, transport, c, out, []).last_stream_id == 1
+        assert seen == ["/one"]
+        lingers_then_closes(proto, transport, c)
+
+    asyncio.run(main())
+
+
+def test_goaway_goes_out_without_a_ping_ack_after_the_grace(core: type) -> None:
+    async def main() -> None:
+        proto, transport = await start(gated_app({}, []))
+        proto.data_received(client().data_to_send())
+        transport.drain()
+        proto.shutdown()
+        assert [f.type for f in parse_frames(transport.drain())] == [0x6]  # the PING
         assert proto.deadline <= proto.loop.time() + GOAWAY_GRACE
-        proto.check_deadline(proto.loop.time() + GOAWAY_GRACE)
-        out = parse_frames(transport.drain())
-        assert [(f.last_stream_id, f.error_code) for f in out if f.type == 0x7] == [(0, 0)]
+        assert proto.check_deadline(proto.loop.time() + GOAWAY_GRACE) is False
+        assert [(f.type, f.last_stream_id) for f in parse_frames(transport.drain())] == [(0x7, 0)]
+        assert transport.eof and not transport.closed
+
+    asyncio.run(main())
+
+
+def test_drain_closes_an_idle_connection_after_the_grace(core: type) -> None:
+    async def main() -> None:
+        proto, transport = await start(gated_app({}, []))
+        proto.data_received(client().data_to_send())
+        transport.drain()
+        proto.drain(1.0)
+        due = proto.deadline
+        assert proto.check_deadline(due) is True  # marked: closed on the sweep's second look
+        assert not transport.closed
+        assert proto.check_deadline(proto.deadline) is False
+        assert [(f.type, f.last_stream_id) for f in parse_frames(transport.drain())] == [(0x7, 0)]
         assert transport.closed
 
     asyncio.run(main())
