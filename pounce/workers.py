@@ -59,9 +59,7 @@ class GunicornServer(Server):
         super().__init__(config)
         self.worker = worker
         # gunicorn's base Worker sets max_requests to sys.maxsize when --max-requests is 0.
-        self.max_requests: int | None = (
-            worker.max_requests if worker.cfg.max_requests > 0 else None
-        )
+        self.max_requests: int | None = worker.max_requests if worker.cfg.max_requests > 0 else None
         self._recycling = False
 
     def announce_listening(self) -> None:
@@ -175,8 +173,9 @@ class PounceWorker(Worker):
         # (exit code 3, the arbiter stops), not a worker the arbiter restarts forever.
         try:
             self.pounce_config = Config(app=_not_loaded_yet, **self.pounce_options())
+            self.pounce_config.ssl_context()  # a certificate that cannot load: before lifespan
         except ConfigError as exc:
-            self.log.error("Error: %s", exc)
+            self.log.error("Error: %s", gunicorn_option_names(str(exc)))
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
         super().init_process()
 
@@ -192,6 +191,21 @@ class PounceWorker(Worker):
         signal.signal(signal.SIGABRT, self.handle_abort)
         signal.signal(signal.SIGWINCH, self.handle_winch)
 
+    def handle_abort(self, sig: int, frame: Any) -> None:
+        """SIGABRT: the arbiter's kill of a worker whose heartbeat stopped (``--timeout``).
+
+        The loop is blocked, so this runs inside whatever the app was doing. gunicorn's own
+        handler raises SystemExit there, which the app or the event loop may catch (uvloop
+        logs it as a fatal transport error and carries on, heartbeat and all): exit for sure.
+        """
+        self.alive = False
+        try:
+            self.cfg.worker_abort(self)
+        finally:
+            for handler in self.log.error_log.handlers:
+                handler.flush()
+            os._exit(1)
+
     def run(self) -> None:
         assert self.pounce_config is not None
         # self.wsgi is what gunicorn loaded: in this process, or in the arbiter with --preload.
@@ -204,7 +218,7 @@ class PounceWorker(Worker):
         except (AppLoadError, ConfigError) as exc:
             # An app that is not callable, a certificate that cannot be loaded: one line, and
             # the arbiter stops rather than restarting a worker that cannot work.
-            self.log.error("Error: %s", exc)
+            self.log.error("Error: %s", gunicorn_option_names(str(exc)))
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
         finally:
             _cancel_all_tasks(loop)
@@ -214,6 +228,25 @@ class PounceWorker(Worker):
         if not server.started:
             # Lifespan startup failed (already logged): gunicorn's "Worker failed to boot".
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+
+# pounce's option names in a ConfigError -> the gunicorn settings they were made from.
+_GUNICORN_OPTIONS = {
+    "--ssl-certfile": "--certfile",
+    "--ssl-keyfile": "--keyfile",
+    "--ssl-ca-certs": "--ca-certs",
+    "--ssl-cert-reqs": "--cert-reqs",
+    "--ssl-ciphers": "--ciphers",
+    "--timeout-keep-alive": "--keep-alive",
+    "--limit-request-field-size": "--limit-request-field_size",
+    "--timeout-graceful-shutdown": "--graceful-timeout",
+}
+
+
+def gunicorn_option_names(message: str) -> str:
+    """A ConfigError's message naming the gunicorn option the user actually set."""
+    option, sep, rest = message.partition(":")
+    return _GUNICORN_OPTIONS.get(option, option) + sep + rest
 
 
 class PounceH11Worker(PounceWorker):
