@@ -12,6 +12,8 @@ What gunicorn's settings become (everything else is pounce's default):
 - ``--limit-request-line/-fields/-field_size`` -> the same pounce limits (gunicorn's 0,
   "unlimited", becomes pounce's whole-head limit);
 - ``--forwarded-allow-ips`` -> ``forwarded_allow_ips``;
+- gunicorn 25+: ``--root-path``, ``--asgi-lifespan`` -> ``lifespan``,
+  ``--websocket-max-message-size`` -> ``ws_max_size``;
 - ``--certfile/--keyfile/--ca-certs/--cert-reqs/--ciphers/--ssl-version`` -> pounce's TLS;
 - ``--max-requests`` (+ ``--max-requests-jitter``, drawn by gunicorn as ``self.max_requests``):
   the worker drains and exits after that many requests, and the arbiter starts another;
@@ -150,6 +152,14 @@ class PounceWorker(Worker):
             "timeout_graceful_shutdown": max(0.0, float(cfg.graceful_timeout) - 1.0),
             "app_dir": None,  # gunicorn's --chdir/--pythonpath already set sys.path
         }
+        # Settings of gunicorn's own ASGI worker (gunicorn 25+; absent before).
+        settings = cfg.settings
+        if "root_path" in settings and cfg.root_path:
+            options["root_path"] = cfg.root_path
+        if "asgi_lifespan" in settings:
+            options["lifespan"] = cfg.asgi_lifespan
+        if "websocket_max_message_size" in settings:
+            options["ws_max_size"] = cfg.websocket_max_message_size
         if cfg.is_ssl:
             ssl_options = cfg.ssl_options
             options.update(
@@ -240,6 +250,8 @@ _GUNICORN_OPTIONS = {
     "--timeout-keep-alive": "--keep-alive",
     "--limit-request-field-size": "--limit-request-field_size",
     "--timeout-graceful-shutdown": "--graceful-timeout",
+    "--lifespan": "--asgi-lifespan",
+    "--ws-max-size": "--websocket-max-message-size",
 }
 
 

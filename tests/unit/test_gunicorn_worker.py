@@ -102,6 +102,24 @@ def test_mapped_settings(make_worker: Any) -> None:
     assert "ssl_version" not in options
 
 
+def test_settings_of_gunicorn_asgi_worker(make_worker: Any) -> None:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    if not any(s.name == "asgi_lifespan" for s in KNOWN_SETTINGS):
+        pytest.skip("gunicorn < 25 has no ASGI settings")
+    default = make_worker().pounce_options()
+    assert (default["lifespan"], default["ws_max_size"]) == ("auto", 16 * 1024 * 1024)
+    assert "root_path" not in default
+    options = make_worker(
+        root_path="/api", asgi_lifespan="off", websocket_max_message_size=1000
+    ).pounce_options()
+    assert (options["root_path"], options["lifespan"], options["ws_max_size"]) == (
+        "/api",
+        "off",
+        1000,
+    )
+
+
 def test_max_requests_with_jitter(make_worker: Any) -> None:
     from pounce.workers import GunicornServer
 
