@@ -82,9 +82,10 @@ class GunicornServer(Server):
                 os.getpid(),
                 count,
             )
-            # The request that reached the limit is answered (with connection: close), as
-            # everything else in flight; the arbiter starts a replacement when we exit. The
-            # listening socket is shared, so connections queued meanwhile wait in the kernel.
+            # A drain: what is in flight is answered, and the next request on each keep-alive
+            # connection too, with connection: close. The arbiter starts a replacement when we
+            # exit; the listening socket is shared, so connections queued meanwhile wait in the
+            # kernel for another worker.
             self.start_draining()
 
     def _install_signal_handlers(self) -> None:

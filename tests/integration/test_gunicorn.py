@@ -50,7 +50,12 @@ class Gunicorn:
     """A gunicorn arbiter on a socket bound here; ``stop()`` ends it and all its workers."""
 
     def __init__(
-        self, *args: str, worker: str = WORKER, workers: int = 2, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        worker: str = WORKER,
+        workers: int = 2,
+        app: str = APP,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
             prefix="gunicorn-", suffix=".log", delete=False
@@ -73,7 +78,7 @@ class Gunicorn:
             str(APPS),
             *NO_CONTROL_SOCKET,
             *args,
-            APP,
+            app,
         ]
         child_env = dict(os.environ)
         child_env["PYTHONUNBUFFERED"] = "1"
@@ -437,3 +442,12 @@ def test_bad_certificate_is_a_boot_error(tmp_path: Path) -> None:
         assert code == 3, log
         assert "Error: --certfile: cannot load certificate" in log
         assert "Traceback" not in log
+
+
+@pytest.mark.timeout(60)
+def test_failed_lifespan_startup_stops_gunicorn_with_code_3() -> None:
+    with gunicorn_server(workers=1, app="lifespan_apps:failing_startup") as server:
+        code = server.proc.wait(30)
+        log = server.output()
+        assert code == 3, log
+        assert "Worker failed to boot" in log
