@@ -44,9 +44,10 @@ from typing import Any, ClassVar
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
-from .config import DEFAULT_MAX_HEAD_SIZE, Config, new_event_loop
+from ._version import __version__
+from .config import DEFAULT_MAX_HEAD_SIZE, Config, new_event_loop, python_description
 from .errors import AppLoadError, ConfigError
-from .server import Server, _cancel_all_tasks
+from .server import Server, _cancel_all_tasks, implementations
 from .sockets import describe_socket
 
 logger = logging.getLogger("pounce.error")
@@ -65,9 +66,13 @@ class GunicornServer(Server):
         self._recycling = False
 
     def announce_listening(self) -> None:
-        # The arbiter already logged "Listening at: ..." once for all workers.
+        # The arbiter already logged "Listening at: ..." once for all workers; each worker
+        # says which implementations it runs (PounceWorker and PounceH11Worker differ).
         for sock in self.sockets:
             logger.debug("Worker [%d] serving %s", os.getpid(), describe_socket(sock, self.config))
+        logger.info(
+            "pounce %s on %s; %s", __version__, python_description(), implementations(self.config)
+        )
         if self.max_requests is not None and self.state is not None:
             # Set only with --max-requests: the compiled HTTP/1.1 protocol counts requests only
             # when on_request is set, so the feature off costs nothing per request.

@@ -27,6 +27,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pounce._compat import HAS_HTTPTOOLS
+from tests.conftest import PURE_RUN
 from tests.integration.conftest import Certs
 from tests.integration.test_supervisor import children, parse_wrk, wait_until
 from tests.support import APPS, ROOT, RawClient
@@ -232,6 +234,11 @@ def test_get_post_websocket_with_two_workers(worker: str) -> None:
         assert answered <= pids
         log = server.output()
         assert f"Using worker: {worker}" in log
+        # Each worker names its implementations: the pure run's child processes are pure too.
+        speedups = "pure" if PURE_RUN else "compiled"
+        http = "h11" if worker == H11_WORKER else ("httptools" if HAS_HTTPTOOLS else "h11")
+        assert log.count(f"speedups: {speedups}") == 2, log
+        assert log.count(f"http: {http}, ") == 2, log
         # The access log went through gunicorn's --access-logfile handler.
         assert re.search(r'127\.0\.0\.1:\d+ - "POST /echo HTTP/1\.1" 200 300000 ', log), log
         assert server.stop() == 0
