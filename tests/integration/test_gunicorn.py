@@ -57,15 +57,20 @@ class Gunicorn:
         worker: str = WORKER,
         workers: int = 2,
         app: str = APP,
+        bind: str | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
             prefix="gunicorn-", suffix=".log", delete=False
         )
+        # A bound socket for fd://, unless the test names another bind (gunicorn would
+        # ignore it next to an fd).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         sock.listen(1024)
         self.port = sock.getsockname()[1]
+        if bind is None:
+            bind = f"fd://{sock.fileno()}"
         self.cmd = [
             sys.executable,
             "-m",
@@ -75,7 +80,7 @@ class Gunicorn:
             "-w",
             str(workers),
             "--bind",
-            f"fd://{sock.fileno()}",
+            bind,
             "--chdir",
             str(APPS),
             *NO_CONTROL_SOCKET,
@@ -266,6 +271,35 @@ def test_no_access_log_without_access_logfile() -> None:
         server.wait_booted(1)
         assert httpx.get(f"http://127.0.0.1:{server.port}/scope", timeout=10).status_code == 200
         assert "GET /scope" not in server.output()
+
+
+@pytest.mark.timeout(60)
+def test_forwarded_allow_ips_comes_from_gunicorn() -> None:
+    headers = {"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https"}
+    # gunicorn's default trusts 127.0.0.1 and ::1: the test client is the proxy.
+    with gunicorn_server(workers=1) as server:
+        server.wait_booted(1)
+        url = f"http://127.0.0.1:{server.port}/scope"
+        scope = httpx.get(url, headers=headers, timeout=10).json()
+        assert (scope["client"][0], scope["scheme"]) == ("203.0.113.7", "https")
+    with gunicorn_server("--forwarded-allow-ips", "10.0.0.1", workers=1) as server:
+        server.wait_booted(1)
+        url = f"http://127.0.0.1:{server.port}/scope"
+        scope = httpx.get(url, headers=headers, timeout=10).json()
+        assert (scope["client"][0], scope["scheme"]) == ("127.0.0.1", "http")
+
+
+@pytest.mark.timeout(60)
+def test_unix_socket_bind(tmp_path: Path) -> None:
+    path = tmp_path / "g.sock"
+    with gunicorn_server(bind=f"unix:{path}", workers=1) as server:
+        server.wait_booted(1)
+        transport = httpx.HTTPTransport(uds=str(path))
+        with httpx.Client(transport=transport, base_url="http://g", timeout=10) as client:
+            resp = client.post("/echo", content=b"over a unix socket")
+            assert (resp.status_code, resp.content) == (200, b"over a unix socket")
+        assert server.stop() == 0
+    assert not path.exists()  # gunicorn's arbiter unlinks its socket on a graceful stop
 
 
 @pytest.mark.timeout(60)
