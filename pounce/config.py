@@ -143,6 +143,11 @@ class Config:
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
     ws_per_message_deflate: bool = True
+    # A heartbeat for a process manager (uvicorn's names; gunicorn's worker, pounce/workers.py,
+    # passes its ``notify``): the periodic tick calls ``callback_notify`` (and awaits it when it
+    # returns an awaitable) every ``timeout_notify`` seconds while the event loop is alive.
+    timeout_notify: float = 30.0
+    callback_notify: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
     # Not options: filled in by the CLI / run() for the worker.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -174,6 +179,9 @@ class Config:
             )
         self._validate_tls_and_h2()
         self._validate_ws()
+        _require(self.timeout_notify > 0, "timeout_notify", "must be positive")
+        if self.callback_notify is not None:
+            _require(callable(self.callback_notify), "callback_notify", "must be callable")
         if isinstance(self.log_level, str):
             _require(
                 self.log_level.lower() in LOG_LEVELS,

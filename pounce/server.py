@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import signal
@@ -69,6 +70,8 @@ class Server:
         self._tick_handle: asyncio.TimerHandle | None = None
         self._recheck_handle: asyncio.TimerHandle | None = None
         self._lifespan_state: dict[str, Any] = {}
+        self._last_notified = float("-inf")
+        self._notify_task: asyncio.Future[Any] | None = None
 
     # Running ----------------------------------------------------------------------------
 
@@ -159,10 +162,28 @@ class Server:
 
     def _schedule_tick(self) -> None:
         assert self._loop is not None and self.state is not None
-        self._tick_handle = self._loop.call_later(self.state.sweep_interval, self._tick)
+        interval = self.state.sweep_interval
+        if self.config.callback_notify is not None:
+            # The heartbeat may lag timeout_notify by at most a quarter of it, whatever the
+            # sweep interval (gunicorn kills a worker silent for twice its timeout_notify).
+            interval = min(interval, self.config.timeout_notify / 4)
+        self._tick_handle = self._loop.call_later(interval, self._tick)
+
+    def _notify(self) -> None:
+        """Call ``callback_notify`` when ``timeout_notify`` has passed since the last call."""
+        assert self._loop is not None and self.config.callback_notify is not None
+        now = self._loop.time()
+        if now - self._last_notified < self.config.timeout_notify:
+            return
+        self._last_notified = now
+        result = self.config.callback_notify()
+        if inspect.isawaitable(result):  # uvicorn's callback_notify is a coroutine function
+            self._notify_task = asyncio.ensure_future(result)
 
     def _tick(self) -> None:
         assert self._loop is not None and self.state is not None
+        if self.config.callback_notify is not None:
+            self._notify()
         if self.state.tick():
             # Connections marked idle get their second look one loop iteration later (see
             # pounce/state.py): one timer per sweep, never one per connection or request.
