@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.request
@@ -22,6 +23,15 @@ def disconnects(base_url: str, path: str, count: int = 1) -> list[dict[str, Any]
         if len(seen) >= count or time.monotonic() > deadline:
             return seen
         time.sleep(0.05)
+
+
+def assert_ping_cadence(times: list[float], interval: float) -> None:
+    """Ping arrival times: each within 50 ms of one interval after the previous, and no
+    drift (the k-th within 50 ms of k intervals after the first)."""
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
+    assert all(abs(gap - interval) <= 0.05 for gap in gaps), gaps
+    for k, t in enumerate(times):
+        assert abs(t - times[0] - k * interval) <= 0.05, (k, gaps)
 
 
 class H2WebSocket:
