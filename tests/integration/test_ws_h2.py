@@ -207,6 +207,26 @@ def test_shutdown_answers_a_pending_handshake_503_and_exits(pounce_server: Any) 
     assert "Traceback" not in proc.output()
 
 
+def test_shutdown_of_an_unanswering_client_closes_1012_and_exits(pounce_server: Any) -> None:
+    # An open RFC 8441 WebSocket whose client never answers the 1012 close frame, with the
+    # default (unlimited) --timeout-graceful-shutdown: after CLOSE_TIMEOUT (5 s) the stream
+    # ends (END_STREAM, then RST_STREAM(NO_ERROR)), the one GOAWAY follows, the server exits.
+    proc = pounce_server("ws_apps:app", "--no-access-log", "--ws-ping-interval", "0")
+    with H2Client(proc.port) as client:
+        ws = H2WebSocket(client, "/echo")
+        assert ws.wait_status() == 200
+        started = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        assert client.wait_closed(10)
+        closed_after = time.monotonic() - started
+        closes = [e for e in ws.receive(1) if isinstance(e, CloseConnection)]
+        assert [c.code for c in closes] == [1012]
+        assert ws.result.ended and ws.result.reset in (None, 0)
+        assert goaway_frames(client.raw_in) == [(ws.stream_id, 0)]
+    assert 4.5 < closed_after < 7.0
+    assert proc.wait(5) == 0
+
+
 def test_ping_timing_follows_the_options(pounce_server: Any) -> None:
     # RFC 8441 streams get the same keep-alive pings (the session is the same): every 0.1 s
     # (+-50 ms) while answered; a missing pong ends it with 1011 within interval + timeout +
