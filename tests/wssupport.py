@@ -6,6 +6,7 @@ import itertools
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionType
@@ -32,6 +33,19 @@ def assert_ping_cadence(times: list[float], interval: float) -> None:
     assert all(abs(gap - interval) <= 0.05 for gap in gaps), gaps
     for k, t in enumerate(times):
         assert abs(t - times[0] - k * interval) <= 0.05, (k, gaps)
+
+
+def timing_attempts(measure: Callable[[], None], attempts: int = 3) -> None:
+    """Run a timing measurement (its asserts) up to ``attempts`` times, each on a new
+    WebSocket, until one passes. A scheduler stall of either process on a loaded machine
+    (seen: 270 ms on two shared cores) spoils one run; a wrong timing spoils every run."""
+    for attempt in range(attempts):
+        try:
+            measure()
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
 
 
 class H2WebSocket:
