@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 # The second look at connections a sweep marked idle: long enough to be a later loop
 # iteration (timers run before the socket poll in each one), short next to any timeout.
 RECHECK_DELAY = 0.001
+# WebSocket keep-alive pings and pong deadlines ride the same tick (pounce/protocols/ws.py),
+# so with WebSockets on, the tick runs at least every eighth of the shortest of
+# --ws-ping-interval / --ws-ping-timeout: a ping or a missed pong is acted on at most that
+# late (12.5 ms at 0.1 s; within 50 ms for timings up to 0.4 s). The floor keeps an absurdly
+# small setting from turning the tick into a busy loop.
+WS_TIMING_DIVISOR = 8
+MIN_WS_SWEEP_INTERVAL = 0.01
 
 
 class Connection(Protocol):
@@ -83,6 +90,12 @@ class ServerState:
         # Whether an HTTP/1.1 request may switch to HTTP/2 by ``Upgrade: h2c`` (both twins
         # test this before negotiate.try_h2c_upgrade looks at any header).
         self.h2c_upgrade: bool = config.http2 and config.h2c_upgrade
+        # The shortest WebSocket keep-alive timing (0: WebSockets off or no pings); see
+        # sweep_interval.
+        self.ws_shortest_timing = 0.0
+        if config.ws != "none" and config.ws_ping_interval:
+            timings = (config.ws_ping_interval, config.ws_ping_timeout or config.ws_ping_interval)
+            self.ws_shortest_timing = float(min(timings))
         # Called with the request count whenever a request starts (for --limit-max-requests).
         self.on_request: Callable[[int], None] | None = None
 
@@ -136,11 +149,19 @@ class ServerState:
 
     @property
     def sweep_interval(self) -> float:
-        """How often tick() runs: often enough for the shortest timeout to be accurate."""
+        """How often tick() runs: often enough for the shortest timeout to be accurate.
+
+        One periodic timer per worker, whatever the number of connections: the HTTP timeouts
+        hold to a quarter of the shortest one (at least 50 ms, at most 1 s); WebSocket pings
+        to an eighth of the shortest ping timing, when that is shorter (WS_TIMING_DIVISOR)."""
         shortest = min(
             self.keep_alive_timeout, self.header_timeout, self.body_timeout, self.send_timeout
         )
-        return max(0.05, min(1.0, shortest / 4))
+        interval = max(0.05, min(1.0, shortest / 4))
+        if self.ws_shortest_timing:
+            ws_interval = self.ws_shortest_timing / WS_TIMING_DIVISOR
+            interval = min(interval, max(MIN_WS_SWEEP_INTERVAL, ws_interval))
+        return interval
 
     def count_request(self) -> None:
         """Count a request (any protocol) and tell ``--limit-max-requests`` about it.

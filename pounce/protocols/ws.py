@@ -18,7 +18,14 @@ Rules and where they come from:
   when it is full the carrier stops reading (TCP) or withholds WINDOW_UPDATE (HTTP/2). A send
   waits while the carrier's write side is paused.
 - Keep-alive pings (RFC 6455 §5.5.2) run from the server's periodic tick via ``deadline`` /
-  ``check_deadline``: no timer per connection.
+  ``check_deadline``: no timer per connection. The tick runs often enough for the ping timings
+  (``ServerState.sweep_interval``), and each ping is due one interval after the previous one
+  was due (not after it went out), so the tick's lateness never adds up from ping to ping.
+- Server shutdown: an open WebSocket is closed with 1012 (Service Restart, as uvicorn does);
+  a handshake still waiting for the app's accept is refused with 503, like a handshake that
+  arrives while the server shuts down (RFC 9110 §15.6.4: a temporary condition; a proxy or
+  client may retry it on another server). The app's ``receive()`` then returns the
+  disconnect, so an app awaiting it ends and the server can exit.
 """
 
 from __future__ import annotations
@@ -223,11 +230,11 @@ class WebSocketSession:
         self._parts: list[Any] = []
         self._size = 0
         self._text = False
-        self._pong_due = 0.0
-        self._next_ping = 0.0
+        self._pong_due = 0.0  # when the pong of the ping in flight is late (0: none in flight)
+        self._next_ping = 0.0  # when the next ping is due
+        self._ping_due_at = 0.0  # when the ping in flight was due (the next one follows it)
         self._response: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self._body: list[bytes] = []
-        self._shutdown = False
 
     @property
     def transport(self) -> Any:
@@ -237,8 +244,9 @@ class WebSocketSession:
 
     def start(self) -> None:
         state = self.state
-        if state.limit_concurrency and state.over_concurrency_limit():
-            self._respond(503, [], b"")  # --limit-concurrency, as for HTTP requests
+        if state.shutting_down or (state.limit_concurrency and state.over_concurrency_limit()):
+            # Shutting down (see ``shutdown``), or over --limit-concurrency as for HTTP requests.
+            self._respond(503, [], b"")
             return
         state.connections.add(self)
         state.count_request()
@@ -260,13 +268,26 @@ class WebSocketSession:
         else:
             if self.status == CONNECTING:
                 logger.error("ASGI callable returned without accepting the WebSocket")
+            elif self.status == RESPONDING:
+                assert self._response is not None
+                if not self._body:
+                    # A denial response with no body message: the app's status and headers
+                    # with an empty body. The extension's messages are those of an HTTP
+                    # response (ASGI "WebSocket Denial Response"), where the body is the
+                    # content of the body messages: none, so empty.
+                    self._respond(self._response[0], self._response[1], b"")
+                    self._set_disconnected(_disconnect(ABNORMAL))
+                else:
+                    # Part of a body came with more_body: the response is not complete (as
+                    # for HTTP, a 500 replaces it; nothing of it has been sent yet).
+                    logger.error("ASGI callable returned without completing the denial response")
             self._end_after_app(NORMAL)
 
     def _end_after_app(self, code: int) -> None:
         """The app is done: whatever state the session is in, bring it to an end."""
         status = self.status
         if status in (CONNECTING, RESPONDING):
-            self._respond(500, [], b"")  # no handshake answer (or an unfinished denial)
+            self._respond(500, [], b"")  # no handshake answer, an unfinished denial, an error
         elif status == OPEN:
             self._close(code, "")
         self._forget_if_done()
@@ -308,8 +329,7 @@ class WebSocketSession:
             elif tp is Ping:
                 self._write(conn.send(event.response()))  # type: ignore[attr-defined]
             elif tp is Pong:
-                self._pong_due = 0.0
-                self._arm_ping()
+                self._on_pong()
             elif tp is CloseConnection:
                 self._on_close(event)  # type: ignore[arg-type]
             if self.status == CLOSED:
@@ -386,16 +406,31 @@ class WebSocketSession:
         return self.status == CLOSED
 
     def shutdown(self) -> None:
-        """Server shutdown: close with 1012 (Service Restart); the app sees that code."""
-        self._shutdown = True
-        if self.status == OPEN:
+        """Server shutdown: an open WebSocket closes with 1012 (Service Restart, RFC 6455
+        §7.4.1) and the app sees that code; a handshake the app has not answered yet gets 503
+        and the app's ``receive()`` the disconnect (1006, as for a refused handshake). A denial
+        response the app has started is left to finish, like an HTTP response in progress."""
+        if self.status == CONNECTING:
+            self._respond(503, [], b"")
+            self._set_disconnected(_disconnect(ABNORMAL))
+        elif self.status == OPEN:
             self._close(SERVICE_RESTART, "")
             self._set_disconnected(_disconnect(SERVICE_RESTART))
 
-    def _arm_ping(self) -> None:
+    def _arm_ping(self, after: float = 0.0) -> None:
+        """Schedule the next ping one interval after ``after`` (default: now), or at once if
+        that moment has passed (a pong slower than the interval, as websockets does)."""
         if self.ping_interval and self.status == OPEN:
-            self._next_ping = self.loop.time() + self.ping_interval
+            now = self.loop.time()
+            self._next_ping = max(now, (after or now) + self.ping_interval)
             self._update_deadline()
+
+    def _on_pong(self) -> None:
+        # Only the answer to our ping in flight counts; an unsolicited pong (RFC 6455 §5.5.3
+        # allows them) does not move the schedule.
+        if self._pong_due:
+            self._pong_due = 0.0
+            self._arm_ping(self._ping_due_at)
 
     def _update_deadline(self) -> None:
         times = [t for t in (self._next_ping, self._pong_due) if t]
@@ -417,12 +452,17 @@ class WebSocketSession:
             self._fail(INTERNAL_ERROR, "keepalive ping timeout")
             return
         if self._next_ping and now >= self._next_ping:
-            self._next_ping = 0.0
+            due, self._next_ping = self._next_ping, 0.0
             self._write(self.conn.send(Ping(payload=b"pounce")))
             if self.ping_timeout:
+                # The client has the whole timeout from the moment the ping went out.
+                self._ping_due_at = due
                 self._pong_due = now + self.ping_timeout
             else:
-                self._arm_ping()
+                # The next ping one interval after this one was due; after a stall longer than
+                # an interval, one interval from now (no burst of pings to catch up).
+                next_ping = due + self.ping_interval
+                self._next_ping = next_ping if next_ping > now else now + self.ping_interval
         self._update_deadline()
 
     # ASGI receive ----------------------------------------------------------------------------
@@ -529,9 +569,6 @@ class WebSocketSession:
         self.conn = Connection(ConnectionType.SERVER, extensions=extensions)
         self.status = OPEN
         self._arm_ping()
-        if self._shutdown:
-            self._close(SERVICE_RESTART, "")
-            self._set_disconnected(_disconnect(SERVICE_RESTART))
         if self._pending:
             pending, self._pending = bytes(self._pending), bytearray()
             self.loop.call_soon(self.feed, pending)

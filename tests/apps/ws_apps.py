@@ -42,6 +42,17 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     if path == "/no-accept":
         return
+    if path == "/deny-no-body":
+        # A denial response ended without any body message (the app returns after start).
+        headers = [(b"x-why", b"token")]
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        return
+    if path == "/never-accept":
+        # Waits for more than websocket.connect before deciding; only a disconnect comes.
+        print("never-accept: waiting", flush=True)  # tests wait for this line in the log
+        message = await receive()
+        DISCONNECTS.append({"path": path, **message})
+        return
     if path == "/crash-before-accept":
         raise RuntimeError("boom before accept")
     subprotocol = None

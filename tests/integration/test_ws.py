@@ -25,6 +25,7 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 
 from tests.support import PounceProcess, RawClient, run_pounce
+from tests.wssupport import assert_ping_cadence, timing_attempts
 from tests.wssupport import disconnects as _disconnects
 
 pytestmark = pytest.mark.timeout(60)
@@ -156,6 +157,28 @@ def test_app_without_accept_or_failing_before_accept_is_500(ws_server: PouncePro
         with pytest.raises(InvalidStatus) as info:
             run(main())
         assert info.value.response.status_code == 500
+
+
+def test_denial_response_without_a_body_message(ws_server: PounceProcess) -> None:
+    # The app sends websocket.http.response.start and returns: its status and headers with
+    # an empty body (the extension's messages are an HTTP response's), not a 500.
+    async def main() -> None:
+        async with connect(ws_url(ws_server, "/deny-no-body")):
+            pass
+
+    with pytest.raises(InvalidStatus) as info:
+        run(main())
+    response = info.value.response
+    assert response.status_code == 401
+    assert response.headers["x-why"] == "token"
+    assert response.headers["content-length"] == "0"
+    assert bytes(response.body) == b""
+    # The same on the wire: exactly one response, then the connection closes.
+    with handshake(ws_server.port, "/deny-no-body") as client:
+        raw = client.read_response()
+        assert (raw.status, raw.header("content-length"), raw.body) == (401, "0", b"")
+        assert raw.header("x-why") == "token"
+        assert client.read_all() == b""
 
 
 def test_app_close_code_and_reason(ws_server: PounceProcess) -> None:
@@ -375,6 +398,109 @@ def test_shutdown_closes_1012(pounce_server: Any) -> None:
 
     assert run(main()) == 1012
     assert proc.wait(10) == 0
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_shutdown_answers_a_pending_handshake_503_and_exits(pounce_server: Any, http: str) -> None:
+    # The app has websocket.connect and waits for more before it accepts; SIGTERM with the
+    # default (unlimited) --timeout-graceful-shutdown. The handshake gets 503 and the server
+    # exits at once, rather than waiting for the client to hang up.
+    proc = pounce_server("ws_apps:app", "--http", http, *WS_OPTIONS)
+
+    async def main() -> tuple[int, float]:
+        attempt = asyncio.ensure_future(connect(ws_url(proc, "/never-accept")))
+        await asyncio.to_thread(proc.wait_for_log, "never-accept: waiting")
+        started = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        with pytest.raises(InvalidStatus) as info:
+            await attempt
+        return info.value.response.status_code, time.monotonic() - started
+
+    status, answered_after = run(main())
+    assert status == 503
+    assert answered_after < 1.0
+    started = time.monotonic()
+    assert proc.wait(5) == 0
+    assert time.monotonic() - started < 3.0
+    output = proc.output()
+    assert "Traceback" not in output and "Finished server process" in output
+
+
+def test_shutdown_of_an_unanswering_client_closes_1012_and_exits(pounce_server: Any) -> None:
+    # An open WebSocket whose client never answers the 1012 close frame: the server waits
+    # CLOSE_TIMEOUT (5 s) for it, then drops the connection and exits, with the default
+    # unlimited --timeout-graceful-shutdown.
+    proc = pounce_server("ws_apps:app", *WS_OPTIONS)
+    with handshake(proc.port, "/echo") as client:
+        assert read_head(client).startswith(b"HTTP/1.1 101 ")
+        started = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        ws = Connection(ConnectionType.CLIENT)
+        ws.receive_data(client.buf)
+        client.buf = b""
+        data = client.read_all()
+        closed_after = time.monotonic() - started
+        ws.receive_data(data)
+        assert [e.code for e in ws.events() if isinstance(e, CloseConnection)] == [1012]
+    assert 4.5 < closed_after < 7.0
+    assert proc.wait(5) == 0
+
+
+def ping_arrivals(client: RawClient, count: int, answer: bool) -> tuple[list[float], list[Any]]:
+    """Read frames after the 101: the arrival time of each ping (answered with a pong when
+    ``answer``), until ``count`` pings or the server closes; and every event."""
+    ws = Connection(ConnectionType.CLIENT)
+    ws.receive_data(client.buf)
+    client.buf = b""
+    times: list[float] = []
+    events: list[Any] = []
+    while len(times) < count:
+        for event in ws.events():
+            events.append(event)
+            if isinstance(event, Ping):
+                times.append(time.monotonic())
+                if answer:
+                    client.send(ws.send(event.response()))
+        if len(times) >= count:
+            break
+        data = client.sock.recv(65536)
+        if not data:
+            break
+        ws.receive_data(data)
+    return times, events
+
+
+WS_PING_FAST = ("--no-access-log", "--ws-ping-interval", "0.1", "--ws-ping-timeout", "0.1")
+
+
+def test_ping_timing_follows_the_options(pounce_server: Any) -> None:
+    # --ws-ping-interval 0.1 --ws-ping-timeout 0.1: pings every 0.1 s (+-50 ms), and a missing
+    # pong closes with 1011 within interval + timeout + 50 ms. (Before: the 1 s sweep.)
+    proc = pounce_server("ws_apps:app", *WS_PING_FAST)
+
+    def answering() -> None:
+        with handshake(proc.port, "/echo") as client:
+            assert read_head(client).startswith(b"HTTP/1.1 101 ")
+            opened = time.monotonic()
+            times, _ = ping_arrivals(client, 12, answer=True)
+            assert len(times) == 12
+            assert abs(times[0] - opened - 0.1) <= 0.05
+            assert_ping_cadence(times, 0.1)
+
+    def silent() -> None:
+        # A raw client that never answers.
+        with handshake(proc.port, "/echo") as client:
+            assert read_head(client).startswith(b"HTTP/1.1 101 ")
+            opened = time.monotonic()
+            times, events = ping_arrivals(client, 2, answer=False)
+            closed_after = time.monotonic() - opened
+            closes = [e for e in events if isinstance(e, CloseConnection)]
+            assert [(c.code, c.reason) for c in closes] == [(1011, "keepalive ping timeout")]
+            assert len(times) == 1 and abs(times[0] - opened - 0.1) <= 0.05
+            assert closed_after <= 0.1 + 0.1 + 0.05, closed_after
+
+    timing_attempts(answering)
+    timing_attempts(silent)
 
 
 def test_ws_none_hands_the_upgrade_to_the_app_as_http(pounce_server: Any) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hyperframe.frame import DataFrame
 from wsproto.connection import Connection, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 
 from tests.h2support import H2Client, goaway_frames, parse_frames
 from tests.support import PounceProcess
-from tests.wssupport import H2WebSocket, disconnects
+from tests.wssupport import H2WebSocket, assert_ping_cadence, disconnects, timing_attempts
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -122,6 +122,19 @@ def test_app_close_and_denials(server: PounceProcess) -> None:
         assert custom.result.header(b"x-why") == b"token"
 
 
+def test_denial_response_without_a_body_message(server: PounceProcess) -> None:
+    # websocket.http.response.start, then the app returns: its status and headers with an
+    # empty body (END_STREAM), not a 500.
+    with H2Client(server.port) as client:
+        denied = H2WebSocket(client, "/deny-no-body")
+        assert denied.wait_status() == 401
+        client.wait(lambda: denied.result.done)
+        assert denied.result.ended and bytes(denied.result.body) == b""
+        assert denied.result.header(b"x-why") == b"token"
+        assert denied.result.header(b"content-length") == b"0"
+        assert client.get("/alive").status == 200
+
+
 def test_stream_reset_disconnects_the_app_with_1006(server: PounceProcess) -> None:
     with H2Client(server.port) as client:
         ws = H2WebSocket(client, "/h2-reset")
@@ -172,6 +185,83 @@ def test_shutdown_sends_goaway_and_closes_1012(pounce_server: Any) -> None:
         # Then one GOAWAY naming the stream, and the connection closes.
         assert goaway_frames(client.raw_in) == [(ws.stream_id, 0)]
     assert proc.wait(10) == 0
+
+
+def test_shutdown_answers_a_pending_handshake_503_and_exits(pounce_server: Any) -> None:
+    # The app waits for more than websocket.connect; SIGTERM with the default (unlimited)
+    # --timeout-graceful-shutdown: the extended CONNECT gets 503, then the one GOAWAY, and the
+    # server exits.
+    proc = pounce_server("ws_apps:app", "--no-access-log", "--ws-ping-interval", "0")
+    with H2Client(proc.port) as client:
+        ws = H2WebSocket(client, "/never-accept")
+        proc.wait_for_log("never-accept: waiting")
+        started = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        assert ws.wait_status() == 503
+        assert time.monotonic() - started < 1.0
+        assert client.wait_closed(5)
+        assert goaway_frames(client.raw_in) == [(ws.stream_id, 0)]
+    started = time.monotonic()
+    assert proc.wait(5) == 0
+    assert time.monotonic() - started < 3.0
+    assert "Traceback" not in proc.output()
+
+
+def test_shutdown_of_an_unanswering_client_closes_1012_and_exits(pounce_server: Any) -> None:
+    # An open RFC 8441 WebSocket whose client never answers the 1012 close frame, with the
+    # default (unlimited) --timeout-graceful-shutdown: after CLOSE_TIMEOUT (5 s) the stream
+    # ends (END_STREAM, then RST_STREAM(NO_ERROR)), the one GOAWAY follows, the server exits.
+    proc = pounce_server("ws_apps:app", "--no-access-log", "--ws-ping-interval", "0")
+    with H2Client(proc.port) as client:
+        ws = H2WebSocket(client, "/echo")
+        assert ws.wait_status() == 200
+        started = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        assert client.wait_closed(10)
+        closed_after = time.monotonic() - started
+        closes = [e for e in ws.receive(1) if isinstance(e, CloseConnection)]
+        assert [c.code for c in closes] == [1012]
+        assert ws.result.ended and ws.result.reset in (None, 0)
+        assert goaway_frames(client.raw_in) == [(ws.stream_id, 0)]
+    assert 4.5 < closed_after < 7.0
+    assert proc.wait(5) == 0
+
+
+def test_ping_timing_follows_the_options(pounce_server: Any) -> None:
+    # RFC 8441 streams get the same keep-alive pings (the session is the same): every 0.1 s
+    # (+-50 ms) while answered; a missing pong ends it with 1011 within interval + timeout +
+    # 50 ms.
+    proc = pounce_server(
+        "ws_apps:app", "--no-access-log", "--ws-ping-interval", "0.1", "--ws-ping-timeout", "0.1"
+    )
+    with H2Client(proc.port) as client:
+
+        def answering() -> None:
+            ws = H2WebSocket(client, "/echo")
+            assert ws.wait_status() == 200
+            opened = time.monotonic()
+            times: list[float] = []
+            while len(times) < 12:
+                for event in ws.receive(1, timeout=2.0):
+                    assert isinstance(event, Ping), event
+                    times.append(time.monotonic())
+                    ws.send(event.response())
+            ws.send(CloseConnection(code=1000), end_stream=True)
+            assert abs(times[0] - opened - 0.1) <= 0.05
+            assert_ping_cadence(times, 0.1)
+
+        def silent() -> None:
+            ws = H2WebSocket(client, "/echo")
+            assert ws.wait_status() == 200
+            opened = time.monotonic()
+            events = ws.receive(2, timeout=2.0)
+            closed_after = time.monotonic() - opened
+            assert [type(e) for e in events] == [Ping, CloseConnection]
+            assert events[1].code == 1011  # type: ignore[attr-defined]
+            assert closed_after <= 0.1 + 0.1 + 0.05, closed_after
+
+        timing_attempts(answering)
+        timing_attempts(silent)
 
 
 def test_tls_alpn_h2(pounce_server: Any, certs: Any) -> None:

@@ -165,3 +165,33 @@ def test_h2_headers_waiting_when_the_sweep_runs_are_answered() -> None:
         assert goaway_frames(transport.drain()) == [(1, 0)]  # RFC 9113 §6.8: stream 1 was done
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("options", "interval"),
+    [
+        ({}, 1.0),  # uvicorn's defaults: 20 s pings, the 1 s tick is an eighth of that already
+        ({"ws_ping_interval": 0.1, "ws_ping_timeout": 0.1}, 0.0125),
+        ({"ws_ping_interval": 0.4, "ws_ping_timeout": 20.0}, 0.05),
+        ({"ws_ping_interval": 2.0, "ws_ping_timeout": 0.2}, 0.025),
+        ({"ws_ping_interval": 0.2, "ws_ping_timeout": None}, 0.025),
+        ({"ws_ping_interval": 0.001, "ws_ping_timeout": 0.001}, 0.01),  # the floor
+        # No pings, or no WebSockets: the WebSocket timings do not count.
+        ({"ws_ping_interval": 0.0, "ws_ping_timeout": 0.1}, 1.0),
+        ({"ws_ping_interval": None, "ws_ping_timeout": 0.1}, 1.0),
+        ({"ws": "none", "ws_ping_interval": 0.1, "ws_ping_timeout": 0.1}, 1.0),
+        # A shorter HTTP timeout keeps its own quarter.
+        ({"timeout_keep_alive": 0.4, "ws_ping_interval": 20.0}, 0.1),
+        ({"timeout_keep_alive": 0.4, "ws_ping_interval": 0.4}, 0.05),
+    ],
+)
+def test_sweep_interval_follows_the_shortest_websocket_timing(
+    options: dict[str, Any], interval: float
+) -> None:
+    # One periodic timer per worker; WebSocket pings ride it (pounce/protocols/ws.py), so it
+    # runs at least every eighth of the shortest ping timing when WebSockets are on.
+    async def main() -> float:
+        config = Config(app=app, access_log=False, **options)
+        return ServerState(config, app, asyncio.get_running_loop()).sweep_interval
+
+    assert asyncio.run(main()) == pytest.approx(interval)

@@ -287,3 +287,105 @@ def test_deflate_message_at_max_size_passes_one_over_fails() -> None:
         assert (await session.receive())["code"] == 1009
 
     asyncio.run(main())
+
+
+def test_ping_schedule_follows_the_due_times_not_the_sweep() -> None:
+    # The tick that sends a ping may come up to one sweep interval late; the next ping is due
+    # one interval after the previous one was due, so the lateness never adds up.
+    async def main() -> None:
+        session, carrier = await make(ws_ping_interval=1.0, ws_ping_timeout=0.5)
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        due = session.deadline
+        session.check_deadline(due + 0.2)  # a late tick sends the ping
+        assert session.deadline == pytest.approx(due + 0.2 + 0.5)  # the pong's full timeout
+        client = Connection(ConnectionType.CLIENT)
+        client.receive_data(bytes(carrier.out))
+        pings = [e for e in client.events() if isinstance(e, Ping)]
+        assert len(pings) == 1
+        session.feed(client.send(pings[0].response()))
+        assert session.deadline == pytest.approx(due + 1.0)
+        # An unsolicited pong (RFC 6455 §5.5.3) does not move the schedule.
+        session.feed(client.send(Pong(payload=b"x")))
+        assert session.deadline == pytest.approx(due + 1.0)
+
+        # Without a pong timeout the pings follow the due times all the same.
+        session, carrier = await make(ws_ping_interval=1.0, ws_ping_timeout=None)
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        due = session.deadline
+        session.check_deadline(due + 0.3)
+        assert session.deadline == pytest.approx(due + 1.0)
+        # A tick later than a whole interval: the next ping one interval later, no burst.
+        session.check_deadline(due + 2.5)
+        assert session.deadline == pytest.approx(due + 3.5)
+
+    asyncio.run(main())
+
+
+def test_shutdown_answers_a_pending_handshake_503() -> None:
+    # The app has received websocket.connect and waits for more before it decides: the
+    # server's shutdown answers the handshake (503) and the app's receive() returns.
+    seen: list[dict[str, Any]] = []
+
+    async def waiting(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(await receive())
+        seen.append(await receive())
+        await send({"type": "websocket.accept"})
+
+    async def main() -> None:
+        session, carrier = await make(waiting)
+        session.state.app = waiting
+        session.start()
+        await spin()
+        assert carrier.response is None and session in session.state.connections
+        session.state.shutting_down = True
+        session.shutdown()
+        assert carrier.response == (503, [], b"")
+        assert session.status == CLOSED and session not in session.state.connections
+        assert session.task is not None
+        await asyncio.wait_for(session.task, 1)
+        assert seen == [
+            {"type": "websocket.connect"},
+            {"type": "websocket.disconnect", "code": 1006, "reason": ""},
+        ]
+        # The app's accept after that raised ClientDisconnected, which ended it quietly.
+        assert carrier.accepted is None
+
+        # A handshake that arrives once the server is shutting down: 503, no app call.
+        late, carrier = await make(waiting)
+        late.state.shutting_down = True
+        late.start()
+        assert carrier.response == (503, [], b"") and late.task is None
+
+    asyncio.run(main())
+
+
+def test_denial_response_without_a_body_message() -> None:
+    async def start_only(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        headers = [(b"x-why", b"token")]
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+
+    async def unfinished(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
+        await send({"type": "websocket.http.response.body", "body": b"part", "more_body": True})
+
+    async def main() -> None:
+        # ASGI denial extension: the messages are those of an HTTP response; no body message
+        # is an empty body, with the app's status and headers.
+        session, carrier = await make(start_only)
+        session.state.app = start_only
+        session.start()
+        await spin()
+        assert carrier.response == (401, [(b"x-why", b"token")], b"")
+        assert session.status == CLOSED and session not in session.state.connections
+        # A body begun with more_body and never finished is an incomplete response: 500.
+        session, carrier = await make(unfinished)
+        session.state.app = unfinished
+        session.start()
+        await spin()
+        assert carrier.response == (500, [], b"")
+
+    asyncio.run(main())
