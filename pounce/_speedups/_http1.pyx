@@ -1019,8 +1019,8 @@ cdef class H1Protocol:
     cdef _begin_request(self, str method, str version, bint maybe_forwarded):
         """A request head is complete (from llhttp, h11 or the fast scanner): queue its cycle.
 
-        ``maybe_forwarded`` is False when the scanner saw no ``x-forwarded-*`` field, so a
-        trusted proxy's headers need no look-up.
+        ``maybe_forwarded`` is False when the scanner saw no ``x-forwarded-*`` or
+        ``forwarded`` field, so a trusted proxy's headers need no look-up.
         """
         cdef bint http11 = version == "1.1"
         cdef list headers = self._headers
@@ -1186,7 +1186,9 @@ cdef class H1Protocol:
                 out[j] = LOWER_CHAR[p[name_start + j]]
             if _framing_field(<const unsigned char*>out, name_len, p + value_start, value_len):
                 return 0
-            if name_len > 12 and memcmp(out, b"x-forwarded-", 12) == 0:
+            if (name_len > 12 and memcmp(out, b"x-forwarded-", 12) == 0) or (
+                name_len == 9 and memcmp(out, b"forwarded", 9) == 0
+            ):
                 forwarded = True
             headers.append(
                 (name, PyBytes_FromStringAndSize(<const char*>p + value_start, value_len))
