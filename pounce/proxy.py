@@ -99,6 +99,8 @@ def split_host_port(value: str) -> Address:
     never trusted by being cut down to an address; a bracketed address with a bad port keeps the
     address. Unlike uvicorn (``int()``), a port is 1-5 ASCII digits up to 65535.
     """
+    if ":" not in value:
+        return value, 0  # the common case: a bare IPv4 address or a name
     if value.startswith("["):
         end = value.find("]")
         if end == -1:
@@ -240,6 +242,11 @@ class ProxyTrust:
     def client_from_forwarded_for(self, value: str) -> Address | None:
         """The client an X-Forwarded-For list names (the module docstring gives the walk), or
         None when the list names none that can be used: keep the peer."""
+        if "," not in value:
+            # One entry (the common case): the client whether trusted or not (when every
+            # entry is trusted the leftmost is the client); empty: keep the peer.
+            host, port = split_host_port(value.strip())
+            return (host, port) if host else None
         items = value.split(",")
         for item in reversed(items):
             host, port = split_host_port(item.strip())
@@ -274,7 +281,8 @@ class ProxyTrust:
             scheme = self._scheme(proto.decode("latin-1"), scheme, websocket)
         if forwarded_for:
             # RFC 9110 §5.3: several field lines are one comma-separated list, in order.
-            found = self.client_from_forwarded_for(b",".join(forwarded_for).decode("latin-1"))
+            joined = forwarded_for[0] if len(forwarded_for) == 1 else b",".join(forwarded_for)
+            found = self.client_from_forwarded_for(joined.decode("latin-1"))
             if found is not None and found[0]:
                 client = found
         return client, scheme
