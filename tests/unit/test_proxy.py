@@ -7,6 +7,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pounce.config import Config
 from pounce.errors import ConfigError
@@ -462,3 +464,33 @@ def test_forwarded_host_replaces_every_host_field_in_place():
     headers = [(b"forwarded", b"host=c")]
     ProxyTrust("127.0.0.1", forwarded=True).apply(headers, PEER, "http")
     assert headers == [(b"forwarded", b"host=c"), (b"host", b"c")]
+
+
+# --- No spoofing, whatever the client sends (Hypothesis)
+
+_client_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+_real_clients = st.sampled_from(["203.0.113.7", "198.51.100.1", "2001:db8::5"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(sent=st.lists(_client_text, max_size=4), real=_real_clients, hops=st.integers(0, 3))
+def test_x_forwarded_for_cannot_be_spoofed(sent, real, hops):
+    """Whatever X-Forwarded-For lines a client sends, the proxies' appended entries decide:
+    the client is the real address the first proxy saw."""
+    trust = ProxyTrust("127.0.0.1,10.0.0.0/8")
+    proxies = [real] + [f"10.0.0.{i + 1}" for i in range(hops)]
+    headers = [(b"x-forwarded-for", line.encode()) for line in sent]
+    headers.append((b"x-forwarded-for", ", ".join(proxies).encode()))
+    assert trust.apply(headers, PEER, "http") == ((real, 0), "http")
+
+
+@settings(max_examples=300, deadline=None)
+@given(sent=st.lists(_client_text, max_size=4), real=_real_clients)
+def test_forwarded_cannot_be_spoofed(sent, real):
+    """Whatever Forwarded lines a client sends (malformed ones included), the line its proxy
+    adds decides."""
+    trust = ProxyTrust("127.0.0.1", forwarded=True)
+    node = f'"[{real}]"' if ":" in real else real
+    headers = [(b"forwarded", line.encode()) for line in sent]
+    headers.append((b"forwarded", f"for={node};proto=https".encode()))
+    assert trust.apply(headers, PEER, "http") == ((real, 0), "https")
