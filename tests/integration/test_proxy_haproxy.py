@@ -173,3 +173,12 @@ def test_option_forwardfor_and_proto_set_by_the_proxy(haproxy, upstream, headers
 def test_without_spoofing(haproxy, upstream):
     port = haproxy(upstream.port, "")
     assert scope_through(port, [])["client"] == [CLIENT_ADDRESS, 0]
+
+
+def test_access_log_shows_the_real_client(haproxy, pounce_server):
+    server = pounce_server("proxy_app:app", "--forwarded-allow-ips", "127.0.0.1")
+    port = haproxy(server.port, "")
+    scope = scope_through(port, [("X-Forwarded-For", "6.6.6.6")])
+    assert scope["client"] == [CLIENT_ADDRESS, 0]
+    server.wait_for_log(f"{CLIENT_ADDRESS}:0 - ")
+    assert "6.6.6.6" not in server.output()
