@@ -237,7 +237,9 @@ class ProxyTrust:
         """Whether a peer on the UNIX socket bound at ``path`` (None: unknown) is trusted."""
         if self.always or self.unix_any:
             return True
-        return bool(path) and os.path.abspath(path) in self.unix_paths  # type: ignore[arg-type]
+        if not path:
+            return False
+        return os.path.abspath(path) in self.unix_paths
 
     def client_from_forwarded_for(self, value: str) -> Address | None:
         """The client an X-Forwarded-For list names (the module docstring gives the walk), or
