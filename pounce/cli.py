@@ -64,7 +64,13 @@ EXIT_APP = 3
 @click.option(
     "--forwarded-allow-ips",
     default=None,
-    help="Trusted proxies: IPs, CIDRs or '*' [$FORWARDED_ALLOW_IPS or 127.0.0.1].",
+    help="Trusted proxies: IPs, CIDRs, 'unix:[PATH]' or '*' "
+    "[$FORWARDED_ALLOW_IPS or 127.0.0.1,::1].",
+)
+@click.option(
+    "--proxy-headers-forwarded/--no-proxy-headers-forwarded",
+    default=False,
+    help="Read RFC 7239 Forwarded (for, proto, host) instead of X-Forwarded-For/Proto.",
 )
 @click.option("--server-header/--no-server-header", default=True, help="Send 'server: pounce'.")
 @click.option("--date-header/--no-date-header", default=True, help="Send a 'date' header.")

@@ -19,6 +19,7 @@ from typing import Any
 
 from ._compat import HAS_HTTPTOOLS, HAS_UVLOOP
 from .errors import ConfigError
+from .proxy import DEFAULT_TRUSTED, ProxyTrust, parse_trusted
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -87,6 +88,8 @@ class Config:
     use_colors: bool | None = None
     proxy_headers: bool = True
     forwarded_allow_ips: str | Sequence[str] | None = None
+    # Read RFC 7239 Forwarded instead of X-Forwarded-For/-Proto (pounce/proxy.py).
+    proxy_headers_forwarded: bool = False
     server_header: bool = True
     date_header: bool = True
     headers: Sequence[tuple[str, str]] = ()
@@ -201,8 +204,6 @@ class Config:
             for ch in name + value:
                 _require(ch not in "\r\n\0", "header", f"invalid character in {name!r}")
         if self.proxy_headers:
-            from .proxy import ProxyTrust
-
             ProxyTrust(self.trusted_proxies)  # raises ConfigError naming the bad entry
         self._validate_process_options()
         if self.loop == "uvloop" and not HAS_UVLOOP:
@@ -297,10 +298,8 @@ class Config:
     def trusted_proxies(self) -> list[str]:
         value = self.forwarded_allow_ips
         if value is None:
-            value = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-        if isinstance(value, str):
-            value = value.split(",")
-        return [v.strip() for v in value if v.strip()]
+            value = os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_TRUSTED)
+        return parse_trusted(value)
 
     @property
     def is_ssl(self) -> bool:

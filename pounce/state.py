@@ -85,7 +85,9 @@ class ServerState:
         self.limit_connections = config.limit_connections or 0
         self.access_log = config.access_log and not access_logger.disabled
         self.proxy: ProxyTrust | None = (
-            ProxyTrust(config.trusted_proxies) if config.proxy_headers else None
+            ProxyTrust(config.trusted_proxies, forwarded=config.proxy_headers_forwarded)
+            if config.proxy_headers
+            else None
         )
         # Whether an HTTP/1.1 request may switch to HTTP/2 by ``Upgrade: h2c`` (both twins
         # test this before negotiate.try_h2c_upgrade looks at any header).

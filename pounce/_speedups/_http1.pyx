@@ -684,6 +684,7 @@ cdef class H1Protocol:
     cdef public object client
     cdef public str scheme
     cdef public bint proxy_trusted
+    cdef bint _read_forwarded  # a trusted peer under --proxy-headers-forwarded
     cdef public double deadline
     cdef double _idle_mark
     cdef public bint closing
@@ -784,6 +785,7 @@ cdef class H1Protocol:
         self.client = None
         self.scheme = "http"
         self.proxy_trusted = False
+        self._read_forwarded = False
         self.deadline = 0.0
         self._idle_mark = 0.0  # the sweep time that marked this connection idle (state.py)
         self.closing = False
@@ -827,6 +829,7 @@ cdef class H1Protocol:
         self.server, self.client, self.scheme, self.proxy_trusted = describe_connection(
             transport, state
         )
+        self._read_forwarded = self.proxy_trusted and state.proxy.forwarded
         self.deadline = self.loop.time() + self._keep_alive_timeout
         # Without --limit-max-requests or --limit-concurrency, nothing needs a request counted
         # or refused: skip ServerState.app_for_request (two Python calls per request).
@@ -1020,7 +1023,9 @@ cdef class H1Protocol:
         """A request head is complete (from llhttp, h11 or the fast scanner): queue its cycle.
 
         ``maybe_forwarded`` is False when the scanner saw no ``x-forwarded-*`` field, so a
-        trusted proxy's headers need no look-up.
+        trusted proxy's headers need no look-up. The scanner does not look for ``Forwarded``
+        (no per-field cost for an option that is off): with --proxy-headers-forwarded a
+        trusted peer's requests are always looked at (``_read_forwarded``).
         """
         cdef bint http11 = version == "1.1"
         cdef list headers = self._headers
@@ -1055,7 +1060,7 @@ cdef class H1Protocol:
         state = self.state
         client = self.client
         scheme = self.scheme
-        if self.proxy_trusted and maybe_forwarded:
+        if self.proxy_trusted and (maybe_forwarded or self._read_forwarded):
             client, scheme = state.proxy.apply(headers, client, scheme)
         root_path = self._root_path
         if root_path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from http import HTTPStatus
 from typing import Any
 
@@ -95,7 +96,8 @@ def describe_connection(
     """``(server, client, scheme, proxy_trusted)`` of a new connection, for every protocol.
 
     ``proxy_trusted``: whether this peer may set the client and scheme through
-    X-Forwarded-For/-Proto (a peer without an IP, a unix socket, only under ``*``).
+    X-Forwarded-For/-Proto (or Forwarded). A peer on a UNIX socket has no address: it is
+    trusted under ``*``, ``unix:`` or ``unix:PATH`` naming the socket it came in on.
     """
     server = client = None
     sock = transport.get_extra_info("socket")
@@ -106,5 +108,11 @@ def describe_connection(
     trusted = False
     proxy = state.proxy
     if proxy is not None:
-        trusted = proxy.is_trusted(client[0]) if client else proxy.always
+        if client is not None:
+            trusted = proxy.is_trusted(client[0])
+        elif sock is not None and sock.family == socket.AF_UNIX:
+            path = sock.getsockname()
+            trusted = proxy.trusts_unix(path if isinstance(path, str) else None)
+        else:
+            trusted = proxy.always
     return server, client, scheme, trusted
