@@ -32,7 +32,7 @@ from .config import (
     Config,
     python_description,
 )
-from .errors import AppLoadError, ConfigError
+from .errors import AppLoadError, BindError, ConfigError
 from .importer import AppPathError
 
 EXIT_USAGE = 2
@@ -341,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code, debug)
     except AppPathError as exc:  # uvicorn's exit code for a malformed "module:attribute"
+        _fail(str(exc), EXIT_APP, debug)
+    except BindError as exc:  # uvicorn's exit code for a socket that cannot be bound
         _fail(str(exc), EXIT_APP, debug)
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE, debug)

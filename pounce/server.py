@@ -25,7 +25,7 @@ from typing import Any
 from ._compat import speedups_status
 from ._version import __version__
 from .config import ASGIApp, Config, Receive, Scope, Send, new_event_loop, python_description
-from .errors import ConfigError
+from .errors import BindError, ConfigError
 from .importer import load_app
 from .lifespan import Lifespan
 from .logs import configure_logging
@@ -40,6 +40,7 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Exit code for an app that cannot start (import error, failed lifespan startup, a socket
 # that cannot be bound), as uvicorn's STARTUP_FAILURE.
 EXIT_STARTUP_FAILED = 3
+EXIT_USAGE = 2
 # A draining worker (rolling restart, recycling) leaves an idle keep-alive connection open this
 # long, so that a request already on its way is answered (with "connection: close") rather
 # than met by a close. Another worker has taken over the listening socket meanwhile.
@@ -162,11 +163,14 @@ class Server:
         try:
             await self._start_listening(sockets, ssl_context)
         except (ConfigError, OSError) as exc:
-            # uvicorn: log the bind error, run lifespan shutdown, exit 3.
+            # uvicorn: log the bind error, run lifespan shutdown, exit 3 (a misused --fd is
+            # still a usage error, 2).
             logger.error("Error: %s", exc)
             self._stop_accepting()
             await self.lifespan.shutdown()
             self._startup_failed()
+            if isinstance(exc, ConfigError) and not isinstance(exc, BindError):
+                self.exit_code = EXIT_USAGE
             return
         self.started = True
         self._schedule_tick()
@@ -255,16 +259,18 @@ class Server:
 
     def _tick(self) -> None:
         assert self._loop is not None and self.state is not None
-        if self.should_exit and self._exit_event is not None:
+        if (self.should_exit or self.force_exit) and self._exit_event is not None:
             # Set from another thread or by the app: seen here, on the tick, as uvicorn's
-            # main_loop polls it on its own.
+            # main_loop polls them on its own. force_exit alone stops too (then skipping the
+            # graceful part of shutdown).
+            self.should_exit = True
             self._exit_event.set()
         if self.state.tick():
             # Connections marked idle get their second look one loop iteration later (see
             # pounce/state.py): one timer per sweep, never one per connection or request.
             self._recheck_handle = self._loop.call_later(RECHECK_DELAY, self.state.sweep)
-        if not self.force_exit:
-            self._schedule_tick()
+        # Until shutdown() cancels it: connections still draining need their deadlines.
+        self._schedule_tick()
 
     # Stopping ---------------------------------------------------------------------------
 

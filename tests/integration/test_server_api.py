@@ -103,6 +103,17 @@ def test_should_exit_from_another_thread_stops_run(run_in_thread, loop):
     assert refused(port)
 
 
+def test_force_exit_alone_stops_run_without_lifespan_shutdown(run_in_thread, tmp_path, monkeypatch):
+    marker = tmp_path / "shutdown"
+    monkeypatch.setenv("SHUTDOWN_MARKER", str(marker))
+    server, thread, result = run_in_thread(server_config())
+    server.force_exit = True
+    thread.join(3)
+    assert not thread.is_alive()
+    assert result == {"code": 0}
+    assert not marker.exists()
+
+
 def test_force_exit_ends_a_graceful_shutdown(run_in_thread, tmp_path, monkeypatch):
     marker = tmp_path / "shutdown"
     monkeypatch.setenv("SHUTDOWN_MARKER", str(marker))
@@ -280,6 +291,26 @@ def test_bind_failure_runs_lifespan_shutdown_and_exits_3(tmp_path):
         assert "Traceback" not in out
         assert marker.read_text() == "shutdown ran"
         assert "Application shutdown complete." in out
+    finally:
+        proc.stop()
+        busy.close()
+
+
+@pytest.mark.parametrize("mode", [["--workers", "2"], ["--reload"]])
+def test_bind_failure_exits_3_with_workers_and_reload(mode, tmp_path):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    proc = PounceProcess(
+        "server_api_apps:slow_app", "--port", str(port), *mode, use_fd=False, cwd=tmp_path
+    )
+    try:
+        assert proc.wait(15) == 3, proc.output()
+        out = proc.output()
+        errors = [line for line in out.splitlines() if "Error" in line]
+        assert errors == [f"Error: --port: cannot bind 127.0.0.1:{port} (Address already in use)"]
+        assert "Traceback" not in out
     finally:
         proc.stop()
         busy.close()
