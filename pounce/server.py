@@ -356,8 +356,8 @@ class Server:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if self.reraise_signals:
-            for sig in reversed(self._captured_signals):
-                signal.raise_signal(sig)
+            for captured in reversed(self._captured_signals):
+                signal.raise_signal(captured)
 
     def handle_exit(self, sig: int, frame: FrameType | None = None) -> None:
         """First SIGINT/SIGTERM: graceful stop. A second SIGINT: stop now."""
