@@ -296,6 +296,27 @@ def test_bind_failure_runs_lifespan_shutdown_and_exits_3(tmp_path):
         busy.close()
 
 
+def test_unusable_fd_is_a_usage_error_after_lifespan_shutdown(tmp_path):
+    marker = tmp_path / "shutdown"
+    proc = PounceProcess(
+        "server_api_apps:slow_app",
+        "--fd",
+        "999",
+        use_fd=False,
+        env={"SHUTDOWN_MARKER": str(marker)},
+    )
+    try:
+        assert proc.wait(15) == 2, proc.output()
+        out = proc.output()
+        errors = [line for line in out.splitlines() if "Error" in line]
+        assert errors == [
+            "ERROR:    Error: --fd: 999 is not a usable socket (Bad file descriptor)"
+        ], out
+        assert marker.read_text() == "shutdown ran"
+    finally:
+        proc.stop()
+
+
 @pytest.mark.parametrize("mode", [["--workers", "2"], ["--reload"]])
 def test_bind_failure_exits_3_with_workers_and_reload(mode, tmp_path):
     busy = socket.socket()
