@@ -50,9 +50,14 @@ async def loop_app(scope, receive, send):
 
 
 async def context_app(scope, receive, send):
-    """Answers with REQUEST_VAR as the request's task sees it."""
+    """Answers (HTTP, or one WebSocket text message) with REQUEST_VAR as the task sees it."""
     if scope["type"] == "http":
         await _answer(send, REQUEST_VAR.get("unset").encode())
+    elif scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": REQUEST_VAR.get("unset")})
+        await send({"type": "websocket.close", "code": 1000})
 
 
 async def slow_app(scope, receive, send):

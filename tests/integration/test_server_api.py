@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 import pounce
 from pounce.config import Config
@@ -401,6 +402,8 @@ def test_reset_contextvars(pounce_server, http, reset):
         response = h2.get(proc.url)
     assert response.http_version == "HTTP/2"
     assert response.text == expected
+    with ws_connect(f"ws://127.0.0.1:{proc.port}/", open_timeout=5) as ws:
+        assert ws.recv(timeout=5) == expected
 
 
 # ssl_context_factory ----------------------------------------------------------------------------
