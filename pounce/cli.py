@@ -1,7 +1,9 @@
 """``pounce [OPTIONS] APP``: uvicorn's options and defaults, read also from ``POUNCE_*``.
 
-Errors are one line on stderr and an exit code, never a traceback: 2 for a bad option or app
-path, 3 for an app that fails to import or start. ``--log-level debug`` adds the traceback.
+Errors are one line on stderr and an exit code, never a traceback: 2 for a bad option, 3 (as
+uvicorn) for an app path that is malformed or fails to import, an app or loop factory that
+fails to load, an app that fails to start, or a socket that cannot be bound.
+``--log-level debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .config import (
     Config,
     python_description,
 )
-from .errors import AppLoadError, ConfigError
+from .errors import AppLoadError, BindError, ConfigError
 from .importer import AppPathError
 
 EXIT_USAGE = 2
@@ -44,7 +46,12 @@ EXIT_APP = 3
 @click.option("--uds", default=None, help="Bind to a UNIX domain socket.")
 @click.option("--fd", type=int, default=None, help="Bind to socket from this file descriptor.")
 @click.option("--backlog", type=int, default=2048, help="Maximum number of pending connections.")
-@click.option("--loop", type=click.Choice(LOOP_CHOICES), default="auto", help="Event loop.")
+@click.option(
+    "--loop",
+    default="auto",
+    metavar="[" + "|".join(LOOP_CHOICES) + "|MODULE:FACTORY]",
+    help="Event loop (none: asyncio's default; MODULE:FACTORY: a callable returning a loop).",
+)
 @click.option("--http", type=click.Choice(HTTP_CHOICES), default="auto", help="HTTP/1.1 parser.")
 @click.option(
     "--lifespan", type=click.Choice(LIFESPAN_CHOICES), default="auto", help="Lifespan mode."
@@ -291,6 +298,12 @@ EXIT_APP = 3
     default=True,
     help="WebSocket permessage-deflate (RFC 7692) when the client offers it.",
 )
+@click.option(
+    "--reset-contextvars",
+    is_flag=True,
+    default=False,
+    help="Run each request in an empty contextvars.Context (hides context set in the lifespan).",
+)
 @click.option("--version", is_flag=True, default=False, help="Show versions and implementations.")
 def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any) -> int:
     """Run the ASGI application APP (``module:attribute``) with pounce."""
@@ -333,8 +346,10 @@ def main(argv: list[str] | None = None) -> None:
         code = 1
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code, debug)
-    except AppPathError as exc:
-        _fail(str(exc), EXIT_USAGE, debug)
+    except AppPathError as exc:  # uvicorn's exit code for a malformed "module:attribute"
+        _fail(str(exc), EXIT_APP, debug)
+    except BindError as exc:  # uvicorn's exit code for a socket that cannot be bound
+        _fail(str(exc), EXIT_APP, debug)
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE, debug)
     except AppLoadError as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._compat import HAS_HTTPTOOLS, HAS_UVLOOP
-from .errors import ConfigError
+from .errors import AppLoadError, ConfigError
 from .proxy import DEFAULT_TRUSTED, ProxyTrust, parse_trusted
 
 Scope = MutableMapping[str, Any]
@@ -26,8 +26,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+SSLContextFactory = Callable[["Config", Callable[[], ssl.SSLContext]], ssl.SSLContext]
 
-LOOP_CHOICES = ("auto", "asyncio", "uvloop")
+# ``none``: no loop of pounce's choosing, asyncio's own (its event loop policy decides). Any
+# other value with a colon is a ``module:attribute`` import string naming a loop factory, a
+# callable that returns a new event loop (uvicorn's ``--loop`` takes the same).
+LOOP_CHOICES = ("auto", "asyncio", "uvloop", "none")
 HTTP_CHOICES = ("auto", "httptools", "h11")
 LIFESPAN_CHOICES = ("auto", "on", "off")
 WS_CHOICES = ("auto", "wsproto", "none")
@@ -151,11 +155,23 @@ class Config:
     # returns an awaitable) every ``timeout_notify`` seconds while the event loop is alive.
     timeout_notify: float = 30.0
     callback_notify: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
+    # uvicorn's keywords for the Server API. ``reset_contextvars``: each request's task runs in
+    # an empty ``contextvars.Context`` (a workaround for CPython gh-140947, where asyncio can
+    # leak context between tasks; it also hides context set in the lifespan).
+    reset_contextvars: bool = False
+    # Called as ``factory(config, default_factory)``; returns the ``ssl.SSLContext`` to serve
+    # with. ``default_factory()`` builds the context the ``--ssl-*`` options describe.
+    ssl_context_factory: SSLContextFactory | None = None
     # Not options: filled in by the CLI / run() for the worker.
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        _require(self.loop in LOOP_CHOICES, "loop", f"must be one of {', '.join(LOOP_CHOICES)}")
+        _require(
+            self.loop in LOOP_CHOICES or is_import_string(self.loop),
+            "loop",
+            f"must be one of {', '.join(LOOP_CHOICES)}, or a loop factory as "
+            f'"<module>:<attribute>" (got {self.loop!r})',
+        )
         _require(self.http in HTTP_CHOICES, "http", f"must be one of {', '.join(HTTP_CHOICES)}")
         _require(
             self.lifespan in LIFESPAN_CHOICES,
@@ -270,7 +286,8 @@ class Config:
 
     @property
     def loop_name(self) -> str:
-        """The concrete event loop: ``uvloop`` or ``asyncio``."""
+        """The concrete event loop: ``uvloop``, ``asyncio``, ``none`` (asyncio's default) or
+        the loop factory's import string."""
         if self.loop == "auto":
             return "uvloop" if HAS_UVLOOP else "asyncio"
         return self.loop
@@ -303,12 +320,31 @@ class Config:
 
     @property
     def is_ssl(self) -> bool:
-        return bool(self.ssl_certfile)
+        return bool(self.ssl_certfile or self.ssl_context_factory)
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """The server's TLS context, offering ALPN ``h2, http/1.1`` (RFC 9113 §3.2)."""
+        """The server's TLS context: ``ssl_context_factory``'s, else the one the ``--ssl-*``
+        options describe (``default_ssl_context``)."""
+        if self.ssl_context_factory is not None:
+            context = self.ssl_context_factory(self, self.default_ssl_context)
+            if not isinstance(context, ssl.SSLContext):
+                raise ConfigError(
+                    "ssl_context_factory: must return an ssl.SSLContext, "
+                    f"got {type(context).__name__}"
+                )
+            return context
         if not self.is_ssl:
             return None
+        return self.default_ssl_context()
+
+    def default_ssl_context(self) -> ssl.SSLContext:
+        """The context of ``--ssl-certfile`` and the other ``--ssl-*`` options, offering ALPN
+        ``h2, http/1.1`` (RFC 9113 §3.2)."""
+        if not self.ssl_certfile:
+            raise ConfigError(
+                "--ssl-certfile: the default SSL context factory needs a certificate file; "
+                "set ssl_certfile or build the context in ssl_context_factory"
+            )
         try:
             ctx = ssl.SSLContext(self.ssl_version)
         except ValueError as exc:
@@ -402,9 +438,44 @@ class Config:
         return self.worker_count > 1 or self.limit_max_requests is not None
 
 
+def is_import_string(value: str) -> bool:
+    """``module:attribute`` with both parts present (what ``--loop`` accepts as a factory)."""
+    module, sep, attr = value.partition(":")
+    return bool(sep and module and attr)
+
+
 def new_event_loop(config: Config) -> asyncio.AbstractEventLoop:
-    """Create the event loop ``--loop`` asks for."""
-    return LOOP_FACTORIES[config.loop_name]()
+    """Create the event loop ``--loop`` asks for.
+
+    A loop factory given as ``module:attribute`` is imported and called with no argument, as
+    uvicorn does; an import failure is an ``AppLoadError`` (exit code 3, as for the app)."""
+    name = config.loop_name
+    factory = LOOP_FACTORIES.get(name)
+    if factory is None:
+        factory = _import_loop_factory(name)
+    try:
+        loop = factory()
+    except Exception as exc:
+        raise AppLoadError(
+            f"--loop: the loop factory {name!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(loop, asyncio.AbstractEventLoop):
+        raise AppLoadError(
+            f"--loop: the loop factory {name!r} returned {type(loop).__name__}, not an event loop"
+        )
+    return loop
+
+
+def _import_loop_factory(import_str: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    from .importer import import_from_string
+
+    try:
+        factory = import_from_string(import_str)
+    except AppLoadError as exc:
+        raise AppLoadError(f"--loop: {exc}") from exc
+    if not callable(factory):
+        raise AppLoadError(f"--loop: {import_str!r} is not callable")
+    return factory  # type: ignore[no-any-return]
 
 
 def _uvloop_factory() -> asyncio.AbstractEventLoop:
@@ -414,8 +485,11 @@ def _uvloop_factory() -> asyncio.AbstractEventLoop:
 
 
 LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-    "asyncio": asyncio.new_event_loop,
+    # As uvicorn's: the selector loop itself, whatever event loop policy is set.
+    "asyncio": asyncio.SelectorEventLoop,
     "uvloop": _uvloop_factory,
+    # The event loop policy's loop: asyncio's own, or the one a policy set by the app gives.
+    "none": asyncio.new_event_loop,
 }
 
 

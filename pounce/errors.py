@@ -28,6 +28,12 @@ class ConfigError(PounceError):
     """A configuration value is invalid; the message names the option."""
 
 
+class BindError(ConfigError):
+    """The listening socket cannot be bound (address in use, no permission, unknown host).
+
+    A start-up failure: exit code 3 as uvicorn's, where other ``ConfigError``s exit with 2."""
+
+
 class AppLoadError(PounceError):
     """The application could not be imported or created."""
 

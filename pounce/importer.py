@@ -11,7 +11,7 @@ from .errors import AppLoadError
 
 
 class AppPathError(AppLoadError):
-    """The app path itself is malformed (a usage error, exit code 2)."""
+    """The app path itself is malformed (exit code 3, as uvicorn's)."""
 
 
 def check_app_path(import_str: str) -> None:

@@ -1,25 +1,32 @@
 """One worker: bind or adopt the socket, run lifespan, serve, drain and shut down.
 
-The public surface is ``Server(config).serve()`` / ``.run()`` plus the worker controls used by
-the supervisor: ``start_draining``, ``is_idle``, ``shutdown`` and ``set_lifespan_state``.
+The public surface is uvicorn's ``Server``: ``run()``, ``serve()``, which is ``startup()`` +
+``main_loop()`` + ``shutdown()``, and the ``started``, ``should_exit`` and ``force_exit``
+attributes, which may be set from another thread or from the app. The supervisor's worker
+(pounce/worker.py) also uses ``start_draining``, ``is_idle``, ``stop`` and
+``set_lifespan_state``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import os
+import random
 import signal
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import Any
 
 from ._compat import speedups_status
 from ._version import __version__
-from .config import Config, new_event_loop, python_description
+from .config import ASGIApp, Config, Receive, Scope, Send, new_event_loop, python_description
+from .errors import BindError, ConfigError
 from .importer import load_app
 from .lifespan import Lifespan
 from .logs import configure_logging
@@ -31,8 +38,10 @@ from .state import RECHECK_DELAY, ServerState
 logger = logging.getLogger("pounce.error")
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-# Exit code for an app that cannot start (import error, failed lifespan startup).
+# Exit code for an app that cannot start (import error, failed lifespan startup, a socket
+# that cannot be bound), as uvicorn's STARTUP_FAILURE.
 EXIT_STARTUP_FAILED = 3
+EXIT_USAGE = 2
 # A draining worker (rolling restart, recycling) leaves an idle keep-alive connection open this
 # long, so that a request already on its way is answered (with "connection: close") rather
 # than met by a close. Another worker has taken over the listening socket meanwhile.
@@ -51,7 +60,12 @@ def implementations(config: Config) -> str:
 
 
 class Server:
-    """A single-process pounce server."""
+    """A single-process pounce server, with uvicorn's ``Server`` API.
+
+    ``should_exit = True`` (from any thread, or from the app) makes ``main_loop()`` return
+    within one tick (``ServerState.sweep_interval``, at most 1 s); ``force_exit = True`` during
+    ``shutdown()`` stops waiting for connections and tasks and skips lifespan shutdown.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -59,12 +73,19 @@ class Server:
         self.lifespan: Lifespan | None = None
         self.servers: list[asyncio.AbstractServer] = []
         self.sockets: list[socket.socket] = []
+        self.loaded_app: ASGIApp | None = None
         self.started = False
         self.should_exit = False
         self.force_exit = False
         self.exit_code = 0
+        # serve() re-raises a SIGINT/SIGTERM it handled once the previous handlers are back,
+        # as uvicorn's capture_signals: a program that embeds the server still gets stopped.
+        # The CLI and the supervisor's workers turn this off and exit with exit_code instead.
+        self.reraise_signals = True
+        self._captured_signals: list[int] = []
         self._draining = False
         self._own_sockets = True
+        self._limit_reached = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._exit_event: asyncio.Event | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -76,8 +97,12 @@ class Server:
     # Running ----------------------------------------------------------------------------
 
     def run(self, sockets: Sequence[socket.socket] | None = None) -> int:
-        """Run until stopped, on the loop ``--loop`` selects. Returns the exit code."""
+        """Run until stopped, on the loop ``--loop`` selects. Returns the exit code.
+
+        The app is imported before the loop exists, so that an app module may itself call
+        ``asyncio.run()`` at import time (it cannot once a loop is running in this thread)."""
         configure_logging(self.config)
+        self.load()
         loop = new_event_loop(self.config)
         asyncio.set_event_loop(loop)
         try:
@@ -89,33 +114,105 @@ class Server:
             loop.close()
         return self.exit_code
 
+    def load(self) -> ASGIApp:
+        """Load ``--env-file`` and import the app (once). ``run()`` does it before the loop
+        starts; ``serve()`` does it if nobody did."""
+        if self.loaded_app is None:
+            self.config.load_env_file()
+            self.loaded_app = load_app(self.config)
+        return self.loaded_app
+
     async def serve(self, sockets: Sequence[socket.socket] | None = None) -> None:
-        """Serve on the current loop until a stop is requested."""
+        """``startup()``, ``main_loop()`` until a stop is requested, then ``shutdown()``.
+
+        SIGINT and SIGTERM are handled while it runs (in the main thread); the previous
+        handlers are restored afterwards and a signal received meanwhile is raised again."""
+        with self.capture_signals():
+            await self._serve(sockets)
+
+    async def _serve(self, sockets: Sequence[socket.socket] | None) -> None:
+        self.load()
+        logger.info("Started server process [%d]", os.getpid())
+        await self.startup(sockets)
+        if not self.started:
+            return
+        if not self.should_exit:
+            await self.main_loop()
+        await self.shutdown(sockets)
+        logger.info("Finished server process [%d]", os.getpid())
+
+    async def startup(self, sockets: Sequence[socket.socket] | None = None) -> None:
+        """Run lifespan startup, then listen on ``sockets`` (or bind per the config).
+
+        On failure ``started`` stays False, ``exit_code`` is 3 and ``should_exit`` is set;
+        a socket that cannot be bound is logged in one line and lifespan shutdown runs."""
         config = self.config
         loop = self._loop = asyncio.get_running_loop()
         self._exit_event = asyncio.Event()
-        if self.should_exit:
-            self._exit_event.set()
-        config.load_env_file()
-        app = load_app(config)
-        logger.info("Started server process [%d]", os.getpid())
+        app = self.load()
+        # Built before lifespan startup: a bad certificate is a config error (exit 2) that
+        # should not run the app's startup first.
+        ssl_context = config.ssl_context()
         state = self.state = ServerState(config, app, loop)
         state.lifespan_state = self._lifespan_state
-        self._install_signal_handlers()
-
+        if config.reset_contextvars:
+            state.app = _in_fresh_context(app)
+        self._count_requests()
         self.lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
         await self.lifespan.startup()
         if self.lifespan.should_exit:
-            self.exit_code = EXIT_STARTUP_FAILED
+            self._startup_failed()
             return
-        await self._start_listening(sockets)
+        try:
+            await self._start_listening(sockets, ssl_context)
+        except (ConfigError, OSError) as exc:
+            # uvicorn: log the bind error, run lifespan shutdown, exit 3 (a misused --fd is
+            # still a usage error, 2).
+            logger.error("Error: %s", exc)
+            self._stop_accepting()
+            await self.lifespan.shutdown()
+            self._startup_failed()
+            if isinstance(exc, ConfigError) and not isinstance(exc, BindError):
+                self.exit_code = EXIT_USAGE
+            return
         self.started = True
         self._schedule_tick()
-        if not self.should_exit:
-            await self._exit_event.wait()
-        await self._shutdown()
 
-    async def _start_listening(self, sockets: Sequence[socket.socket] | None) -> None:
+    def _startup_failed(self) -> None:
+        self.exit_code = EXIT_STARTUP_FAILED
+        self.should_exit = True
+
+    async def main_loop(self) -> None:
+        """Serve until ``should_exit``: a signal, ``stop()`` or ``start_draining()`` ends it
+        at once, ``should_exit = True`` set directly at the next tick, and
+        ``limit_max_requests`` after that many requests."""
+        assert self._exit_event is not None, "main_loop() runs after startup()"
+        if self._tick_handle is None:
+            self._schedule_tick()
+        while not self.should_exit:
+            await self._exit_event.wait()
+            self._exit_event.clear()
+
+    def _count_requests(self) -> None:
+        """``limit_max_requests`` for a server run on its own (the supervisor's workers ask
+        to be recycled instead). Only then is ``on_request`` set: no cost per request without."""
+        limit = self.config.limit_max_requests
+        if limit is None or self.state is None:
+            return
+        # As uvicorn: each server picks its own jitter, so that servers do not stop together.
+        limit += random.randint(0, self.config.limit_max_requests_jitter)
+
+        def on_request(count: int) -> None:
+            if count >= limit and not self._limit_reached:
+                self._limit_reached = True
+                logger.info("Maximum request limit of %d exceeded. Terminating process.", limit)
+                self.request_exit()
+
+        self.state.on_request = on_request
+
+    async def _start_listening(
+        self, sockets: Sequence[socket.socket] | None, ssl_context: Any = None
+    ) -> None:
         config = self.config
         state = self.state
         assert state is not None and self._loop is not None
@@ -127,7 +224,6 @@ class Server:
         self.sockets = list(sockets)
         parser = config.http_name
 
-        ssl_context = config.ssl_context()
         alpn = ssl_context is not None and config.http2
 
         def factory() -> asyncio.Protocol:
@@ -182,22 +278,33 @@ class Server:
 
     def _tick(self) -> None:
         assert self._loop is not None and self.state is not None
+        if (self.should_exit or self.force_exit) and self._exit_event is not None:
+            # Set from another thread or by the app: seen here, on the tick, as uvicorn's
+            # main_loop polls them on its own. force_exit alone stops too (then skipping the
+            # graceful part of shutdown).
+            self.should_exit = True
+            self._exit_event.set()
         if self.config.callback_notify is not None:
             self._notify()
         if self.state.tick():
             # Connections marked idle get their second look one loop iteration later (see
             # pounce/state.py): one timer per sweep, never one per connection or request.
             self._recheck_handle = self._loop.call_later(RECHECK_DELAY, self.state.sweep)
-        if not self.force_exit:
-            self._schedule_tick()
+        # Until shutdown() cancels it: connections still draining need their deadlines.
+        self._schedule_tick()
 
     # Stopping ---------------------------------------------------------------------------
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self, sockets: Sequence[socket.socket] | None = None) -> None:
+        """Stop accepting, finish (or, past ``--timeout-graceful-shutdown``, cancel) what is in
+        flight, then run lifespan shutdown unless ``force_exit``. ``sockets`` are closed."""
         state = self.state
-        assert state is not None
+        assert state is not None, "shutdown() runs after startup()"
+        self.should_exit = True
         logger.info("Shutting down")
         self._stop_accepting()
+        for sock in sockets or ():
+            sock.close()
         state.shutting_down = True
         for conn in list(state.connections):
             drain = getattr(conn, "drain", None) if self._draining else None
@@ -217,12 +324,12 @@ class Server:
         for handle in (self._tick_handle, self._recheck_handle):
             if handle is not None:
                 handle.cancel()
+        self._tick_handle = self._recheck_handle = None
         if not self.force_exit and self.lifespan is not None:
             await self.lifespan.shutdown()
         for server in self.servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
-        logger.info("Finished server process [%d]", os.getpid())
 
     def _stop_accepting(self) -> None:
         for server in self.servers:
@@ -253,23 +360,37 @@ class Server:
             if transport is not None:
                 transport.abort()
 
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signals can only be handled in the main thread
-        assert self._loop is not None
-        for sig in HANDLED_SIGNALS:
-            try:
-                self._loop.add_signal_handler(sig, self.handle_exit, sig)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
-                signal.signal(sig, lambda s, f: self.handle_exit(s))
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Handle SIGINT/SIGTERM while serving, then put the previous handlers back.
 
-    def handle_exit(self, sig: int) -> None:
+        ``signal.signal`` rather than ``loop.add_signal_handler``: the latter cannot give the
+        previous handler back. A signal received while serving is raised again afterwards
+        (last first), so that e.g. a SIGTERM still ends a program that embeds the server."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals can only be handled in the main thread
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self.reraise_signals:
+            for captured in reversed(self._captured_signals):
+                signal.raise_signal(captured)
+
+    def handle_exit(self, sig: int, frame: FrameType | None = None) -> None:
         """First SIGINT/SIGTERM: graceful stop. A second SIGINT: stop now."""
+        self._captured_signals.append(sig)
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
-        self.request_exit()
+        # Runs in the main thread between two bytecodes, possibly inside the loop's own code:
+        # wake the loop through its thread-safe queue instead of touching the event directly.
+        self._call_in_loop(self.request_exit, threadsafe=True)
 
     def request_exit(self) -> None:
+        """In the loop's thread: stop serving now."""
         self.should_exit = True
         if self._exit_event is not None:
             self._exit_event.set()
@@ -297,14 +418,18 @@ class Server:
         state = self.state
         return state is None or (not state.connections and not state.tasks)
 
-    def shutdown(self) -> None:
-        """Ask the server to stop. Safe to call from any thread."""
+    def stop(self) -> None:
+        """Ask the server to stop, at once rather than at the next tick. Any thread."""
         self._call_in_loop(self.request_exit)
 
-    def _call_in_loop(self, fn: Callable[[], None]) -> None:
+    def _call_in_loop(self, fn: Callable[[], None], threadsafe: bool = False) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             self.should_exit = True
+            return
+        if threadsafe:
+            self.should_exit = True
+            loop.call_soon_threadsafe(fn)
             return
         try:
             running = asyncio.get_running_loop()
@@ -322,3 +447,17 @@ def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
         task.cancel()
     if tasks:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def _in_fresh_context(app: ASGIApp) -> ASGIApp:
+    """``reset_contextvars``: run each request in an empty ``contextvars.Context``.
+
+    The protocols start the request's task with the current context, so the app runs in a
+    task of its own created with an empty one. Only installed when the option is on: without
+    it nothing is added to a request."""
+
+    async def app_in_fresh_context(scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_task(app(scope, receive, send), context=contextvars.Context())  # type: ignore[arg-type]
+
+    return app_in_fresh_context

@@ -11,7 +11,7 @@ import socket
 import stat
 
 from .config import Config
-from .errors import ConfigError
+from .errors import BindError, ConfigError
 
 
 def bind_socket(config: Config, listen: bool = True) -> socket.socket:
@@ -38,7 +38,7 @@ def bind_socket(config: Config, listen: bool = True) -> socket.socket:
     try:
         sock.listen(config.backlog)
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {config.bind_description()}: {exc.strerror}") from exc
+        raise BindError(f"cannot listen on {config.bind_description()}: {exc.strerror}") from exc
     sock.setblocking(False)
     sock.set_inheritable(True)
     return sock
@@ -48,7 +48,7 @@ def _bind_tcp(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise ConfigError(f"--host: cannot resolve {host!r} ({exc.strerror})") from exc
+        raise BindError(f"--host: cannot resolve {host!r} ({exc.strerror})") from exc
     family, socktype, proto, _, addr = infos[0]
     sock = socket.socket(family, socktype, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -63,7 +63,7 @@ def _bind_tcp(host: str, port: int, reuse_port: bool = False) -> socket.socket:
         sock.bind(addr)
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"--port: cannot bind {host}:{port} ({exc.strerror})") from exc
+        raise BindError(f"--port: cannot bind {host}:{port} ({exc.strerror})") from exc
     return sock
 
 
@@ -81,7 +81,7 @@ def _bind_unix(path: str) -> socket.socket:
         os.chmod(path, 0o666)
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"--uds: cannot bind {path} ({exc.strerror})") from exc
+        raise BindError(f"--uds: cannot bind {path} ({exc.strerror})") from exc
     return sock
 
 

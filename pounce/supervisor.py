@@ -600,4 +600,8 @@ def run_config(config: Config, sockets: Sequence[socket.socket] | None = None) -
         return Reloader(config).run()
     if config.use_supervisor:
         return Supervisor(config, sockets).run()
-    return Server(config).run(sockets)
+    server = Server(config)
+    # The CLI and pounce.run() exit with the server's code after a graceful stop (0), where
+    # an embedded Server.serve() re-raises the signal as uvicorn's does.
+    server.reraise_signals = False
+    return server.run(sockets)

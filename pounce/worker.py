@@ -21,6 +21,7 @@ instead of living on as an orphan.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -55,31 +56,35 @@ class WorkerServer(Server):
         self.channel = channel
         self.max_requests = max_requests
         self._recycle_asked = False
+        # A worker ends with its exit code; the supervisor reads a re-raised signal as a crash.
+        self.reraise_signals = False
 
     async def serve(self, sockets: Sequence[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()
         self.channel.setblocking(False)
         loop.add_reader(self.channel.fileno(), self._on_channel)
+        # SIGQUIT (the supervisor's immediate stop) is the worker's own: the default action
+        # would dump core, and no previous handler needs to be given back in a forked child.
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # pragma: no cover
+            loop.add_signal_handler(signal.SIGQUIT, self._quit)
         try:
             await super().serve(sockets)
         finally:
             loop.remove_reader(self.channel.fileno())
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # pragma: no cover
+                loop.remove_signal_handler(signal.SIGQUIT)
 
     def announce_listening(self) -> None:
         # The supervisor logs the address once for all workers; each worker only says ready.
         for sock in self.sockets:
             logger.debug("Worker [%d] serving %s", os.getpid(), describe_socket(sock, self.config))
-        if self.max_requests is not None and self.state is not None:
-            self.state.on_request = self._count_request
         self._send(MSG_READY)
 
-    def _install_signal_handlers(self) -> None:
-        super()._install_signal_handlers()
-        assert self._loop is not None
-        try:
-            self._loop.add_signal_handler(signal.SIGQUIT, self._quit)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - non-Unix
-            pass
+    def _count_requests(self) -> None:
+        # --limit-max-requests: ask the supervisor for a replacement rather than stop (the
+        # limit, with its jitter, was picked by the supervisor).
+        if self.max_requests is not None and self.state is not None:
+            self.state.on_request = self._count_request
 
     def _quit(self) -> None:
         """SIGQUIT from the supervisor: stop now, abort what is in flight."""
@@ -146,7 +151,7 @@ def run_worker(
         return server.run(sockets)
     except AppPathError as exc:
         logger.error("Error: %s", exc)
-        return EXIT_USAGE
+        return EXIT_APP
     except AppLoadError as exc:
         logger.error("Error: %s", exc, exc_info=config.log_level_number <= logging.DEBUG)
         return EXIT_APP

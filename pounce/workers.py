@@ -34,11 +34,13 @@ the arbiter's: it starts new workers and sends SIGTERM to the old ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import ssl
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from gunicorn.arbiter import Arbiter
@@ -93,16 +95,26 @@ class GunicornServer(Server):
             # kernel for another worker.
             self.start_draining()
 
-    def _install_signal_handlers(self) -> None:
-        # Replaces Server's handlers, whose meaning (a second SIGINT forces) is not gunicorn's.
-        # The loop's handlers run in the loop, so none interrupts the app in the middle of a
-        # request; init_signals() left the others at their defaults (as uvicorn-worker does).
-        loop = self._loop
-        assert loop is not None
-        loop.add_signal_handler(signal.SIGTERM, self._graceful_exit)
-        loop.add_signal_handler(signal.SIGINT, self._quick_exit)
-        loop.add_signal_handler(signal.SIGQUIT, self._quick_exit)
-        loop.add_signal_handler(signal.SIGUSR1, self.worker.log.reopen_files)
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Replaces Server's handlers, whose meaning (a second SIGINT forces, a received signal
+        # is raised again after serve()) is not gunicorn's. The loop's handlers run in the
+        # loop, so none interrupts the app in the middle of a request; init_signals() left the
+        # others at their defaults (as uvicorn-worker does).
+        loop = asyncio.get_running_loop()
+        handlers: dict[int, Callable[[], None]] = {
+            signal.SIGTERM: self._graceful_exit,
+            signal.SIGINT: self._quick_exit,
+            signal.SIGQUIT: self._quick_exit,
+            signal.SIGUSR1: self.worker.log.reopen_files,
+        }
+        for sig, handler in handlers.items():
+            loop.add_signal_handler(sig, handler)
+        try:
+            yield
+        finally:
+            for sig in handlers:
+                loop.remove_signal_handler(sig)
 
     def _graceful_exit(self) -> None:
         """SIGTERM (the arbiter's graceful stop, the old workers of a SIGHUP): drain."""
