@@ -11,7 +11,7 @@ from .server import Server
 from .supervisor import run_config
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from .config import ASGIApp, SSLContextFactory
 
@@ -35,6 +35,7 @@ def run(
     access_log: bool = Config.access_log,
     use_colors: bool | None = Config.use_colors,
     proxy_headers: bool = Config.proxy_headers,
+    proxy_headers_forwarded: bool = Config.proxy_headers_forwarded,
     forwarded_allow_ips: str | Sequence[str] | None = Config.forwarded_allow_ips,
     server_header: bool = Config.server_header,
     date_header: bool = Config.date_header,
@@ -86,6 +87,8 @@ def run(
     ws_ping_interval: float | None = Config.ws_ping_interval,
     ws_ping_timeout: float | None = Config.ws_ping_timeout,
     ws_per_message_deflate: bool = Config.ws_per_message_deflate,
+    timeout_notify: float = Config.timeout_notify,
+    callback_notify: Callable[[], Any] | None = Config.callback_notify,
     reset_contextvars: bool = Config.reset_contextvars,
     ssl_context_factory: SSLContextFactory | None = Config.ssl_context_factory,
 ) -> None:
