@@ -10,7 +10,7 @@ other two interfaces uvicorn supports into that shape, once, when the app is loa
 - ``wsgi``: PEP 3333 through a2wsgi's ``WSGIMiddleware`` (the ``pounce[wsgi]`` extra), the
   library uvicorn uses too; it runs the WSGI callable in a thread pool, streams the response
   and answers a WebSocket scope with a close (403 to the handshake) and lifespan with
-  "complete".
+  "complete". pounce adds ``wsgi.input_terminated`` to the environ (see ``_InputTerminated``).
 
 ``auto`` follows uvicorn 0.55 (``Config.load``): a class is ASGI 2 unless it has ``__await__``;
 a coroutine function, or an object whose ``__call__`` is one, is ASGI 3; anything
@@ -129,4 +129,46 @@ def wrap_app(app: Any, interface: str) -> ASGIApp:
         raise ConfigError(
             f"--interface wsgi{detected if interface == 'auto' else ''}: {A2WSGI_MISSING}"
         ) from exc
-    return WSGIMiddleware(app)  # type: ignore[no-any-return]
+    return WSGIAdapter(WSGIMiddleware(_InputTerminated(app)))
+
+
+class WSGIAdapter:
+    """a2wsgi's middleware, given a ``receive`` that does its work on the event loop.
+
+    a2wsgi reads the request body from the WSGI thread as
+    ``run_coroutine_threadsafe(receive(), loop)``: ``receive()`` is *called* in that thread
+    and only awaited on the loop. pounce's compiled HTTP/1.1 ``receive()`` answers at call time
+    when body bytes are buffered (no coroutine per call, pounce/_speedups/_http1.pyx), which
+    from another thread would race the loop over the body buffer and resume reading on the
+    transport from the wrong thread: a lost wake-up that hangs the request. The ``async def``
+    here makes the call itself a coroutine, so the real ``receive()`` runs on the loop.
+    """
+
+    __slots__ = ("middleware",)
+
+    def __init__(self, middleware: Any) -> None:
+        self.middleware = middleware
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_on_loop() -> Any:
+            return await receive()
+
+        await self.middleware(scope, receive_on_loop, send)
+
+
+class _InputTerminated:
+    """Sets ``wsgi.input_terminated`` (as gunicorn and mod_wsgi do), which a2wsgi leaves out.
+
+    a2wsgi's ``wsgi.input`` returns end-of-file where the request body ends, chunked or not,
+    so the flag is true; without it Werkzeug (Flask) reads a body that has no content-length
+    (``Transfer-Encoding: chunked``, RFC 9112 §7.1, or HTTP/2 without the header) as empty.
+    """
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ["wsgi.input_terminated"] = True
+        return self.app(environ, start_response)
