@@ -34,7 +34,6 @@ from .config import (
     WEBSOCKETS_ALIASES,
     WS_CHOICES,
     Config,
-    option_name,
     python_description,
 )
 from .errors import AppLoadError, ConfigError
@@ -378,7 +377,7 @@ def _uvicorn_env_notes(ctx: click.Context) -> list[str]:
             continue
         pounce_var, uvicorn_var = envvars
         if not os.environ.get(pounce_var) and os.environ.get(uvicorn_var):
-            where = "APP" if param.name == "app" else option_name(param.name)
+            where = param.opts[0] if isinstance(param, click.Option) else param.name.upper()
             notes.append(f"Using ${uvicorn_var} for {where} (${pounce_var} is not set)")
     return notes
 
