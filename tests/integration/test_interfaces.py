@@ -151,3 +151,18 @@ def test_auto_detected_wsgi_without_a2wsgi_names_the_extra(without_a2wsgi) -> No
         "a2wsgi is required (pip install pounce[wsgi])"
     ]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["import-in-workers", "preload"])
+def test_wsgi_under_the_supervisor(pounce_server, preload) -> None:
+    # a2wsgi's thread pool is made when the app is loaded: before the fork with --preload.
+    args = ["--workers", "2", "--no-access-log", *(["--preload"] if preload else [])]
+    proc = pounce_server("interface_apps:flask_app", *args)
+    proc.wait_for_log("2 workers ready")
+    with httpx.Client(timeout=10) as c:
+        for i in range(20):
+            body = os.urandom(50_000 + i)
+            response = c.post(f"{proc.url}/echo", content=body, headers={"x-test": str(i)})
+            assert (response.status_code, response.content) == (200, body)
+            assert response.headers["x-echo"] == str(i)
+    assert proc.stop() == 0

@@ -120,3 +120,11 @@ def test_version_is_not_read_from_uvicorn_version(pounce_server) -> None:
     # UVICORN_VERSION is a common build argument (a version number), not --version.
     proc = pounce_server("testapp:app", "--no-access-log", env={"UVICORN_VERSION": "0.55.0"})
     assert httpx.get(f"{proc.url}/", timeout=10).status_code == 200
+
+
+def test_uvicorn_workers_named_once_by_the_supervisor(pounce_server) -> None:
+    proc = pounce_server("testapp:app", "--no-access-log", env={"UVICORN_WORKERS": "2"})
+    proc.wait_for_log("2 workers ready")
+    assert httpx.get(f"{proc.url}/", timeout=10).status_code == 200
+    assert proc.output().splitlines().count(_note("UVICORN_WORKERS", "--workers")) == 1
+    assert proc.stop() == 0
