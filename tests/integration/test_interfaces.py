@@ -166,3 +166,16 @@ def test_wsgi_under_the_supervisor(pounce_server, preload) -> None:
             assert (response.status_code, response.content) == (200, body)
             assert response.headers["x-echo"] == str(i)
     assert proc.stop() == 0
+
+
+def test_wsgi_app_mounted_with_a2wsgi_in_an_asgi_app(pounce_server, client) -> None:
+    # FastAPI's documented way to serve a Flask app next to its own routes. a2wsgi calls the
+    # server's receive() from its worker thread: a body must not hang (tests/unit/
+    # test_receive_timing.py has the sans-I/O cases).
+    proc = pounce_server("mounted_wsgi_app:app", "--no-access-log")
+    for i in range(20):
+        body = os.urandom(200_000)
+        response = client.post(f"{proc.url}/flask/echo", content=body, headers={"x-test": str(i)})
+        assert response.http_version == client.headers["x-expect-version"]
+        assert (response.status_code, response.content) == (200, body)
+        assert response.headers["x-echo"] == str(i)
