@@ -129,31 +129,9 @@ def wrap_app(app: Any, interface: str) -> ASGIApp:
         raise ConfigError(
             f"--interface wsgi{detected if interface == 'auto' else ''}: {A2WSGI_MISSING}"
         ) from exc
-    return WSGIAdapter(WSGIMiddleware(_InputTerminated(app)))
-
-
-class WSGIAdapter:
-    """a2wsgi's middleware, given a ``receive`` that does its work on the event loop.
-
-    a2wsgi reads the request body from the WSGI thread as
-    ``run_coroutine_threadsafe(receive(), loop)``: ``receive()`` is *called* in that thread
-    and only awaited on the loop. pounce's compiled HTTP/1.1 ``receive()`` answers at call time
-    when body bytes are buffered (no coroutine per call, pounce/_speedups/_http1.pyx), which
-    from another thread would race the loop over the body buffer and resume reading on the
-    transport from the wrong thread: a lost wake-up that hangs the request. The ``async def``
-    here makes the call itself a coroutine, so the real ``receive()`` runs on the loop.
-    """
-
-    __slots__ = ("middleware",)
-
-    def __init__(self, middleware: Any) -> None:
-        self.middleware = middleware
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def receive_on_loop() -> Any:
-            return await receive()
-
-        await self.middleware(scope, receive_on_loop, send)
+    # a2wsgi calls receive() in its worker thread and awaits it on the loop: the server's
+    # receive() does its work at the await (tests/unit/test_receive_timing.py).
+    return WSGIMiddleware(_InputTerminated(app))  # type: ignore[no-any-return]
 
 
 class _InputTerminated:

@@ -12,7 +12,7 @@ import pytest
 
 from pounce.config import Config
 from pounce.errors import ConfigError
-from pounce.interfaces import ASGI2Adapter, WSGIAdapter, detect_interface, wrap_app
+from pounce.interfaces import ASGI2Adapter, detect_interface, wrap_app
 
 
 async def asgi3_function(scope: Any, receive: Any, send: Any) -> None:
@@ -105,7 +105,9 @@ def test_asgi3_app_is_not_wrapped() -> None:
 
 def test_named_interface_is_not_second_guessed() -> None:
     assert isinstance(wrap_app(asgi3_function, "asgi2"), ASGI2Adapter)
-    assert isinstance(wrap_app(wsgi_function, "auto"), WSGIAdapter)
+    from a2wsgi import WSGIMiddleware
+
+    assert isinstance(wrap_app(wsgi_function, "auto"), WSGIMiddleware)
     assert wrap_app(wsgi_function, "asgi3") is wsgi_function
 
 
