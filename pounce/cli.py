@@ -1,4 +1,5 @@
-"""``pounce [OPTIONS] APP``: uvicorn's options and defaults, read also from ``POUNCE_*``.
+"""``pounce [OPTIONS] APP``: uvicorn's options and defaults, read also from ``POUNCE_*``, and
+for the options uvicorn has from ``UVICORN_*`` when the ``POUNCE_*`` variable is not set.
 
 Errors are one line on stderr and an exit code, never a traceback: 2 for a bad option, 3 (as
 uvicorn) for an app path that is malformed or fails to import, an app or loop factory that
@@ -8,12 +9,15 @@ fails to load, an app that fails to start, or a socket that cannot be bound.
 
 from __future__ import annotations
 
+import logging
+import os
 import ssl
 import sys
 import traceback
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from ._version import __version__
 from .config import (
@@ -25,9 +29,11 @@ from .config import (
     DEFAULT_TIMEOUT_SEND,
     DEFAULT_TIMEOUT_TLS_HANDSHAKE,
     HTTP_CHOICES,
+    INTERFACE_CHOICES,
     LIFESPAN_CHOICES,
     LOG_LEVELS,
     LOOP_CHOICES,
+    WEBSOCKETS_ALIASES,
     WS_CHOICES,
     Config,
     python_description,
@@ -37,6 +43,8 @@ from .importer import AppPathError
 
 EXIT_USAGE = 2
 EXIT_APP = 3
+
+logger = logging.getLogger("pounce.error")
 
 
 @click.command(context_settings={"auto_envvar_prefix": "POUNCE", "show_default": True})
@@ -152,6 +160,12 @@ EXIT_APP = 3
 @click.option("--app-dir", default=".", help="Look for APP in this directory.")
 @click.option("--factory", is_flag=True, default=False, help="APP is a factory to call.")
 @click.option(
+    "--interface",
+    type=click.Choice(INTERFACE_CHOICES),
+    default="auto",
+    help="How APP is called: ASGI 3, ASGI 2, or WSGI (needs pounce[wsgi]).",
+)
+@click.option(
     "--workers",
     type=int,
     default=None,
@@ -226,7 +240,11 @@ EXIT_APP = 3
 )
 @click.option("--ssl-cert-reqs", type=int, default=0, help="Client certificate (see ssl module).")
 @click.option("--ssl-ca-certs", default=None, help="CA certificates file.")
-@click.option("--ssl-ciphers", default="TLSv1", help="Ciphers to use (see ssl module).")
+@click.option(
+    "--ssl-ciphers",
+    default=None,
+    help="OpenSSL cipher list for TLS 1.2 (see ssl module) [the ssl module's defaults].",
+)
 @click.option(
     "--http2/--no-http2",
     default=True,
@@ -315,9 +333,75 @@ def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any
     if not app:
         raise click.UsageError("Missing argument 'APP' (for example: pounce main:app).")
     config = Config(app=app, **options)
+    notes = _uvicorn_env_notes(click.get_current_context())
+    if config.ws in WEBSOCKETS_ALIASES:
+        notes.append(
+            f"--ws {config.ws}: pounce runs its own WebSocket implementation (wsproto-based) "
+            "for uvicorn's websockets choices"
+        )
+    if notes:
+        # Logged once, by the process the command started: the server, supervisor or
+        # reloader configures logging the same way again when it starts.
+        from .logs import configure_logging
+
+        configure_logging(config)
+        for note in notes:
+            logger.info("%s", note)
     from .supervisor import run_config
 
     return run_config(config)
+
+
+# uvicorn 0.55's command reads every option from UVICORN_<NAME> (click's auto_envvar_prefix):
+# the same names here are read from POUNCE_<NAME> first, then UVICORN_<NAME>, so that a
+# deployment's environment keeps working. ``version`` is left out: UVICORN_VERSION is often a
+# build argument holding a version number, not a request to print one.
+UVICORN_ENV_OPTIONS = frozenset(
+    {
+        "access_log", "app_dir", "backlog", "date_header", "env_file", "factory", "fd",
+        "forwarded_allow_ips", "h11_max_incomplete_event_size", "headers", "host", "http",
+        "http2", "interface", "lifespan", "limit_concurrency", "limit_max_requests",
+        "limit_max_requests_jitter", "log_config", "log_level", "loop", "port", "proxy_headers",
+        "reload", "reload_delay", "reload_dirs", "reload_excludes", "reload_includes",
+        "reset_contextvars", "root_path", "server_header", "ssl_ca_certs", "ssl_cert_reqs",
+        "ssl_certfile", "ssl_ciphers", "ssl_keyfile", "ssl_keyfile_password", "ssl_version",
+        "timeout_graceful_shutdown", "timeout_keep_alive", "timeout_worker_healthcheck", "uds",
+        "use_colors", "workers", "ws", "ws_max_queue", "ws_max_size", "ws_per_message_deflate",
+        "ws_ping_interval", "ws_ping_timeout",
+    }
+)  # fmt: skip
+
+
+def _add_uvicorn_envvars(command: click.Command) -> None:
+    """Give each option uvicorn also has the env var list ``[POUNCE_X, UVICORN_X]``: click
+    takes the first one set and non-empty, and a command-line value wins over both."""
+    for param in command.params:
+        if param.name is None:
+            continue
+        if param.name == "app":
+            param.envvar = ["POUNCE_APP", "UVICORN_APP"]
+        elif param.name in UVICORN_ENV_OPTIONS:
+            own = param.envvar if isinstance(param.envvar, str) else None
+            param.envvar = [own or f"POUNCE_{param.name.upper()}", f"UVICORN_{param.name.upper()}"]
+
+
+def _uvicorn_env_notes(ctx: click.Context) -> list[str]:
+    """One line for each UVICORN_* variable whose value was used."""
+    notes = []
+    for param in ctx.command.params:
+        envvars = param.envvar
+        if param.name is None or not isinstance(envvars, list) or len(envvars) != 2:
+            continue
+        if ctx.get_parameter_source(param.name) is not ParameterSource.ENVIRONMENT:
+            continue
+        pounce_var, uvicorn_var = envvars
+        if not os.environ.get(pounce_var) and os.environ.get(uvicorn_var):
+            where = param.opts[0] if isinstance(param, click.Option) else param.name.upper()
+            notes.append(f"Using ${uvicorn_var} for {where} (${pounce_var} is not set)")
+    return notes
+
+
+_add_uvicorn_envvars(cli)
 
 
 def version_text(config: Config) -> str:
@@ -367,9 +451,7 @@ def _fail(message: str, code: int, debug: bool) -> None:
 
 
 def _wants_debug(argv: list[str]) -> bool:
-    import os
-
-    level = os.environ.get("POUNCE_LOG_LEVEL", "")
+    level = os.environ.get("POUNCE_LOG_LEVEL") or os.environ.get("UVICORN_LOG_LEVEL", "")
     for i, arg in enumerate(argv):
         if arg == "--log-level" and i + 1 < len(argv):
             level = argv[i + 1]

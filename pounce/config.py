@@ -34,7 +34,13 @@ SSLContextFactory = Callable[["Config", Callable[[], ssl.SSLContext]], ssl.SSLCo
 LOOP_CHOICES = ("auto", "asyncio", "uvloop", "none")
 HTTP_CHOICES = ("auto", "httptools", "h11")
 LIFESPAN_CHOICES = ("auto", "on", "off")
-WS_CHOICES = ("auto", "wsproto", "none")
+# uvicorn's --ws names. pounce has one WebSocket implementation (wsproto-based, with its own
+# per-message deflate and masking): "websockets" and "websockets-sansio" (uvicorn's default
+# since 0.52) select it too, and the CLI says so at start; "none" refuses WebSocket requests.
+WS_CHOICES = ("auto", "wsproto", "websockets", "websockets-sansio", "none")
+WEBSOCKETS_ALIASES = ("websockets", "websockets-sansio")
+# --interface (pounce/interfaces.py): how the app is called.
+INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
 LOG_LEVELS: dict[str, int] = {
     "critical": logging.CRITICAL,
     "error": logging.ERROR,
@@ -125,6 +131,7 @@ class Config:
     reload_delay: float = 0.25
     app_dir: str | None = "."
     factory: bool = False
+    interface: str = "auto"
     h11_max_incomplete_event_size: int | None = None
     # TLS (uvicorn's names and defaults) and HTTP/2.
     ssl_keyfile: str | None = None
@@ -133,7 +140,8 @@ class Config:
     ssl_version: int = int(ssl.PROTOCOL_TLS_SERVER)
     ssl_cert_reqs: int = int(ssl.CERT_NONE)
     ssl_ca_certs: str | None = None
-    ssl_ciphers: str = "TLSv1"
+    # None: the ssl module's default cipher list (uvicorn 0.55's default; see ssl_context()).
+    ssl_ciphers: str | None = None
     http2: bool = True
     # HTTP/1.1 ``Upgrade: h2c`` (RFC 7540 §3.2, deprecated by RFC 9113 §3.1): off, because a
     # proxy that forwards the header can be tunnelled past (pounce/protocols/negotiate.py).
@@ -222,6 +230,7 @@ class Config:
         if self.proxy_headers:
             ProxyTrust(self.trusted_proxies)  # raises ConfigError naming the bad entry
         self._validate_process_options()
+        self._validate_interface()
         if self.loop == "uvloop" and not HAS_UVLOOP:
             raise ConfigError(
                 "--loop uvloop: uvloop is not installed (pip install pounce[speedups])"
@@ -239,6 +248,14 @@ class Config:
             "ssl_cert_reqs",
             "must be 0 (none), 1 (optional) or 2 (required)",
         )
+        if self.ssl_ciphers:
+            # Checked here so that a typo fails at start-up, before any worker or lifespan.
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(self.ssl_ciphers)
+            except ssl.SSLError as exc:
+                raise ConfigError(
+                    f"--ssl-ciphers: no cipher can be selected from {self.ssl_ciphers!r}"
+                ) from exc
         # RFC 9113 §6.5.2 bounds for the advertised settings.
         _require(
             1 <= self.h2_max_concurrent_streams <= 2**31 - 1,
@@ -269,6 +286,18 @@ class Config:
             value = getattr(self, name)
             if value is not None:
                 _require(value > 0, name, "must be positive")
+
+    def _validate_interface(self) -> None:
+        _require(
+            self.interface in INTERFACE_CHOICES,
+            "interface",
+            f"must be one of {', '.join(INTERFACE_CHOICES)}",
+        )
+        if self.interface == "wsgi":
+            from .interfaces import A2WSGI_MISSING, have_a2wsgi
+
+            if not have_a2wsgi():
+                raise ConfigError(f"--interface wsgi: {A2WSGI_MISSING}")
 
     def _validate_ws(self) -> None:
         _require(self.ws in WS_CHOICES, "ws", f"must be one of {', '.join(WS_CHOICES)}")
@@ -359,11 +388,19 @@ class Config:
                 ctx.load_verify_locations(self.ssl_ca_certs)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"--ssl-ca-certs: {exc}") from exc
+        # Without --ssl-ciphers the context keeps the ssl module's default list (ECDHE with
+        # AES-GCM or ChaCha20-Poly1305 first, no SHA-1 or RC4), as uvicorn 0.55 does. With the
+        # server's order preferred, a TLS 1.2 client that offers an AEAD ECDHE suite gets one,
+        # so h2 over TLS 1.2 uses a cipher RFC 9113 §9.2.2 allows (its Appendix A forbids the
+        # CBC and non-ephemeral suites) even when the client lists a forbidden one first.
+        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
         if self.ssl_ciphers:
             try:
                 ctx.set_ciphers(self.ssl_ciphers)
             except ssl.SSLError as exc:
-                raise ConfigError(f"--ssl-ciphers: {exc}") from exc
+                raise ConfigError(
+                    f"--ssl-ciphers: no cipher can be selected from {self.ssl_ciphers!r}"
+                ) from exc
         ctx.set_alpn_protocols(["h2", "http/1.1"] if self.http2 else ["http/1.1"])
         return ctx
 

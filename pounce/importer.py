@@ -8,6 +8,7 @@ from typing import Any
 
 from .config import ASGIApp, Config
 from .errors import AppLoadError
+from .interfaces import wrap_app
 
 
 class AppPathError(AppLoadError):
@@ -50,7 +51,8 @@ def import_from_string(import_str: str) -> Any:
 
 
 def load_app(config: Config) -> ASGIApp:
-    """Import (or take) the app, call it when ``--factory`` is set, and check it is callable."""
+    """Import (or take) the app, call it when ``--factory`` is set, check it is callable and
+    adapt it to ASGI 3 as ``--interface`` says (pounce/interfaces.py)."""
     if config.app_dir is not None and config.app_dir not in sys.path:
         sys.path.insert(0, config.app_dir)
     target = config.app
@@ -66,4 +68,5 @@ def load_app(config: Config) -> ASGIApp:
             ) from exc
     if not callable(app):
         raise AppLoadError(f"the app {target!r} is not callable")
-    return app
+    # --interface: ASGI 2 and WSGI apps get an adapter; an ASGI 3 app is returned as it is.
+    return wrap_app(app, config.interface)

@@ -47,7 +47,7 @@ class PounceProcess:
             self.port = self.sock.getsockname()[1]
             cmd += ["--fd", str(self.sock.fileno())]
             pass_fds = (self.sock.fileno(),)
-        cmd += [*args, app]
+        cmd += [*args, app] if app else list(args)  # no app: from $POUNCE_APP/$UVICORN_APP
         child_env = dict(os.environ)
         child_env["PYTHONUNBUFFERED"] = "1"
         child_env.setdefault("PYTHONPATH", str(ROOT))

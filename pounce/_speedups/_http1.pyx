@@ -163,6 +163,46 @@ collections.abc.Coroutine.register(_Ready)
 cdef _Ready _DONE = _Ready(None)
 
 
+@cython.final
+cdef class _TakeBody:
+    """What ``receive()`` returns when request body bytes are buffered: an awaitable that takes
+    them when it is awaited, not when ``receive()`` is called. ASGI's ``receive`` is an
+    awaitable callable, and callers rely on the work happening at the await, as with an
+    ``async def``: a2wsgi (and so any Flask app mounted in FastAPI with it) calls ``receive()``
+    in a worker thread and awaits it on the loop with ``run_coroutine_threadsafe``. Taking the
+    body at call time would touch the buffer and resume the transport from that thread, racing
+    the loop: a lost wake-up that hangs the request. Like ``_Ready``, no coroutine per call.
+    """
+
+    cdef RequestResponseCycle cycle
+
+    def __cinit__(self, RequestResponseCycle cycle):
+        self.cycle = cycle
+
+    def __await__(self):
+        return self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise StopIteration(self.cycle._take_body())
+
+    def send(self, arg):
+        raise StopIteration(self.cycle._take_body())
+
+    def throw(self, typ, val=None, tb=None):
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        raise val
+
+    def close(self):
+        pass
+
+
+collections.abc.Coroutine.register(_TakeBody)
+
+
 cdef tuple _split_target_fast(bytes target):
     """(raw_path, query_string, path) for the common origin-form target, else None.
 
@@ -546,21 +586,30 @@ cdef class RequestResponseCycle:
             return _Ready(_disconnect())
         if not self._body and self._more_body:
             return self._receive_wait()
-        return _Ready(self._take_body())
+        return _TakeBody(self)  # the body is taken when awaited (see _TakeBody)
+
+    # The two coroutines below check the state again before they wait: receive() may have been
+    # called well before its result is awaited (a2wsgi calls it in a worker thread and awaits
+    # it on the loop), and a body that arrived in between, with reading then paused, would
+    # never wake a waiter created after it: the request would hang (see _TakeBody).
 
     async def _receive_after_body(self):
         # After the body, receive() blocks until the client goes or the response is done.
-        await self._wait()
+        if not (self._disconnected or self.response_complete):
+            await self._wait()
         return _disconnect()
 
     async def _receive_wait(self):
-        if self._expect_continue:
-            self._expect_continue = False
-            if not self.response_started:
-                self.writer.send_continue(self)
-        await self._wait()
-        if not self._body and (self._disconnected or self.response_complete):
+        if self._disconnected:
             return _disconnect()
+        if not self._body and self._more_body:
+            if self._expect_continue:
+                self._expect_continue = False
+                if not self.response_started:
+                    self.writer.send_continue(self)
+            await self._wait()
+            if not self._body and (self._disconnected or self.response_complete):
+                return _disconnect()
         return self._take_body()
 
     cdef dict _take_body(self):

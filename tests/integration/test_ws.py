@@ -537,7 +537,7 @@ def test_garbage_frames_get_a_close_code_not_a_traceback(pounce_server: Any) -> 
 @pytest.mark.parametrize(
     ("args", "option"),
     [
-        (["--ws", "websockets"], "--ws"),
+        (["--ws", "tornado"], "--ws"),  # websockets names: test_ws_names.py
         (["--ws-max-size", "0"], "--ws-max-size"),
         (["--ws-max-queue", "0"], "--ws-max-queue"),
         (["--ws-ping-interval", "-1"], "--ws-ping-interval"),
