@@ -66,6 +66,7 @@ def run(
     reload_delay: float = Config.reload_delay,
     app_dir: str | None = Config.app_dir,
     factory: bool = Config.factory,
+    interface: str = Config.interface,
     h11_max_incomplete_event_size: int | None = Config.h11_max_incomplete_event_size,
     ssl_keyfile: str | None = Config.ssl_keyfile,
     ssl_certfile: str | None = Config.ssl_certfile,
