@@ -74,7 +74,7 @@ def run(
     ssl_version: int = Config.ssl_version,
     ssl_cert_reqs: int = Config.ssl_cert_reqs,
     ssl_ca_certs: str | None = Config.ssl_ca_certs,
-    ssl_ciphers: str = Config.ssl_ciphers,
+    ssl_ciphers: str | None = Config.ssl_ciphers,
     http2: bool = Config.http2,
     h2c_upgrade: bool = Config.h2c_upgrade,
     h2_max_concurrent_streams: int = Config.h2_max_concurrent_streams,
