@@ -9,7 +9,6 @@ fails to load, an app that fails to start, or a socket that cannot be bound.
 
 from __future__ import annotations
 
-import logging
 import os
 import ssl
 import sys
@@ -33,7 +32,6 @@ from .config import (
     LIFESPAN_CHOICES,
     LOG_LEVELS,
     LOOP_CHOICES,
-    WEBSOCKETS_ALIASES,
     WS_CHOICES,
     Config,
     python_description,
@@ -43,8 +41,6 @@ from .importer import AppPathError
 
 EXIT_USAGE = 2
 EXIT_APP = 3
-
-logger = logging.getLogger("pounce.error")
 
 
 @click.command(context_settings={"auto_envvar_prefix": "POUNCE", "show_default": True})
@@ -334,22 +330,9 @@ def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any
         raise click.UsageError("Missing argument 'APP' (for example: pounce main:app).")
     config = Config(app=app, **options)
     notes = _uvicorn_env_notes(click.get_current_context())
-    if config.ws in WEBSOCKETS_ALIASES:
-        notes.append(
-            f"--ws {config.ws}: pounce runs its own WebSocket implementation (wsproto-based) "
-            "for uvicorn's websockets choices"
-        )
-    if notes:
-        # Logged once, by the process the command started: the server, supervisor or
-        # reloader configures logging the same way again when it starts.
-        from .logs import configure_logging
-
-        configure_logging(config)
-        for note in notes:
-            logger.info("%s", note)
     from .supervisor import run_config
 
-    return run_config(config)
+    return run_config(config, notes=notes)
 
 
 # uvicorn 0.55's command reads every option from UVICORN_<NAME> (click's auto_envvar_prefix):

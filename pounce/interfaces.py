@@ -134,6 +134,13 @@ def wrap_app(app: Any, interface: str) -> ASGIApp:
     return WSGIMiddleware(_InputTerminated(app))  # type: ignore[no-any-return]
 
 
+def is_wsgi_adapter(app: Any) -> bool:
+    """True for the adapter ``wrap_app`` made for a WSGI app. WSGI has no WebSocket, so the
+    server then answers an upgrade request as plain HTTP, through the app, as uvicorn does
+    (its ``ws_protocol_class`` is None for ``--interface wsgi``)."""
+    return isinstance(getattr(app, "app", None), _InputTerminated)
+
+
 class _InputTerminated:
     """Sets ``wsgi.input_terminated`` (as gunicorn and mod_wsgi do), which a2wsgi leaves out.
 

@@ -28,6 +28,7 @@ from ._version import __version__
 from .config import ASGIApp, Config, Receive, Scope, Send, new_event_loop, python_description
 from .errors import BindError, ConfigError
 from .importer import load_app
+from .interfaces import is_wsgi_adapter
 from .lifespan import Lifespan
 from .logs import configure_logging
 from .protocols.h1 import H1Protocol
@@ -120,6 +121,9 @@ class Server:
         if self.loaded_app is None:
             self.config.load_env_file()
             self.loaded_app = load_app(self.config)
+            if self.config.ws != "none" and is_wsgi_adapter(self.loaded_app):
+                # A WSGI app cannot take a WebSocket: an upgrade is an HTTP request to it.
+                self.config = self.config.replace(ws="none")
         return self.loaded_app
 
     async def serve(self, sockets: Sequence[socket.socket] | None = None) -> None:

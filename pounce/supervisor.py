@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._version import __version__
-from .config import Config, python_description
+from .config import WEBSOCKETS_ALIASES, Config, python_description
 from .errors import ConfigError
 from .importer import check_app_path, load_app
 from .logs import configure_logging
@@ -592,8 +592,24 @@ class Supervisor:
             self.workers.pop(pid).channel.close()
 
 
-def run_config(config: Config, sockets: Sequence[socket.socket] | None = None) -> int:
-    """Run pounce as ``config`` says (reloader, supervisor or one server); the exit code."""
+def run_config(
+    config: Config, sockets: Sequence[socket.socket] | None = None, notes: Sequence[str] = ()
+) -> int:
+    """Run pounce as ``config`` says (reloader, supervisor or one server); the exit code.
+
+    ``notes`` (the CLI's ``UVICORN_*`` variables that took effect) and the ``--ws`` alias note
+    are logged once, here, by the process the command or ``pounce.run()`` started."""
+    notes = list(notes)
+    if config.ws in WEBSOCKETS_ALIASES:
+        notes.append(
+            f"--ws {config.ws}: pounce runs its own WebSocket implementation (wsproto-based) "
+            "for uvicorn's websockets choices"
+        )
+    if notes:
+        # The server, supervisor or reloader configures logging the same way again.
+        configure_logging(config)
+        for note in notes:
+            logger.info("%s", note)
     if config.reload:
         from .reload import Reloader
 

@@ -9,6 +9,7 @@ detection chose the right adapter. The apps are in tests/apps/interface_apps.py.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +180,26 @@ def test_wsgi_app_mounted_with_a2wsgi_in_an_asgi_app(pounce_server, client) -> N
         assert response.http_version == client.headers["x-expect-version"]
         assert (response.status_code, response.content) == (200, body)
         assert response.headers["x-echo"] == str(i)
+
+
+@pytest.mark.parametrize("interface", ["auto", "wsgi"])
+def test_wsgi_app_answers_a_websocket_upgrade_as_plain_http(pounce_server, interface) -> None:
+    """WSGI has no WebSocket: the handshake reaches the app as an HTTP request (uvicorn turns
+    its WebSocket protocol off for WSGI the same way) instead of a 403 from the adapter."""
+    proc = pounce_server("interface_apps:wsgi_app", "--interface", interface, "--no-access-log")
+    handshake = (
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+        sock.sendall(handshake)
+        data = b""
+        while not data.endswith(b"0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert b"x-app: wsgi" in head.lower()
+    assert body == b"5\r\nhello\r\n0\r\n\r\n"

@@ -5,10 +5,16 @@ implementations): accepted, served by pounce's own WebSocket implementation, sai
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+
+from tests.support import ROOT
 
 
 @pytest.mark.parametrize("ws", ["websockets", "websockets-sansio"])
@@ -42,3 +48,38 @@ def test_ws_none_still_refuses(pounce_server) -> None:
 
     with pytest.raises(InvalidStatus):
         asyncio.run(attempt())
+
+
+@pytest.mark.timeout(30)
+def test_run_with_a_websockets_name_says_so_too(tmp_path) -> None:
+    """``pounce.run(ws="websockets")`` (no CLI) logs the same one line."""
+    script = tmp_path / "embed.py"
+    script.write_text(
+        "import pounce\n"
+        "from tests.apps.ws_apps import app\n"
+        "config = dict(port=0, ws='websockets', lifespan='off', access_log=False)\n"
+        "pounce.run(app, **config)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if "Press CTRL+C to quit" in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    note = (
+        "INFO:     --ws websockets: pounce runs its own WebSocket implementation (wsproto-based) "
+        "for uvicorn's websockets choices"
+    )
+    assert lines.count(note) == 1, lines
