@@ -165,6 +165,16 @@ def _duration(record: LogRecord) -> float:
     return float(getattr(record, "duration", 0.0))
 
 
+def _micros(record: LogRecord) -> int:
+    """Whole microseconds, the one value T, D, M and L's text are cut from (as gunicorn's)."""
+    return int(_duration(record) * 1_000_000)
+
+
+def _decimal_seconds(record: LogRecord) -> str:
+    micros = _micros(record)
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
 Getter = Callable[[LogRecord], Any]
 
 # atom: (JSON key, getter for JSON, getter for text or None when the JSON value prints as is).
@@ -188,10 +198,10 @@ ATOMS: dict[str, tuple[str, Getter, Getter | None]] = {
         lambda r: _header(getattr(r, "request_headers", None), b"user-agent"),
         None,
     ),
-    "T": ("duration_s", lambda r: int(_duration(r)), None),
-    "D": ("duration_us", lambda r: int(_duration(r) * 1_000_000), None),
-    "M": ("duration_ms", lambda r: int(_duration(r) * 1000), None),
-    "L": ("duration", _duration, lambda r: f"{_duration(r):.6f}"),
+    "T": ("duration_s", lambda r: _micros(r) // 1_000_000, None),
+    "D": ("duration_us", _micros, None),
+    "M": ("duration_ms", lambda r: _micros(r) // 1000, None),
+    "L": ("duration", _duration, _decimal_seconds),
     "p": ("pid", lambda r: r.process, lambda r: f"<{r.process}>"),
 }
 
