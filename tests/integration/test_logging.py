@@ -23,7 +23,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests.h2support import H2Client
 from tests.support import APPS, ROOT, PounceProcess, run_pounce
+from tests.wssupport import H2WebSocket
 
 PORT = r"\d+"
 
@@ -236,7 +238,7 @@ def uvicorn_lines(config_text: str | None, tmp_path: Path, paths: list[str]) -> 
         )
         try:
             deadline = time.monotonic() + 15
-            while b"Application startup complete" not in log.read_bytes():
+            while b"Uvicorn running on" not in log.read_bytes():
                 assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.05)
             for target in paths:
@@ -416,6 +418,18 @@ def test_websocket_default_line(pounce_server: Any) -> None:
     assert re.fullmatch(
         rf'INFO:     127\.0\.0\.1:{PORT} - "GET /scope HTTP/1\.1" 101 Switching Protocols', line
     )
+
+
+def test_websocket_over_http2_is_an_access_record(pounce_server: Any) -> None:
+    """RFC 8441: an extended CONNECT answered 200 is logged as such."""
+    server = pounce_server("ws_apps:app", "--access-log-format", "%(m)s %(U)s %(H)s %(s)s")
+    with H2Client(server.port) as client:
+        ws = H2WebSocket(client, "/scope")
+        assert ws.wait_status() == 200
+        ws.receive()
+        assert bytes(client.get("/plain").body) == b"hello /plain"
+    assert lines_with(server, "/scope") == ["CONNECT /scope HTTP/2 200"]
+    assert lines_with(server, "/plain") == ["GET /plain HTTP/2 200"]
 
 
 def test_log_config_with_access_log_format(pounce_server: Any, tmp_path: Path) -> None:
