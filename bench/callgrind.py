@@ -79,7 +79,8 @@ def run(root: Path, requests: int, pounce_args: list[str], outdir: Path) -> int:
     """Total instructions (Ir) of one pounce process that served ``requests`` requests."""
     port = free_port()
     out = outdir / f"callgrind.{requests}.out"
-    env = dict(os.environ, PYTHONPATH=f"{root}{os.pathsep}{ROOT}")
+    # A fixed hash seed: str hashes, and so dict probing, are the same in every run.
+    env = dict(os.environ, PYTHONPATH=f"{root}{os.pathsep}{ROOT}", PYTHONHASHSEED="0")
     cmd = [
         "taskset",
         "-c",

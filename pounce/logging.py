@@ -37,8 +37,7 @@ _PHRASES = {status.value: status.phrase for status in http.HTTPStatus}
 
 
 class _View:
-    """What ``logging.Formatter.formatMessage`` reads: a record's attributes plus ours,
-    without copying the record (``copy.copy`` of a LogRecord costs more than the line)."""
+    """What a format style reads (``__dict__``): a copy of a record's attributes plus ours."""
 
     __slots__ = ("__dict__",)
 
@@ -81,16 +80,21 @@ class ColourizedFormatter(logging.Formatter):
         self._prefixes[record.levelno] = (record.levelname, prefix)
         return prefix
 
-    def _fields(self, record: logging.LogRecord) -> dict[str, Any]:
-        values = dict(record.__dict__)
+    def _add_fields(self, record: logging.LogRecord, values: dict[str, Any]) -> None:
         values["levelprefix"] = self._levelprefix(record)
-        if self.use_colors and "color_message" in values:
-            message = str(values["color_message"])
-            values["message"] = message % record.args if record.args else message
-        return values
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return super().formatMessage(_View(self._fields(record)))  # type: ignore[arg-type]
+        if self.use_colors and "color_message" in record.__dict__:
+            # The coloured message is for this formatter only: format a copy of the fields.
+            values = dict(record.__dict__)
+            message = str(values["color_message"])
+            values["message"] = message % record.args if record.args else message
+            self._add_fields(record, values)
+            return self._style.format(_View(values))  # type: ignore[arg-type]
+        # Our fields go on the record itself, as logging.Formatter does with message and
+        # asctime (uvicorn formats two copies of the record; each costs more than the line).
+        self._add_fields(record, record.__dict__)
+        return self._style.format(record)
 
 
 class DefaultFormatter(ColourizedFormatter):
@@ -123,8 +127,8 @@ class AccessFormatter(ColourizedFormatter):
                 self._statuses[status_code] = text
         return text
 
-    def _fields(self, record: logging.LogRecord) -> dict[str, Any]:
-        values = super()._fields(record)
+    def _add_fields(self, record: logging.LogRecord, values: dict[str, Any]) -> None:
+        values["levelprefix"] = self._levelprefix(record)
         client_addr, method, full_path, http_version, status_code = record.args  # type: ignore[misc]
         request_line = f"{method} {full_path} HTTP/{http_version}"
         if self.use_colors:
@@ -132,7 +136,6 @@ class AccessFormatter(ColourizedFormatter):
         values["client_addr"] = client_addr
         values["request_line"] = request_line
         values["status_code"] = self.get_status_code(int(status_code))
-        return values
 
 
 class AccessLogFormatter(logging.Formatter):
