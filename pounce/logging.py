@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import click
 
-from .access_log import DEFAULT_JSON_FORMAT, AccessFormat
+from .access_log import DEFAULT_JSON_FORMAT, AccessFormat, switches
 
 TRACE_LOG_LEVEL = 5
 
@@ -149,6 +149,8 @@ class AccessLogFormatter(logging.Formatter):
             raise ValueError("AccessLogFormatter needs a format unless json is true")
         self.access_format = AccessFormat(fmt or DEFAULT_JSON_FORMAT)
         self.json = json
+        if self.access_format.response_headers:
+            switches.response_headers = True  # the cycles keep the app's response headers
 
     def format(self, record: logging.LogRecord) -> str:
         args = record.args

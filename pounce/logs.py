@@ -5,7 +5,6 @@ The formatters are in ``pounce/logging.py``, the access records in ``pounce/acce
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import logging.config
@@ -25,24 +24,27 @@ def configure_logging(config: Config) -> None:
     """uvicorn's ``Config.configure_logging``: apply ``log_config`` (by default
     ``pounce.config.LOGGING_CONFIG``; ``None`` leaves logging alone), then ``--log-level``,
     the access format and ``--no-access-log``."""
+    from .access_log import switches
+
     logging.addLevelName(TRACE, "TRACE")
+    # Set again by an AccessLogFormatter whose format has a %({name}o)s atom.
+    switches.response_headers = False
     log_config = config.log_config
     if log_config is not None:
-        if isinstance(log_config, dict):
-            log_config = copy.deepcopy(log_config)  # never change the caller's (or our) dict
-            if config.use_colors in (True, False):
-                for name in ("default", "access"):
-                    formatter = log_config.get("formatters", {}).get(name)
-                    if isinstance(formatter, dict) and "()" in formatter:
-                        formatter["use_colors"] = config.use_colors
+        if isinstance(log_config, dict) and config.use_colors in (True, False):
+            # --use-colors reaches uvicorn-style formatters; the caller's dict (or
+            # LOGGING_CONFIG) is not changed: only the parts changed here are copies.
+            formatters = dict(log_config.get("formatters", {}))
+            for name in ("default", "access"):
+                formatter = formatters.get(name)
+                if isinstance(formatter, dict) and "()" in formatter:
+                    formatters[name] = {**formatter, "use_colors": config.use_colors}
+            log_config = {**log_config, "formatters": formatters}
         _apply_log_config(log_config)
     level = config.log_level_number
     logging.getLogger("pounce").setLevel(level)
     logging.getLogger("pounce.error").setLevel(level)
     logging.getLogger("pounce.access").setLevel(level)
-    from .access_log import switches
-
-    switches.response_headers = False
     if config.access_log_format is not None or config.access_log_json:
         from .logging import AccessLogFormatter
 
@@ -52,7 +54,6 @@ def configure_logging(config: Config) -> None:
             raise ConfigError(f"--access-log-format: {exc}") from exc
         for handler in access_logger.handlers:
             handler.setFormatter(formatter)
-        switches.response_headers = formatter.access_format.response_headers
     if not config.access_log:
         access_logger.handlers.clear()
         access_logger.propagate = False
