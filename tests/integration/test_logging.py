@@ -462,3 +462,33 @@ def test_bad_format_is_a_one_line_error(fmt: str, message: str) -> None:
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_response_header_atom_in_workers(pounce_server: Any) -> None:
+    """The prefork workers record response headers for an o atom too."""
+    server = pounce_server(
+        "testapp:app", "--workers", "2", "--access-log-format", "%(U)s %({x-status}o)s"
+    )
+    for code in (203, 204, 205):
+        raw_get(server.port, f"/status?code={code}")
+    assert sorted(lines_with(server, "/status ", count=3)) == [
+        "/status 203",
+        "/status 204",
+        "/status 205",
+    ]
+
+
+def test_log_level_warning_hides_access_lines(pounce_server: Any) -> None:
+    server = pounce_server("testapp:app", "--log-level", "warning", ready=False)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            raw_get(server.port, "/hidden")
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    time.sleep(0.3)
+    assert "/hidden" not in server.output()
+    assert "INFO" not in server.output()

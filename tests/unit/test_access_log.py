@@ -380,3 +380,71 @@ def test_numeric_atoms_take_d() -> None:
     assert (
         AccessFormat("%(s)d %(B)d %(D)d %(M)d %(T)d").text(make_record()) == "200 13 250000 250 0"
     )
+
+
+# configure_logging ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_loggers() -> Iterator[None]:
+    names = ("pounce", "pounce.error", "pounce.access")
+    saved = {
+        name: (
+            list(logging.getLogger(name).handlers),
+            logging.getLogger(name).level,
+            logging.getLogger(name).propagate,
+            logging.getLogger(name).disabled,
+        )
+        for name in names
+    }
+    for name in names:
+        logging.getLogger(name).handlers.clear()
+    try:
+        yield
+    finally:
+        for name, (handlers, level, propagate, disabled) in saved.items():
+            log = logging.getLogger(name)
+            log.handlers[:] = handlers
+            log.setLevel(level)
+            log.propagate, log.disabled = propagate, disabled
+        switches.response_headers = False
+
+
+def test_log_config_none_leaves_logging_alone(clean_loggers: None) -> None:
+    from pounce.logs import configure_logging
+
+    configure_logging(Config(app="x:y", log_config=None))
+    assert logging.getLogger("pounce").handlers == []
+    assert access_logger.handlers == []
+
+
+def test_default_config_and_use_colors_leave_logging_config_unchanged(
+    clean_loggers: None,
+) -> None:
+    from pounce.logs import configure_logging
+
+    before = json.dumps(LOGGING_CONFIG, sort_keys=True)
+    assert Config(app="x:y").log_config is LOGGING_CONFIG
+    configure_logging(Config(app="x:y", use_colors=True))
+    assert json.dumps(LOGGING_CONFIG, sort_keys=True) == before
+    (handler,) = access_logger.handlers
+    assert isinstance(handler.formatter, AccessFormatter) and handler.formatter.use_colors
+    (default,) = logging.getLogger("pounce").handlers
+    assert isinstance(default.formatter, DefaultFormatter) and default.formatter.use_colors
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [("%({x}o)s", True), ("%({x}i)s", False)])
+def test_formatter_in_a_log_config_sets_response_header_recording(
+    clean_loggers: None, fmt: str, expected: bool
+) -> None:
+    from pounce.logs import configure_logging
+
+    log_config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"a": {"()": "pounce.logging.AccessLogFormatter", "fmt": fmt}},
+        "handlers": {"a": {"class": "logging.NullHandler", "formatter": "a"}},
+        "loggers": {"pounce.access": {"handlers": ["a"], "level": "INFO"}},
+    }
+    configure_logging(Config(app="x:y", log_config=log_config))
+    assert switches.response_headers is expected
