@@ -474,7 +474,7 @@ cdef class RequestResponseCycle:
         self.status = 0
         self.bytes_sent = 0
         self.start_time = 0.0
-        self.response_headers = None
+        # response_headers: None from tp_new (set only for a %({name}o)s access-log atom)
         self.response_started = False
         self.response_complete = False
         self._trailers_pending = False
