@@ -99,7 +99,8 @@ def log_access(cycle: Any) -> None:
         cycle.status,
         nbytes=cycle.bytes_sent,
         duration=perf_counter() - cycle.start_time,
-        response_headers=cycle.response_headers,
+        # Unset (pure cycle) or None (compiled) unless a %({name}o)s atom asked for them.
+        response_headers=getattr(cycle, "response_headers", None),
     )
 
 

@@ -105,7 +105,7 @@ class RequestResponseCycle:
         self.status = 0
         self.bytes_sent = 0
         self.start_time = 0.0
-        self.response_headers: Any = None
+        # response_headers: set only for a %({name}o)s access-log atom (read with getattr)
         self.response_started = False
         self.response_complete = False
         self._trailers_pending = False
@@ -229,7 +229,7 @@ class RequestResponseCycle:
             self._trailers_pending = trailers
             if self.start_time and switches.response_headers:
                 # Only for a %({name}o)s access-log atom (pounce/access_log.py).
-                self.response_headers = message.get("headers", ())
+                self.response_headers: Any = message.get("headers", ())
             return
         if self.response_complete:
             raise RuntimeError(
