@@ -227,8 +227,9 @@ class RequestResponseCycle:
             self.response_started = True
             self.status = status
             self._trailers_pending = trailers
-            if self.start_time and switches.response_headers:
-                # Only for a %({name}o)s access-log atom (pounce/access_log.py).
+            if switches.response_headers and self.start_time:
+                # Only for a %({name}o)s access-log atom (pounce/access_log.py). The bool
+                # first: it is cheaper to test than the float (callgrind, bench/RESULTS.md).
                 self.response_headers: Any = message.get("headers", ())
             return
         if self.response_complete:
