@@ -66,6 +66,16 @@ EXIT_APP = 3
     "--log-level", type=click.Choice(list(LOG_LEVELS)), default=None, help="Log level [info]."
 )
 @click.option("--access-log/--no-access-log", default=True, help="Log every response.")
+@click.option(
+    "--access-log-format",
+    default=None,
+    help="Access line with gunicorn's atoms, e.g. '%(h)s \"%(r)s\" %(s)s %(b)s %(D)s'.",
+)
+@click.option(
+    "--access-log-json/--no-access-log-json",
+    default=False,
+    help="Access log as one JSON object per line.",
+)
 @click.option("--use-colors/--no-use-colors", default=None, help="Coloured log levels.")
 @click.option(
     "--proxy-headers/--no-proxy-headers",
@@ -322,6 +332,8 @@ EXIT_APP = 3
 def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any) -> int:
     """Run the ASGI application APP (``module:attribute``) with pounce."""
     options["headers"] = tuple(_parse_header(h) for h in headers)
+    if options["log_config"] is None:
+        del options["log_config"]  # Config's default: pounce.config.LOGGING_CONFIG
     if version:
         config = Config(app=app or "-", **options)
         click.echo(version_text(config))

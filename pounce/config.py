@@ -41,6 +41,41 @@ WS_CHOICES = ("auto", "wsproto", "websockets", "websockets-sansio", "none")
 WEBSOCKETS_ALIASES = ("websockets", "websockets-sansio")
 # --interface (pounce/interfaces.py): how the app is called.
 INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
+
+# uvicorn's LOGGING_CONFIG (uvicorn/config.py) with pounce's names: the default ``log_config``,
+# a dict to copy and extend as uvicorn users do (``log_config=None`` leaves logging alone).
+LOGGING_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {
+            "()": "pounce.logging.DefaultFormatter",
+            "fmt": "%(levelprefix)s %(message)s",
+            "use_colors": None,
+        },
+        "access": {
+            "()": "pounce.logging.AccessFormatter",
+            "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
+        },
+    },
+    "handlers": {
+        "default": {
+            "formatter": "default",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "formatter": "access",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "loggers": {
+        "pounce": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "pounce.error": {"level": "INFO"},
+        "pounce.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
 LOG_LEVELS: dict[str, int] = {
     "critical": logging.CRITICAL,
     "error": logging.ERROR,
@@ -92,9 +127,13 @@ class Config:
     http: str = "auto"
     lifespan: str = "auto"
     env_file: str | None = None
-    log_config: str | dict[str, Any] | None = None
+    log_config: str | dict[str, Any] | None = field(
+        default_factory=lambda: LOGGING_CONFIG, repr=False
+    )
     log_level: str | int | None = None
     access_log: bool = True
+    access_log_format: str | None = None
+    access_log_json: bool = False
     use_colors: bool | None = None
     proxy_headers: bool = True
     forwarded_allow_ips: str | Sequence[str] | None = None
@@ -215,6 +254,13 @@ class Config:
                 "log_level",
                 f"must be one of {', '.join(LOG_LEVELS)}",
             )
+        if self.access_log_format is not None:
+            from .access_log import AccessFormat
+
+            try:
+                AccessFormat(self.access_log_format)
+            except ValueError as exc:
+                _require(False, "access_log_format", str(exc))
         if self.fd is not None:
             _require(self.fd >= 0, "fd", "must not be negative")
         if self.root_path:

@@ -18,7 +18,9 @@ from pounce._headers import analyze_request_headers, build_response_head
 from pounce._url import decode_path, split_target
 from pounce.errors import BadRequest
 from pounce.h2connection import PREFACE
-from pounce.logs import access_logger, log_access
+from pounce.access_log import log_access, switches
+from pounce.logs import access_logger
+from time import perf_counter
 from pounce.protocols.h11_parser import H11Parser
 from pounce.protocols.h1_support import (
     ASGI_VERSION,
@@ -486,6 +488,7 @@ cdef class RequestResponseCycle:
     cdef public object status
     cdef public Py_ssize_t bytes_sent
     cdef public double start_time
+    cdef public object response_headers
     cdef public bint response_started
     cdef public bint response_complete
     cdef bint _trailers_pending
@@ -511,6 +514,7 @@ cdef class RequestResponseCycle:
         self.status = 0
         self.bytes_sent = 0
         self.start_time = 0.0
+        # response_headers: None from tp_new (set only for a %({name}o)s access-log atom)
         self.response_started = False
         self.response_complete = False
         self._trailers_pending = False
@@ -652,6 +656,9 @@ cdef class RequestResponseCycle:
             self.response_started = True
             self.status = status
             self._trailers_pending = trailers
+            if self.start_time and switches.response_headers:
+                # Only for a %({name}o)s access-log atom (pounce/access_log.py).
+                self.response_headers = _get(message, "headers", ())
             return _DONE
         if self.response_complete:
             raise RuntimeError(
@@ -1140,7 +1147,7 @@ cdef class H1Protocol:
         cdef RequestResponseCycle cycle = RequestResponseCycle.__new__(RequestResponseCycle)
         cycle._setup(scope, self, self.loop, more_body, more_body and (flags & REQ_EXPECT_CONTINUE) != 0)
         if self._access_log:
-            cycle.start_time = self.loop.time()
+            cycle.start_time = perf_counter()
         self._reading = cycle if more_body else None
         self._message_keep_alive = keep_alive
         self.pipeline.append((cycle, keep_alive, None))

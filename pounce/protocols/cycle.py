@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
+from ..access_log import log_access, switches
 from ..config import ASGIApp, Message, Scope
-from ..logs import access_logger, log_access
+from ..logs import access_logger
 
 logger = logging.getLogger("pounce.error")
 
@@ -80,6 +81,7 @@ class RequestResponseCycle:
         "bytes_sent",
         "loop",
         "response_complete",
+        "response_headers",
         "response_started",
         "scope",
         "start_time",
@@ -103,6 +105,7 @@ class RequestResponseCycle:
         self.status = 0
         self.bytes_sent = 0
         self.start_time = 0.0
+        # response_headers: set only for a %({name}o)s access-log atom (read with getattr)
         self.response_started = False
         self.response_complete = False
         self._trailers_pending = False
@@ -224,6 +227,10 @@ class RequestResponseCycle:
             self.response_started = True
             self.status = status
             self._trailers_pending = trailers
+            if switches.response_headers and self.start_time:
+                # Only for a %({name}o)s access-log atom (pounce/access_log.py). The bool
+                # first: it is cheaper to test than the float (callgrind, bench/RESULTS.md).
+                self.response_headers: Any = message.get("headers", ())
             return
         if self.response_complete:
             raise RuntimeError(

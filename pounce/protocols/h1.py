@@ -21,6 +21,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
@@ -389,7 +390,7 @@ class H1Protocol(asyncio.Protocol):
             expect_continue=more_body and bool(flags & REQ_EXPECT_CONTINUE),
         )
         if state.access_log:
-            cycle.start_time = self.loop.time()
+            cycle.start_time = perf_counter()  # the access record's duration
         self._reading = cycle if more_body else None
         self._message_keep_alive = keep_alive
         self.pipeline.append((cycle, keep_alive, None))

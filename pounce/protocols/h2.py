@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import Any
 
 from .._headers import get_header
@@ -380,7 +381,7 @@ class H2Protocol(asyncio.Protocol):
             stream.body_deadline = at = loop.time() + state.body_timeout
             self._arm(at)
         if state.access_log:
-            cycle.start_time = loop.time()
+            cycle.start_time = perf_counter()  # the access record's duration
         coro = cycle.run_asgi(state.app_for_request())
         runner = self._runner
         if runner is None and AppRunner is not None:

@@ -37,6 +37,7 @@ import logging
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Iterable
+from time import perf_counter
 from typing import Any, Protocol
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -46,8 +47,8 @@ from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opc
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError, split_comma_header
 
+from ..access_log import log_websocket
 from ..errors import ClientDisconnected
-from ..logs import access_logger
 from ..state import ServerState
 from . import ws_mask
 
@@ -235,6 +236,7 @@ class WebSocketSession:
         self._ping_due_at = 0.0  # when the ping in flight was due (the next one follows it)
         self._response: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self._body: list[bytes] = []
+        self._started = perf_counter() if state.access_log else 0.0  # for the access record
 
     @property
     def transport(self) -> Any:
@@ -565,7 +567,8 @@ class WebSocketSession:
         for name, value in message.get("headers", ()):
             headers.append((bytes(name).lower(), bytes(value)))
         self.carrier.accept(headers)
-        self._log_handshake("[accepted]")
+        # RFC 6455 §4.2.2: 101 on HTTP/1.1; RFC 8441 §5: 200 on HTTP/2.
+        self._log_handshake(200 if self.scope.get("http_version") == "2" else 101, headers)
         self.conn = Connection(ConnectionType.SERVER, extensions=extensions)
         self.status = OPEN
         self._arm_ping()
@@ -573,23 +576,21 @@ class WebSocketSession:
             pending, self._pending = bytes(self._pending), bytearray()
             self.loop.call_soon(self.feed, pending)
 
-    def _log_handshake(self, outcome: str) -> None:
-        """uvicorn's access-log line for a WebSocket handshake."""
-        if self.state.access_log:
-            client = self.scope.get("client")
-            path = self.scope.get("path", "")
-            query = self.scope.get("query_string", b"")
-            if query:
-                path = f"{path}?{query.decode('latin-1')}"
-            access_logger.info(
-                '%s - "WebSocket %s" %s',
-                f"{client[0]}:{client[1]}" if client else "-",
-                path,
-                outcome,
+    def _log_handshake(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """The access record of the handshake, shaped as an HTTP response's (access_log.py):
+        method GET (RFC 6455 §4.1) or CONNECT over HTTP/2 (RFC 8441 §4)."""
+        if self._started:
+            http2 = self.scope.get("http_version") == "2"
+            log_websocket(
+                self.scope,
+                "CONNECT" if http2 else "GET",
+                status,
+                perf_counter() - self._started,
+                headers,
             )
 
     def _respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self._log_handshake(str(status))
+        self._log_handshake(status, headers)
         self.status = CLOSED
         self._pending = bytearray()
         self.carrier.respond(status, headers, body)
