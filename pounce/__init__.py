@@ -6,7 +6,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .config import Config
+from .config import LOGGING_CONFIG, Config
 from .server import Server
 from .supervisor import run_config
 
@@ -30,9 +30,11 @@ def run(
     http: str = Config.http,
     lifespan: str = Config.lifespan,
     env_file: str | None = Config.env_file,
-    log_config: str | dict[str, Any] | None = Config.log_config,
+    log_config: str | dict[str, Any] | None = LOGGING_CONFIG,
     log_level: str | int | None = Config.log_level,
     access_log: bool = Config.access_log,
+    access_log_format: str | None = Config.access_log_format,
+    access_log_json: bool = Config.access_log_json,
     use_colors: bool | None = Config.use_colors,
     proxy_headers: bool = Config.proxy_headers,
     proxy_headers_forwarded: bool = Config.proxy_headers_forwarded,

@@ -24,7 +24,13 @@ def test_run_takes_every_config_field_by_name_with_configs_default():
     assert set(keywords) == set(fields)
     for name, param in keywords.items():
         assert param.kind is inspect.Parameter.KEYWORD_ONLY, name
-        assert param.default == fields[name].default, name
+        field = fields[name]
+        default = (
+            field.default
+            if field.default_factory is dataclasses.MISSING
+            else field.default_factory()
+        )
+        assert param.default is default or param.default == default, name
         assert param.annotation == fields[name].type, name
 
 
