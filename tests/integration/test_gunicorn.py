@@ -245,7 +245,7 @@ def test_get_post_websocket_with_two_workers(worker: str) -> None:
         assert log.count(f"speedups: {speedups}") == 2, log
         assert log.count(f"http: {http}, ") == 2, log
         # The access log went through gunicorn's --access-logfile handler.
-        assert re.search(r'127\.0\.0\.1:\d+ - "POST /echo HTTP/1\.1" 200 300000 ', log), log
+        assert re.search(r'127\.0\.0\.1:\d+ - "POST /echo HTTP/1\.1" 200$', log, re.M), log
         assert server.stop() == 0
 
 

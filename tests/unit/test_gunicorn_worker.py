@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import socket
 import ssl
 import sys
@@ -33,6 +34,13 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
 @pytest.fixture
 def make_worker() -> Iterator[Any]:
     made: list[PounceWorker] = []
+    # A PounceWorker points pounce's loggers at gunicorn's handler lists (the same objects):
+    # give the loggers their own lists back, so no later test in this process shares them.
+    names = ("pounce.error", "pounce.access")
+    saved = {
+        name: (logging.getLogger(name).handlers, logging.getLogger(name).level) for name in names
+    }
+    saved_propagate = {name: logging.getLogger(name).propagate for name in names}
 
     def make(cls: type[PounceWorker] = PounceWorker, **settings: Any) -> PounceWorker:
         cfg = GunicornConfig()
@@ -46,6 +54,11 @@ def make_worker() -> Iterator[Any]:
     yield make
     for worker in made:
         worker.tmp.close()
+    for name, (handlers, level) in saved.items():
+        log = logging.getLogger(name)
+        log.handlers = handlers
+        log.setLevel(level)
+        log.propagate = saved_propagate[name]
 
 
 def test_default_settings(make_worker: Any) -> None:
