@@ -211,7 +211,13 @@ async def _abuse(port: int, count: int, start: int) -> Counter[str]:
             try:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 await abuse(reader, writer)
-            except (AssertionError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            except (
+                AssertionError,
+                OSError,
+                TimeoutError,
+                asyncio.TimeoutError,  # wait_for's on 3.10; the same class from 3.11 on
+                asyncio.IncompleteReadError,
+            ) as exc:
                 took = time.monotonic() - t0
                 failures[f"{abuse.__name__}: {type(exc).__name__} after {took:.1f}s"] += 1
             finally:
