@@ -8,6 +8,7 @@ and the test suite can tell a silent fallback from a deliberate one.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 
@@ -49,7 +50,7 @@ def _hpack_compiled() -> bool:
     if not USE_EXTENSIONS:
         return False
     try:
-        from ._speedups import _hpack  # noqa: F401
+        importlib.import_module("pounce._speedups._hpack")
     except ImportError as exc:
         EXTENSION_IMPORT_ERRORS["pounce._speedups._hpack"] = str(exc)
         return False

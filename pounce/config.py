@@ -425,7 +425,7 @@ class Config:
         except ValueError as exc:
             raise ConfigError(f"--ssl-version: {exc}") from exc
         try:
-            ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, self.ssl_keyfile_password)  # type: ignore[arg-type]
+            ctx.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, self.ssl_keyfile_password)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"--ssl-certfile: cannot load certificate: {exc}") from exc
         ctx.verify_mode = ssl.VerifyMode(self.ssl_cert_reqs)
@@ -558,7 +558,7 @@ def _import_loop_factory(import_str: str) -> Callable[[], asyncio.AbstractEventL
         raise AppLoadError(f"--loop: {exc}") from exc
     if not callable(factory):
         raise AppLoadError(f"--loop: {import_str!r} is not callable")
-    return factory  # type: ignore[no-any-return]
+    return factory
 
 
 def _uvloop_factory() -> asyncio.AbstractEventLoop:

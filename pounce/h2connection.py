@@ -494,7 +494,7 @@ class H2Connection:
             state = self._streams.get(event.stream_id)
             if state is not None:
                 try:
-                    check_trailers(event.headers)  # type: ignore[arg-type]
+                    check_trailers(event.headers)
                 except MalformedHeaders:
                     # RFC 9113 §8.1.1: stream error; the app sees the stream reset.
                     self._forget(self._streams.pop(event.stream_id, None))
@@ -510,7 +510,7 @@ class H2Connection:
                     out.append(H2StreamReset(event.stream_id, PROTOCOL_ERROR))
                     return 0
                 state.ended = True
-                out.append(H2TrailersReceived(event.stream_id, list(event.headers)))  # type: ignore[arg-type]
+                out.append(H2TrailersReceived(event.stream_id, list(event.headers)))
         elif isinstance(event, h2.events.StreamReset):
             if event.remote_reset and not self._reset_budget.hit(self._clock()):
                 raise _CalmDown("too many stream resets")  # Rapid Reset, CVE-2023-44487
@@ -589,7 +589,7 @@ class H2Connection:
             self._refuse(stream_id)  # RFC 9113 §5.1.2
             return
         try:
-            pseudo, headers = split_request_headers(event.headers)  # type: ignore[arg-type]
+            pseudo, headers = split_request_headers(event.headers)
         except MalformedHeaders:
             # RFC 9113 §8.1.1: a malformed request is a stream error of type PROTOCOL_ERROR.
             if not self._reset_budget.hit(self._clock()):

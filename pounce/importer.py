@@ -56,7 +56,8 @@ def load_app(config: Config) -> ASGIApp:
     if config.app_dir is not None and config.app_dir not in sys.path:
         sys.path.insert(0, config.app_dir)
     target = config.app
-    app = import_from_string(target) if isinstance(target, str) else target
+    # Any: whatever the user named; checked (callable, interface) below.
+    app: Any = import_from_string(target) if isinstance(target, str) else target
     if config.factory:
         try:
             app = app()

@@ -119,7 +119,7 @@ def wrap_app(app: Any, interface: str) -> ASGIApp:
         raise ConfigError(f"--interface: must be one of {', '.join(INTERFACE_CHOICES)}")
     chosen = detect_interface(app) if interface == "auto" else interface
     if chosen == "asgi3":
-        return app  # type: ignore[no-any-return]
+        return app
     if chosen == "asgi2":
         return ASGI2Adapter(app)
     try:
@@ -131,7 +131,8 @@ def wrap_app(app: Any, interface: str) -> ASGIApp:
         ) from exc
     # a2wsgi calls receive() in its worker thread and awaits it on the loop: the server's
     # receive() does its work at the await (tests/unit/test_receive_timing.py).
-    return WSGIMiddleware(_InputTerminated(app))  # type: ignore[no-any-return]
+    wsgi = _InputTerminated(app)
+    return WSGIMiddleware(wsgi)  # type: ignore[arg-type,return-value]  # a2wsgi's TypedDicts
 
 
 def is_wsgi_adapter(app: Any) -> bool:

@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
@@ -462,6 +463,12 @@ def _in_fresh_context(app: ASGIApp) -> ASGIApp:
 
     async def app_in_fresh_context(scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        await loop.create_task(app(scope, receive, send), context=contextvars.Context())  # type: ignore[arg-type]
+        coro = app(scope, receive, send)
+        if sys.version_info >= (3, 11):
+            await loop.create_task(coro, context=contextvars.Context())  # type: ignore[arg-type]  # an app returns a coroutine
+        else:
+            # 3.10's create_task has no context= (added in 3.11): a task copies the context it
+            # is created in, so create it inside an empty one.
+            await contextvars.Context().run(loop.create_task, coro)  # type: ignore[arg-type]  # an app returns a coroutine
 
     return app_in_fresh_context

@@ -243,7 +243,9 @@ cdef object _ConnErr = _ConnectionError
 
 
 cdef inline unsigned int _u32(const unsigned char* p) noexcept nogil:
-    return (<unsigned int>p[0] << 24) | (<unsigned int>p[1] << 16) | (<unsigned int>p[2] << 8) | p[3]
+    return (
+        (<unsigned int>p[0] << 24) | (<unsigned int>p[1] << 16) | (<unsigned int>p[2] << 8) | p[3]
+    )
 
 
 cdef bytes _frame_header(Py_ssize_t length, int ftype, int flags, unsigned int stream_id):
@@ -378,7 +380,6 @@ cdef class _Stream:
     cdef long long buffered  # body bytes received, not yet consumed by the application
     cdef long long content_length  # -1: none given (§8.1.1)
     cdef long long received
-
 
 
 cdef inline _Stream _new_stream(int stream_id, long long send_window, long long recv_window):
@@ -726,7 +727,9 @@ cdef class H2Connection:
         if sid > self._highest_stream_id and not self._send_closed:
             self._highest_stream_id = sid
             block = self._encoder.encode_response(status, [])
-            self._out.append(_frame_header(len(block), T_HEADERS, F_END_STREAM | F_END_HEADERS, sid))
+            self._out.append(
+                _frame_header(len(block), T_HEADERS, F_END_STREAM | F_END_HEADERS, sid)
+            )
             self._out.append(block)
         self.close_connection(NO_ERROR)
         self._terminated = True
@@ -870,8 +873,8 @@ cdef class H2Connection:
 
     cdef Py_ssize_t _closed_slot(self, unsigned int stream_id) noexcept:
         """The ring slot of a remembered closed stream, else -1 (newest first)."""
-        cdef Py_ssize_t i, slot = self._closed_next
-        for i in range(self._closed_count):
+        cdef Py_ssize_t _i, slot = self._closed_next
+        for _i in range(self._closed_count):
             # (Not (slot - 1) % CLOSED_MEMORY: under cdivision that is -1 at slot 0, and the
             # scan of a full ring went on below the arrays instead of wrapping around.)
             slot = (slot if slot else CLOSED_MEMORY) - 1
@@ -1199,7 +1202,9 @@ cdef class H2Connection:
 
     # Control frames -------------------------------------------------------------------------
 
-    cdef int _on_priority(self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id) except -1:
+    cdef int _on_priority(
+        self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id
+    ) except -1:
         # §6.3: parsed and ignored (§5.3.2), but counted (CVE-2019-9513).
         cdef _Stream s
         if stream_id == 0:
@@ -1217,7 +1222,9 @@ cdef class H2Connection:
             self._stream_error(s, PROTOCOL_ERROR)
         return 0
 
-    cdef int _on_rst_stream(self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id) except -1:
+    cdef int _on_rst_stream(
+        self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id
+    ) except -1:
         cdef _Stream s
         cdef Py_ssize_t slot
         if stream_id == 0:
@@ -1243,7 +1250,9 @@ cdef class H2Connection:
             self._events.append(_H2_RESET.make2(stream_id, _u32(p)))
         return 0
 
-    cdef int _on_window_update(self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id) except -1:
+    cdef int _on_window_update(
+        self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id
+    ) except -1:
         cdef long long increment
         cdef _Stream s
         if length != 4:
@@ -1351,7 +1360,9 @@ cdef class H2Connection:
         self._out.append(opaque)
         return 0
 
-    cdef int _on_goaway(self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id) except -1:
+    cdef int _on_goaway(
+        self, const unsigned char* p, Py_ssize_t length, unsigned int stream_id
+    ) except -1:
         cdef unsigned int code
         if stream_id != 0:
             raise _ConnErr(PROTOCOL_ERROR, "GOAWAY on a stream")  # §6.8
@@ -1434,7 +1445,9 @@ cdef class H2Connection:
         if window < 0:
             window = 0
         if window == total and total <= frame_size:
-            self._out.append(_frame_header(total, T_DATA, F_END_STREAM if end_stream else 0, stream_id))
+            self._out.append(
+                _frame_header(total, T_DATA, F_END_STREAM if end_stream else 0, stream_id)
+            )
             if total:
                 self._out.append(data)
             sent = total

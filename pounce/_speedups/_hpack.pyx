@@ -341,12 +341,12 @@ cdef inline Py_ssize_t _read_int(
     cdef uint64_t limit = (1 << prefix_bits) - 1
     cdef uint64_t value = data[p] & limit
     cdef uint64_t b
-    cdef int shift = 0, i
+    cdef int shift = 0, _i
     p += 1
     if value < limit:
         pos[0] = p
         return <Py_ssize_t>value
-    for i in range(MAX_CONTINUATION):
+    for _i in range(MAX_CONTINUATION):
         if p >= end:
             raise HPACKError("truncated integer (RFC 7541 §5.1)")
         b = data[p]

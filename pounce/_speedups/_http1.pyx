@@ -41,7 +41,6 @@ from pounce.protocols.h1_support import (
     error_response,
     httptools,
     describe_connection,
-    socket_address,
 )
 from pounce.protocols.tasks import EAGER_TASKS
 from pounce.protocols.h1_limits import (
@@ -301,7 +300,6 @@ cdef inline object _get(object message, str key, object default):
     if type(message) is dict:
         return (<dict>message).get(key, default)
     return message.get(key, default)
-
 
 
 cdef inline int _cancelling(task):
@@ -1099,7 +1097,9 @@ cdef class H1Protocol:
             keep_alive = bool(flags & REQ_CONNECTION_KEEP_ALIVE) and not (
                 flags & REQ_CONNECTION_CLOSE
             )
-        upgrade = (flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE) or method == "CONNECT"
+        upgrade = (
+            (flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE) or method == "CONNECT"
+        )
         if upgrade:
             keep_alive = False
             if flags & REQ_CHUNKED:
@@ -1145,7 +1145,9 @@ cdef class H1Protocol:
             if try_ws_upgrade(self, scope, headers, more_body):
                 return  # a WebSocket has the transport; the parser stops at the upgrade
         cdef RequestResponseCycle cycle = RequestResponseCycle.__new__(RequestResponseCycle)
-        cycle._setup(scope, self, self.loop, more_body, more_body and (flags & REQ_EXPECT_CONTINUE) != 0)
+        cycle._setup(
+            scope, self, self.loop, more_body, more_body and (flags & REQ_EXPECT_CONTINUE) != 0
+        )
         if self._access_log:
             cycle.start_time = perf_counter()
         self._reading = cycle if more_body else None
@@ -1163,7 +1165,8 @@ cdef class H1Protocol:
         colon, visible-ASCII values without trailing whitespace). Every header that frames a
         body or changes the protocol (content-length other than 0, transfer-encoding, upgrade)
         and any head that reaches a limit (request line, field size, field count, head size) goes
-        to llhttp, so the limits and the smuggling defences stay in one place. tests/unit/test_h1_fast_head.py holds this to llhttp's reading.
+        to llhttp, so the limits and the smuggling defences stay in one place.
+        tests/unit/test_h1_fast_head.py holds this to llhttp's reading.
         """
         cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
@@ -1552,7 +1555,10 @@ cdef class H1Protocol:
                 self.transport.write(CONTINUE)
 
     cpdef body_consumed(self, cycle, Py_ssize_t nbytes):
-        if self._read_paused & _PAUSE_BODY and (<RequestResponseCycle>cycle)._body_size < C_BODY_LOW_WATER:
+        if (
+            self._read_paused & _PAUSE_BODY
+            and (<RequestResponseCycle>cycle)._body_size < C_BODY_LOW_WATER
+        ):
             self._resume_reading(_PAUSE_BODY)
 
     cpdef response_complete(self, cycle):

@@ -271,7 +271,7 @@ class RequestResponseCycle:
     async def run_asgi(self, app: ASGIApp) -> None:
         """Call the app once and enforce the response rules on what it did."""
         try:
-            result = await app(self.scope, self.receive, self.send)
+            result = await app(self.scope, self.receive, self.send)  # type: ignore[func-returns-value]  # an app may return a value: logged
         except asyncio.CancelledError:
             # Cancelled because the client left or the server gave up waiting on shutdown.
             if not self.response_complete:

@@ -99,7 +99,7 @@ class H1Protocol(asyncio.Protocol):
     def __init__(self, state: ServerState, parser: str = "httptools") -> None:
         self.state = state
         self.loop = state.loop
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         if parser == "httptools":
             self.parser: Any = httptools.HttpRequestParser(self)
         else:
@@ -165,7 +165,7 @@ class H1Protocol(asyncio.Protocol):
     # asyncio.Protocol ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio hands a BaseTransport
         state = self.state
         refuse = state.limit_connections and over_connection_limit(state)
         state.connections.add(self)
@@ -258,7 +258,7 @@ class H1Protocol(asyncio.Protocol):
 
     def _check_preface(self, data: bytes) -> bytes:
         """RFC 9113 §3.3: a client with prior knowledge starts with the HTTP/2 preface."""
-        data = self._preface + data  # type: ignore[operator]
+        data = self._preface + data  # type: ignore[operator]  # called only while _preface is bytes
         if len(data) < len(PREFACE) and PREFACE.startswith(data):
             self._preface = data
             return b""
@@ -359,7 +359,7 @@ class H1Protocol(asyncio.Protocol):
         client = self.client
         scheme = self.scheme
         if self.proxy_trusted:
-            client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]
+            client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]  # proxy_trusted implies a proxy
         root_path = state.root_path
         scope = {
             "type": "http",

@@ -77,11 +77,12 @@ class H11Parser:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
                 raise self._translate(exc) from None
-            event_type = type(event)
-            if event_type is h11.Data:
+            # isinstance (not type() is) so mypy narrows the event; h11's event classes have
+            # no subclasses, so the tests are the same.
+            if isinstance(event, h11.Data):
                 body = event.data  # h11 may hand out a bytearray slice; ASGI bodies are bytes
                 callbacks.on_body(body if type(body) is bytes else bytes(body))
-            elif event_type is h11.Request:
+            elif isinstance(event, h11.Request):
                 self._version = event.http_version.decode("ascii", "replace")
                 self._method = event.method
                 head, self._head = self._head, b""
@@ -106,7 +107,7 @@ class H11Parser:
                 for name, value in items:
                     callbacks.on_header(name, value)
                 callbacks.on_headers_complete()
-            elif event_type is h11.EndOfMessage:
+            elif isinstance(event, h11.EndOfMessage):
                 # Trailers (event.headers) never join the request headers. Framing fields in
                 # them are refused, as llhttp does (RFC 9110 §6.5.1); the others go to
                 # on_header after the head, as llhttp's do, for the field limits.
@@ -218,7 +219,8 @@ class _StrictChunkedReader:
         self._inner = inner
 
     def __call__(self, buf: Any) -> Any:
-        return self._inner(_LineCheckingBuffer(buf))
+        checked = _LineCheckingBuffer(buf)
+        return self._inner(checked)  # type: ignore[arg-type]  # duck-typed ReceiveBuffer
 
     def read_eof(self) -> Any:
         return self._inner.read_eof()

@@ -15,7 +15,7 @@ if HAS_HTTPTOOLS:
     UPGRADE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserUpgrade, ParserUpgrade)
     PARSE_ERRORS: tuple[type[BaseException], ...] = (httptools.HttpParserError, BadRequest)
 else:  # pragma: no cover - exercised by environments without httptools
-    httptools = None
+    httptools = None  # type: ignore[assignment]  # read only when HAS_HTTPTOOLS
     UPGRADE_ERRORS = (ParserUpgrade,)
     PARSE_ERRORS = (BadRequest,)
 

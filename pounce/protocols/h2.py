@@ -136,7 +136,7 @@ class H2Protocol(asyncio.Protocol):
     ) -> None:
         self.state = state
         self.loop = state.loop
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set in connection_made
         self.conn = H2Connection(settings_from_state(state))
         self.streams: dict[int, H2Stream] = {}
         # Streams with response bytes (or an end) waiting for a window, in turn order.
@@ -182,7 +182,7 @@ class H2Protocol(asyncio.Protocol):
     # asyncio.Protocol ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio hands a BaseTransport
         state = self.state
         state.connections.add(self)
         self.server, self.client, self.scheme, self.proxy_trusted = describe_connection(
@@ -258,11 +258,11 @@ class H2Protocol(asyncio.Protocol):
         """Every event but H2RequestReceived (data_received takes that one first)."""
         tp = type(event)
         if tp is H2BodyReceived:
-            self._on_body(event)  # type: ignore[arg-type]
+            self._on_body(event)  # type: ignore[arg-type]  # narrowed by type(event)
         elif tp is H2WindowUpdated:
-            self._on_window(event)  # type: ignore[arg-type]
+            self._on_window(event)  # type: ignore[arg-type]  # narrowed by type(event)
         elif tp is H2StreamReset:
-            stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]
+            stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]  # narrowed by type(event)
             if stream is not None:
                 stream.end_sent = True
                 self._close_stream(stream)
@@ -271,14 +271,14 @@ class H2Protocol(asyncio.Protocol):
                 # than the app being cancelled with a message in hand).
                 self.loop.call_soon(stream.cycle.disconnect)
         elif tp is H2TrailersReceived:
-            stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]
+            stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]  # narrowed by type(event)
             if stream is not None:
-                error = trailers_error(self.state, event.headers)  # type: ignore[attr-defined]
+                error = trailers_error(self.state, event.headers)  # type: ignore[attr-defined]  # narrowed by type(event)
                 if error is not None:
                     self._give_up_body(stream, error[0])
                     return
                 ext = stream.cycle.scope["extensions"]
-                ext["http.request.trailers"] = {"headers": event.headers}  # type: ignore[attr-defined]
+                ext["http.request.trailers"] = {"headers": event.headers}  # type: ignore[attr-defined]  # narrowed by type(event)
                 stream.body_deadline = 0.0
                 stream.cycle.end_body()
                 self._maybe_finish(stream)
@@ -289,12 +289,12 @@ class H2Protocol(asyncio.Protocol):
             logger.debug(
                 "HTTP/2 connection error from %s: %s (code %d)",
                 self.client,
-                event.message,  # type: ignore[attr-defined]
-                event.error_code,  # type: ignore[attr-defined]
+                event.message,  # type: ignore[attr-defined]  # narrowed by type(event)
+                event.error_code,  # type: ignore[attr-defined]  # narrowed by type(event)
             )
             self._abandon()
         elif tp is H2WebSocketRequest:
-            self._on_websocket(event)  # type: ignore[arg-type]
+            self._on_websocket(event)  # type: ignore[arg-type]  # narrowed by type(event)
 
     # Requests --------------------------------------------------------------------------------
 
@@ -336,7 +336,7 @@ class H2Protocol(asyncio.Protocol):
         client = self.client
         scheme = self.scheme
         if self.proxy_trusted:
-            client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]
+            client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]  # proxy_trusted implies a proxy
         root_path = state.root_path
         if root_path:
             path = root_path + path
@@ -509,7 +509,7 @@ class H2Protocol(asyncio.Protocol):
         conn = self.conn
         sid = stream.stream_id
         try:
-            conn.send_response_headers(sid, head[0], head[1], end_stream=not size)  # type: ignore[index]
+            conn.send_response_headers(sid, head[0], head[1], end_stream=not size)  # type: ignore[index]  # head is set before the body
             sent = conn.send_data(sid, body, end_stream=True) if size else 0
         except StreamGone:
             self._stream_gone(stream)

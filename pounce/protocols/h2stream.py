@@ -57,7 +57,7 @@ class H2Stream:
     def __init__(self, proto: H2Protocol, stream_id: int) -> None:
         self.proto = proto
         self.stream_id = stream_id
-        self.cycle: RequestResponseCycle = None  # type: ignore[assignment]
+        self.cycle: RequestResponseCycle = None  # type: ignore[assignment]  # set before the app runs
         self.head: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self.head_sent = False
         self.no_body = False

@@ -57,7 +57,7 @@ class AlpnSelector(asyncio.Protocol):
             # Past --limit-connections on HTTP/2: SETTINGS then GOAWAY(last stream 0,
             # NO_ERROR), so the client knows no request was processed and may retry. An
             # HTTP/1.1 connection gets H1Protocol's 503 instead.
-            transport.write(H2_REFUSE_CONNECTION)  # type: ignore[attr-defined]
+            transport.write(H2_REFUSE_CONNECTION)  # type: ignore[attr-defined]  # a write transport (TLS)
             transport.close()
             return
         protocol: asyncio.Protocol = (

@@ -22,5 +22,5 @@ def start_task(
 ) -> asyncio.Task[None]:
     """A task running ``coro``; started eagerly where the Python version allows it."""
     if EAGER_TASKS:
-        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]  # eager_start is 3.12+
     return loop.create_task(coro)

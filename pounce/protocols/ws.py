@@ -80,7 +80,9 @@ CLOSED = 4
 class Carrier(Protocol):
     """What a session needs from the connection or stream that carries it."""
 
-    transport: Any
+    @property
+    def transport(self) -> Any:
+        """The asyncio transport under the carrier (read only here: an attribute or property)."""
 
     def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
         """Send the handshake response (101 on HTTP/1.1, 200 on HTTP/2) with these headers."""
@@ -327,13 +329,13 @@ class WebSocketSession:
         for event in conn.events():
             tp = type(event)
             if tp is TextMessage or tp is BytesMessage:
-                self._on_message(event)  # type: ignore[arg-type]
+                self._on_message(event)  # type: ignore[arg-type]  # narrowed by type(event)
             elif tp is Ping:
-                self._write(conn.send(event.response()))  # type: ignore[attr-defined]
+                self._write(conn.send(event.response()))  # type: ignore[attr-defined]  # narrowed by type(event)
             elif tp is Pong:
                 self._on_pong()
             elif tp is CloseConnection:
-                self._on_close(event)  # type: ignore[arg-type]
+                self._on_close(event)  # type: ignore[arg-type]  # narrowed by type(event)
             if self.status == CLOSED:
                 return
 
@@ -350,7 +352,7 @@ class WebSocketSession:
             return
         parts, self._parts, self._size = self._parts, [], 0
         if self._text:
-            message = {"type": "websocket.receive", "text": "".join(parts)}
+            message: dict[str, Any] = {"type": "websocket.receive", "text": "".join(parts)}
         else:
             data = parts[0] if len(parts) == 1 else b"".join(parts)
             message = {"type": "websocket.receive", "bytes": bytes(data)}

@@ -30,7 +30,7 @@ class H2WebSocketStream:
         self.proto = proto
         self.stream = stream
         self.scope = {"method": "CONNECT", "extensions": {}}  # what H2Stream looks at
-        self.session: WebSocketSession = None  # type: ignore[assignment]
+        self.session: WebSocketSession = None  # type: ignore[assignment]  # set when the app accepts
         self.bytes_sent = 0
         self.start_time = 0.0
         self.task: Any = None
@@ -69,27 +69,27 @@ class H2WebSocketStream:
 
     def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.response_started = True
-        self.stream.write_start(self, 200, headers, False)  # type: ignore[arg-type]
+        self.stream.write_start(self, 200, headers, False)  # type: ignore[arg-type]  # stands in for the cycle
         self.proto.send_head(self.stream, end_stream=False)
 
     def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         self.response_started = self.response_complete = True
         stream = self.stream
         if not headers and not body and status >= 400:
-            stream.write_error(self, status)  # type: ignore[arg-type]
+            stream.write_error(self, status)  # type: ignore[arg-type]  # stands in for the cycle
             return
         fields = [(n, v) for n, v in headers if n.lower() != b"content-length"]
         fields.append((b"content-length", b"%d" % len(body)))
-        stream.write_start(self, status, fields, False)  # type: ignore[arg-type]
-        stream.write_body(self, body, False)  # type: ignore[arg-type]
+        stream.write_start(self, status, fields, False)  # type: ignore[arg-type]  # stands in for the cycle
+        stream.write_body(self, body, False)  # type: ignore[arg-type]  # stands in for the cycle
 
     def write(self, data: bytes) -> Any:
-        return self.stream.write_body(self, data, True)  # type: ignore[arg-type]
+        return self.stream.write_body(self, data, True)  # type: ignore[arg-type]  # stands in for the cycle
 
     def finish(self) -> None:
         if not self.response_complete:
             self.response_complete = True
-            self.stream.write_body(self, b"", False)  # type: ignore[arg-type]
+            self.stream.write_body(self, b"", False)  # type: ignore[arg-type]  # stands in for the cycle
 
     def abort(self) -> None:
         self.response_complete = True
@@ -112,7 +112,7 @@ def handle_h2_websocket_stream(proto: H2Protocol, event: H2WebSocketRequest) -> 
     http_scope = proto._build_scope(event.request)
     stream = H2Stream(proto, event.stream_id)
     carrier = H2WebSocketStream(proto, stream)
-    stream.cycle = carrier  # type: ignore[assignment]
+    stream.cycle = carrier  # type: ignore[assignment]  # stands in for the cycle
     proto.open_stream(stream)
     carrier.session = WebSocketSession(proto.state, carrier, websocket_scope(http_scope, "2"))
     if event.end_stream:

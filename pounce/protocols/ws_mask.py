@@ -26,4 +26,4 @@ if not TYPE_CHECKING and USE_EXTENSIONS:
 
 def install() -> None:
     """Make wsproto unmask with ``XorMasker`` (a drop-in: same interface and results)."""
-    frame_protocol.XorMaskerSimple = XorMasker  # type: ignore[misc]
+    frame_protocol.XorMaskerSimple = XorMasker  # type: ignore[misc]  # swaps in the compiled twin

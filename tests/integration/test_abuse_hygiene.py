@@ -23,7 +23,7 @@ import pytest
 from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame
 
 from pounce.h2connection import PREFACE
-from tests.h2support import decode_streams, goaway_frames
+from tests.h2support import StreamResult, decode_streams, goaway_frames
 from tests.support import PounceProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -51,14 +51,18 @@ Abuse = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 async def _until_closed(reader: asyncio.StreamReader, timeout: float = 10.0) -> bytes:
     """Read until the server closes; what it sent (a reset counts as a close)."""
-    data = b""
-    try:
-        async with asyncio.timeout(timeout):
+
+    async def read_all() -> bytes:
+        data = b""
+        try:
             while chunk := await reader.read(65536):
                 data += chunk
-    except ConnectionResetError:
-        pass
-    return data
+        except ConnectionResetError:
+            pass
+        return data
+
+    # wait_for, not asyncio.timeout: the suite runs on Python 3.10 too (ci/test-versions).
+    return await asyncio.wait_for(read_all(), timeout)
 
 
 async def malformed_request_line(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
@@ -127,12 +131,17 @@ async def h2_body_stalls(reader: asyncio.StreamReader, w: asyncio.StreamWriter) 
     w.write(
         _h2_request(b"POST", end_headers=True, end_stream=False) + DataFrame(1, b"abc").serialize()
     )
-    data = b""
-    async with asyncio.timeout(10):  # --timeout-request-body answers; the connection stays
+
+    async def read_until_stream_1_ends() -> dict[int, StreamResult]:
+        data = b""
         while not (1 in (streams := decode_streams(data)) and streams[1].ended):
             chunk = await reader.read(65536)
             assert chunk, data
             data += chunk
+        return streams
+
+    # --timeout-request-body answers; the connection stays open.
+    streams = await asyncio.wait_for(read_until_stream_1_ends(), 10)
     assert streams[1].status == 408
     _reset(w)
 
@@ -202,7 +211,13 @@ async def _abuse(port: int, count: int, start: int) -> Counter[str]:
             try:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 await abuse(reader, writer)
-            except (AssertionError, OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            except (
+                AssertionError,
+                OSError,
+                TimeoutError,
+                asyncio.TimeoutError,  # wait_for's on 3.10; the same class from 3.11 on
+                asyncio.IncompleteReadError,
+            ) as exc:
                 took = time.monotonic() - t0
                 failures[f"{abuse.__name__}: {type(exc).__name__} after {took:.1f}s"] += 1
             finally:
