@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from logging import INFO, LogRecord
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from .logs import access_logger
 
@@ -159,16 +159,22 @@ def _iso_time(record: LogRecord) -> str:
     return datetime.datetime.fromtimestamp(_start(record)).astimezone().isoformat()
 
 
+def access_args(record: LogRecord) -> tuple[Any, ...]:
+    """An access record's args, uvicorn's five: (client_addr, method, full_path, http_version,
+    status_code). logging types ``args`` as a tuple or a mapping; here it is always the tuple."""
+    return cast("tuple[Any, ...]", record.args)
+
+
 def _path(record: LogRecord) -> str:
-    return str(record.args[2]).partition("?")[0]  # type: ignore[index]
+    return str(access_args(record)[2]).partition("?")[0]
 
 
 def _query(record: LogRecord) -> str:
-    return str(record.args[2]).partition("?")[2]  # type: ignore[index]
+    return str(access_args(record)[2]).partition("?")[2]
 
 
 def _request_line(record: LogRecord) -> str:
-    _, method, path, version, _ = record.args  # type: ignore[misc]
+    _, method, path, version, _ = access_args(record)
     return f"{method} {path} HTTP/{version}"
 
 
@@ -190,16 +196,16 @@ Getter = Callable[[LogRecord], Any]
 
 # atom: (JSON key, getter for JSON, getter for text or None when the JSON value prints as is).
 ATOMS: dict[str, tuple[str, Getter, Getter | None]] = {
-    "h": ("remote_addr", lambda r: str(r.args[0]).rpartition(":")[0] or None, None),  # type: ignore[index]
+    "h": ("remote_addr", lambda r: str(access_args(r)[0]).rpartition(":")[0] or None, None),
     "l": ("ident", lambda r: None, None),
     "u": ("user", _user, None),
     "t": ("time", _iso_time, _clf_time),
     "r": ("request_line", _request_line, None),
-    "m": ("method", lambda r: r.args[1], None),  # type: ignore[index]
+    "m": ("method", lambda r: access_args(r)[1], None),
     "U": ("path", _path, None),
     "q": ("query", _query, None),
-    "H": ("protocol", lambda r: f"HTTP/{r.args[3]}", None),  # type: ignore[index]
-    "s": ("status", lambda r: int(r.args[4]), None),  # type: ignore[index]
+    "H": ("protocol", lambda r: f"HTTP/{access_args(r)[3]}", None),
+    "s": ("status", lambda r: int(access_args(r)[4]), None),
     # b is the Common Log Format size: "-" for no body bytes.
     "b": ("bytes_clf", lambda r: getattr(r, "bytes_sent", 0) or None, None),
     "B": ("bytes", lambda r: getattr(r, "bytes_sent", 0), None),

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import click
 
-from .access_log import DEFAULT_JSON_FORMAT, AccessFormat, switches
+from .access_log import DEFAULT_JSON_FORMAT, AccessFormat, access_args, switches
 
 TRACE_LOG_LEVEL = 5
 
@@ -90,7 +90,7 @@ class ColourizedFormatter(logging.Formatter):
             message = str(values["color_message"])
             values["message"] = message % record.args if record.args else message
             self._add_fields(record, values)
-            return self._style.format(_View(values))  # type: ignore[arg-type]
+            return self._style.format(_View(values))
         # Our fields go on the record itself, as logging.Formatter does with message and
         # asctime (uvicorn formats two copies of the record; each costs more than the line).
         self._add_fields(record, record.__dict__)
@@ -129,7 +129,7 @@ class AccessFormatter(ColourizedFormatter):
 
     def _add_fields(self, record: logging.LogRecord, values: dict[str, Any]) -> None:
         values["levelprefix"] = self._levelprefix(record)
-        client_addr, method, full_path, http_version, status_code = record.args  # type: ignore[misc]
+        client_addr, method, full_path, http_version, status_code = access_args(record)
         request_line = f"{method} {full_path} HTTP/{http_version}"
         if self.use_colors:
             request_line = click.style(request_line, bold=True)
