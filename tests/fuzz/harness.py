@@ -14,63 +14,11 @@ from typing import Any
 
 from pounce import Config
 from pounce.state import ServerState
+from tests.fakes import FakeCarrier, FakeTransport
 
 
 class InvariantError(AssertionError):
     """A fuzz invariant does not hold."""
-
-
-class FakeTransport:
-    """Enough of ``asyncio.Transport`` for the HTTP/1.1 protocol, recording what it writes."""
-
-    def __init__(self) -> None:
-        self.out = bytearray()
-        self.closed = False
-        self.eof = False
-        self.paused = False
-        self.protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 1234)}.get(name, default)
-
-    def write(self, data: bytes) -> None:
-        if self.closed or self.eof:
-            return
-        self.out += data
-
-    def writelines(self, parts: Any) -> None:
-        for part in parts:
-            self.write(part)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        self.eof = True
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def get_protocol(self) -> Any:
-        return self.protocol
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def abort(self) -> None:
-        self.closed = True
 
 
 @dataclass
@@ -302,36 +250,6 @@ def run_h2(connection_cls: type, chunks: list[bytes]) -> list[Any]:
 # WebSocket ----------------------------------------------------------------------------------
 
 
-class FakeCarrier:
-    """The ``Carrier`` a WebSocket session writes through, recording everything."""
-
-    transport = None
-
-    def __init__(self) -> None:
-        self.accepted = False
-        self.out = bytearray()
-        self.finished = False
-        self.paused = False
-
-    def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self.accepted = True
-
-    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.finished = True
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def finish(self) -> None:
-        self.finished = True
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-
 def ws_frame(
     opcode: int,
     payload: bytes,
@@ -443,7 +361,7 @@ def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
         session.start()
         for _ in range(5):
             await asyncio.sleep(0)
-        if not carrier.accepted:
+        if carrier.accepted is None:
             raise InvariantError("the handshake was not accepted")
         for chunk in chunks:
             session.feed(chunk)

@@ -18,14 +18,10 @@ from hypothesis import strategies as st
 
 from pounce import Config
 from pounce.state import ServerState
-from tests.unit.test_h1_differential import Transport
+from tests.conftest import compiled_module
+from tests.fakes import FakeTransport
 
-try:
-    from pounce._speedups import _http1
-except ImportError:  # pure build
-    _http1 = None
-
-pytestmark = pytest.mark.skipif(_http1 is None, reason="compiled speedups are not built")
+_http1 = compiled_module("_http1")
 
 
 async def echo_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -59,29 +55,6 @@ async def echo_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": reply})
 
 
-class Socket:
-    def getsockname(self) -> tuple[str, int]:
-        return ("127.0.0.1", 8000)
-
-
-class UpgradableTransport(Transport):
-    """A peer at 127.0.0.1 (a trusted proxy by default) whose transport can be handed on
-    (WebSocket, CONNECT)."""
-
-    protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        if name == "socket":
-            return Socket()
-        return super().get_extra_info(name, default)
-
-    def get_protocol(self) -> Any:
-        return self.protocol
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-
 def run(data: bytes, fast: bool, **limits: int) -> tuple[bytes, bool]:
     async def main() -> tuple[bytes, bool]:
         loop = asyncio.get_running_loop()
@@ -90,7 +63,7 @@ def run(data: bytes, fast: bool, **limits: int) -> tuple[bytes, bool]:
         )
         state = ServerState(config, echo_scope, loop)
         proto = _http1.H1Protocol(state, "httptools")
-        transport = UpgradableTransport()
+        transport = FakeTransport()  # a peer at 127.0.0.1: a trusted proxy by default
         proto.connection_made(transport)
         proto.data_received(data)
         for _ in range(20):
