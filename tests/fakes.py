@@ -1,6 +1,7 @@
-"""Fakes the unit and fuzz tests run pounce's protocols on: a transport, a WebSocket carrier, an
-HTTP/2 protocol started on the fake transport with an ``h2`` client to talk to it, and a way
-to let the event loop run. No sockets: each test drives the protocol by hand on a real loop."""
+"""Fakes the unit and fuzz tests run pounce's protocols on: a transport, a WebSocket carrier,
+an HTTP/1.1 or HTTP/2 protocol started on the fake transport (with an ``h2`` client to talk to
+the second), and a way to let the event loop run. No sockets: each test drives the protocol by
+hand on a real loop."""
 
 from __future__ import annotations
 
@@ -144,6 +145,25 @@ async def spin(n: int = 20) -> None:
     """Let the event loop run ``n`` iterations: callbacks and tasks made ready run."""
     for _ in range(n):
         await asyncio.sleep(0)
+
+
+async def start_h1(
+    protocol_class: type,
+    parser: str,
+    app: Any,
+    transport: FakeTransport | None = None,
+    **config: Any,
+) -> tuple[Any, FakeTransport]:
+    """An HTTP/1.1 protocol (either twin) for ``app`` with ``parser`` on a fake transport (a
+    new one unless given), connected. ``config`` is all of the Config options."""
+    loop = asyncio.get_running_loop()
+    state = ServerState(Config(app=app, **config), app, loop)
+    proto = protocol_class(state, parser)
+    if transport is None:
+        transport = FakeTransport()
+    transport.protocol = proto
+    proto.connection_made(transport)
+    return proto, transport
 
 
 def h2_client() -> h2.connection.H2Connection:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pounce import Config
 from pounce.state import ServerState
-from tests.fakes import FakeCarrier, FakeTransport
+from tests.fakes import FakeCarrier, spin, start_h1
 
 
 class InvariantError(AssertionError):
@@ -151,8 +151,10 @@ def run_h1(
     async def main() -> tuple[bytes, bool]:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(lambda _loop, ctx: errors.append(repr(ctx)))
-        config = Config(
-            app=app,
+        proto, transport = await start_h1(
+            protocol_cls,
+            parser,
+            app,
             access_log=False,
             date_header=False,
             http=parser,
@@ -160,23 +162,17 @@ def run_h1(
             http2=False,  # the preface and h2c are the HTTP/2 fuzz target's
             h11_max_incomplete_event_size=max_head_size,
         )
-        state = ServerState(config, app, loop)
-        proto = protocol_cls(state, parser)
-        transport = FakeTransport()
-        proto.connection_made(transport)
+        state = proto.state
         for chunk in chunks:
             if transport.closed:
                 break
             proto.data_received(chunk)
-            for _ in range(3):
-                await asyncio.sleep(0)
-        for _ in range(30):
-            await asyncio.sleep(0)
+            await spin(3)
+        await spin(30)
         snapshot = bytes(transport.out), transport.closed or transport.eof
         # The client goes away: whatever is still running must finish (no hang).
         proto.connection_lost(None)
-        for _ in range(30):
-            await asyncio.sleep(0)
+        await spin(30)
         if app.active:
             raise InvariantError(f"{app.active} app call(s) still running after disconnect")
         pending = [t for t in state.tasks if not t.done()]

@@ -22,9 +22,8 @@ from pounce.errors import ConfigError
 from pounce.logging import AccessFormatter, AccessLogFormatter, DefaultFormatter
 from pounce.logs import access_logger
 from pounce.protocols import h1 as h1_module
-from pounce.state import ServerState
 from tests.conftest import compiled, needs_compiled
-from tests.fakes import FakeTransport
+from tests.fakes import FakeTransport, spin, start_h1
 
 try:
     import uvicorn.logging as uvicorn_logging
@@ -183,14 +182,12 @@ def records_of(protocol_class: type, parser: str, capture: Capture) -> list[dict
     capture.records.clear()
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        config = Config(app=app, date_header=False, http="h11")
-        state = ServerState(config, app, loop)
-        proto = protocol_class(state, parser)
-        proto.connection_made(FakeTransport(peer=("10.1.2.3", 4567)))
+        transport = FakeTransport(peer=("10.1.2.3", 4567))
+        proto, _ = await start_h1(
+            protocol_class, parser, app, transport, date_header=False, http="h11"
+        )
         proto.data_received(REQUESTS)
-        for _ in range(30):
-            await asyncio.sleep(0)
+        await spin(30)
 
     asyncio.run(main())
     out = []

@@ -14,11 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce import Config
 from pounce.protocols import h1 as h1_module
-from pounce.state import ServerState
 from tests.conftest import compiled, needs_compiled
-from tests.fakes import FakeTransport
+from tests.fakes import spin, start_h1
 
 _http1 = compiled("_http1")
 
@@ -72,26 +70,20 @@ def run(
     """Feed ``chunks``; with ``expire``, then let every deadline pass (as the sweep would)."""
 
     async def main() -> tuple[bytes, bool, bool]:
-        loop = asyncio.get_running_loop()
-        config = Config(app=app, access_log=False, date_header=False, http="h11", **options)
-        state = ServerState(config, app, loop)
-        proto = protocol_class(state, parser)
-        transport = FakeTransport()
-        proto.connection_made(transport)
+        proto, transport = await start_h1(
+            protocol_class, parser, app, access_log=False, date_header=False, http="h11", **options
+        )
         for chunk in chunks:
             if transport.closed:
                 break
             proto.data_received(chunk)
-            for _ in range(5):
-                await asyncio.sleep(0)
-        for _ in range(20):
-            await asyncio.sleep(0)
+            await spin(5)
+        await spin(20)
         if expire and proto.deadline:
             # As the server's sweep: a connection that marks itself idle gets a second look.
             now = proto.deadline + 1000.0
             again = proto.check_deadline(now)
-            for _ in range(20):
-                await asyncio.sleep(0)
+            await spin(20)
             if again:
                 proto.check_deadline(now + 0.001)
         return bytes(transport.out), transport.closed, transport.eof

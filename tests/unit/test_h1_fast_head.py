@@ -16,10 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce import Config
-from pounce.state import ServerState
 from tests.conftest import compiled_module
-from tests.fakes import FakeTransport
+from tests.fakes import spin, start_h1
 
 _http1 = compiled_module("_http1")
 
@@ -57,17 +55,18 @@ async def echo_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def run(data: bytes, fast: bool, **limits: int) -> tuple[bytes, bool]:
     async def main() -> tuple[bytes, bool]:
-        loop = asyncio.get_running_loop()
-        config = Config(
-            app=echo_scope, access_log=False, date_header=False, http="httptools", **limits
+        # A peer at 127.0.0.1 (tests.fakes.PEER): a trusted proxy by default.
+        proto, transport = await start_h1(
+            _http1.H1Protocol,
+            "httptools",
+            echo_scope,
+            access_log=False,
+            date_header=False,
+            http="httptools",
+            **limits,
         )
-        state = ServerState(config, echo_scope, loop)
-        proto = _http1.H1Protocol(state, "httptools")
-        transport = FakeTransport()  # a peer at 127.0.0.1: a trusted proxy by default
-        proto.connection_made(transport)
         proto.data_received(data)
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await spin(20)
         return bytes(transport.out), transport.closed
 
     _http1.set_fast_head(fast)

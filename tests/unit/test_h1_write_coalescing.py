@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 
-from pounce import Config
 from pounce.protocols.h1_support import OUT_BATCH
-from pounce.state import ServerState
-from tests.fakes import FakeTransport
+from tests.fakes import FakeTransport, spin, start_h1
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -38,13 +36,11 @@ def serve(
     transport = transport or CountingTransport()
 
     async def main() -> CountingTransport:
-        loop = asyncio.get_running_loop()
-        config = Config(app=app, access_log=False, date_header=False)
-        proto = protocol_class(ServerState(config, app, loop), "httptools")
-        proto.connection_made(transport)
+        proto, _ = await start_h1(
+            protocol_class, "httptools", app, transport, access_log=False, date_header=False
+        )
         proto.data_received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-        for _ in range(50):
-            await asyncio.sleep(0)
+        await spin(50)
         return transport
 
     return asyncio.run(main())

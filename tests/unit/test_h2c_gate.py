@@ -15,9 +15,8 @@ from pounce import Config
 from pounce.protocols import h1 as h1_module
 from pounce.protocols import negotiate
 from pounce.protocols.h2 import H2Protocol
-from pounce.state import ServerState
 from tests.conftest import compiled, needs_compiled
-from tests.fakes import FakeTransport
+from tests.fakes import spin, start_h1
 
 _http1 = compiled("_http1")
 PARSERS = ["httptools", "h11"]
@@ -61,16 +60,11 @@ def run(protocol_class: type, parser: str, data: bytes, **options: Any) -> tuple
     """Feed one request; the bytes written and whether HTTP/2 took the transport."""
 
     async def main() -> tuple[bytes, bool]:
-        loop = asyncio.get_running_loop()
-        config = Config(app=app, access_log=False, date_header=False, **options)
-        state = ServerState(config, app, loop)
-        proto = protocol_class(state, parser)
-        transport = FakeTransport()
-        transport.protocol = proto
-        proto.connection_made(transport)
+        proto, transport = await start_h1(
+            protocol_class, parser, app, access_log=False, date_header=False, **options
+        )
         proto.data_received(data)
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await spin(20)
         switched = isinstance(transport.protocol, H2Protocol)
         if switched:
             transport.protocol.connection_lost(None)

@@ -16,7 +16,7 @@ import pytest
 
 from pounce import Config
 from pounce.state import RECHECK_DELAY, ServerState
-from tests.fakes import H2_GET, FakeTransport, h2_client, spin, start_h2
+from tests.fakes import H2_GET, FakeTransport, h2_client, spin, start_h1, start_h2
 from tests.h2support import goaway_frames, parse_frames
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
@@ -30,12 +30,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def h1_connection(protocol_class: type, parser: str) -> tuple[Any, FakeTransport]:
-    loop = asyncio.get_running_loop()
-    config = Config(app=app, access_log=False, date_header=False, timeout_keep_alive=0.2)
-    proto = protocol_class(ServerState(config, app, loop), parser)
-    transport = FakeTransport()
-    proto.connection_made(transport)
-    return proto, transport
+    return await start_h1(
+        protocol_class, parser, app, access_log=False, date_header=False, timeout_keep_alive=0.2
+    )
 
 
 def expire(proto: Any) -> None:
