@@ -24,15 +24,17 @@ import os
 from collections.abc import Callable, Iterator
 from functools import cache
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from _pytest.mark import ParameterSet
 
 from pounce.h2connection import H2ConnectionPy
 from pounce.protocols.cycle import RequestResponseCyclePy
 from pounce.protocols.h1 import H1ProtocolPy
 from tests.support import PounceProcess
+
+if TYPE_CHECKING:
+    from _pytest.mark import ParameterSet  # what pytest.param returns
 
 PARSERS = ["httptools", "h11"]
 PURE_RUN = os.environ.get("POUNCE_NO_EXTENSIONS", "") not in ("", "0")
