@@ -25,11 +25,14 @@ def test_compiled_is_default():
         assert _headers.IMPLEMENTATION == "compiled"
         assert _headers.get_header is _headers.get_header_c
         assert _headers.build_response_head is _headers.build_response_head_c
-        from pounce._speedups import _http1
+        from pounce._speedups import _cycle, _http1, _runner
         from pounce.protocols import cycle, h1
 
         assert h1.H1Protocol is _http1.H1Protocol
-        assert cycle.RequestResponseCycle is _http1.RequestResponseCycle
+        # The cycle's one source, compiled (not the .py it links to, imported as is).
+        assert cycle.RequestResponseCycle is _cycle.RequestResponseCycle
+        assert _cycle.__loader__.__class__.__name__ == "ExtensionFileLoader"
+        assert cycle.AppRunner is _runner._Runner
         from pounce._speedups import _wsmask
         from pounce.protocols import ws_mask
 

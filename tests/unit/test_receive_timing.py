@@ -1,4 +1,4 @@
-"""``receive()`` does its work when awaited, not when called (both twins).
+"""``receive()`` does its work when awaited, not when called (both builds of the cycle).
 
 ASGI's ``receive`` is an awaitable callable. a2wsgi (``--interface wsgi``, and any WSGI app
 mounted in an ASGI one with it) calls ``receive()`` in a worker thread and awaits the result on
@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
+from pounce._compat import import_compiled
 from pounce.protocols.cycle import RequestResponseCyclePy
 
 pytestmark = pytest.mark.timeout(30)
 
 try:
-    from pounce._speedups._http1 import RequestResponseCycle as CompiledCycle
-except ImportError:  # pure build
+    CompiledCycle = import_compiled("pounce._speedups._cycle").RequestResponseCycle
+except ImportError:  # pure build (the .py link to the one source imports, but is not compiled)
     CompiledCycle = None
 
 TWINS = [pytest.param(RequestResponseCyclePy, id="pure")]
