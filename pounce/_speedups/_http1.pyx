@@ -72,14 +72,7 @@ cdef Py_ssize_t C_JOIN_LIMIT = JOIN_LIMIT
 cdef bytes C_PREFACE = PREFACE
 cdef Py_ssize_t PREFACE_LEN = len(PREFACE)
 
-cdef int REQ_CHUNKED = 1
-cdef int REQ_CONNECTION_CLOSE = 2
-cdef int REQ_CONNECTION_KEEP_ALIVE = 4
-cdef int REQ_CONNECTION_UPGRADE = 8
-cdef int REQ_EXPECT_CONTINUE = 16
-cdef int REQ_HAS_UPGRADE = 32
-cdef int RESP_CHUNKED = 1
-cdef int RESP_CONNECTION_CLOSE = 2
+include "header_flags.pxi"
 
 cdef enum:
     _IDLE = 0

@@ -25,7 +25,10 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
-from .._headers import (
+from .._headers import analyze_request_headers, build_response_head
+from .._url import decode_path, split_target
+from ..errors import BadRequest
+from ..header_flags import (
     REQ_CHUNKED,
     REQ_CONNECTION_CLOSE,
     REQ_CONNECTION_KEEP_ALIVE,
@@ -34,11 +37,7 @@ from .._headers import (
     REQ_HAS_UPGRADE,
     RESP_CHUNKED,
     RESP_CONNECTION_CLOSE,
-    analyze_request_headers,
-    build_response_head,
 )
-from .._url import decode_path, split_target
-from ..errors import BadRequest
 from ..state import ServerState
 from .cycle import Headers
 from .cycle import RequestResponseCyclePy as RequestResponseCycle
