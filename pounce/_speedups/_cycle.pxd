@@ -24,8 +24,12 @@ cdef dict _disconnect()
 cdef object _get(object message, str key, object default)
 
 
+cdef class _ReadyAwaitable:
+    pass
+
+
 @cython.final
-cdef class _Ready:
+cdef class _Ready(_ReadyAwaitable):
     cdef object value
 
 
@@ -33,7 +37,7 @@ cdef _Ready _DONE
 
 
 @cython.final
-cdef class _TakeBody:
+cdef class _TakeBody(_ReadyAwaitable):
     cdef RequestResponseCycle cycle
 
 

@@ -111,21 +111,43 @@ def _get(message: Message, key: str, default: Any) -> Any:
     return message.get(key, default)
 
 
-class _Ready:
-    """An awaitable that is already done with ``value``: what ``send()`` and ``receive()``
-    return when they complete without waiting (nearly always), instead of a coroutine object
-    per call. It also speaks the coroutine protocol (send/throw/close) and is registered as a
-    ``collections.abc.Coroutine``, so ``asyncio.create_task(send(...))`` keeps working.
-    """
+class _ReadyAwaitable:
+    """The base of ``_Ready`` and ``_TakeBody``: an awaitable that finishes at its first step,
+    instead of a coroutine object per call. It also speaks the coroutine protocol
+    (send/throw/close) and is registered as a ``collections.abc.Coroutine``, so
+    ``asyncio.create_task(send(...))`` keeps working. Subclasses give ``__next__`` and
+    ``send``: raise ``StopIteration`` with the result."""
+
+    def __await__(self) -> _ReadyAwaitable:
+        return self
+
+    def __iter__(self) -> _ReadyAwaitable:
+        return self
+
+    def __next__(self) -> Any:
+        raise NotImplementedError
+
+    def send(self, arg: Any) -> Any:
+        return self.__next__()
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if val is None:
+            val = typ() if isinstance(typ, type) else typ
+        raise val
+
+    def close(self) -> None:
+        pass
+
+
+collections.abc.Coroutine.register(_ReadyAwaitable)
+
+
+class _Ready(_ReadyAwaitable):
+    """What ``send()`` and ``receive()`` return when they complete without waiting (nearly
+    always): already done with ``value``."""
 
     def __init__(self, value: Any = None) -> None:
         self.value = value
-
-    def __await__(self) -> _Ready:
-        return self
-
-    def __iter__(self) -> _Ready:
-        return self
 
     def __next__(self) -> Any:
         if self.value is None:
@@ -137,54 +159,28 @@ class _Ready:
             raise StopIteration
         raise StopIteration(self.value)
 
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        if val is None:
-            val = typ() if isinstance(typ, type) else typ
-        raise val
 
-    def close(self) -> None:
-        pass
-
-
-collections.abc.Coroutine.register(_Ready)
 _DONE = _Ready(None)
 
 
-class _TakeBody:
+class _TakeBody(_ReadyAwaitable):
     """What ``receive()`` returns when request body bytes are buffered: an awaitable that takes
     them when it is awaited, not when ``receive()`` is called. ASGI's ``receive`` is an
     awaitable callable, and callers rely on the work happening at the await, as with an
     ``async def``: a2wsgi (and so any Flask app mounted in FastAPI with it) calls ``receive()``
     in a worker thread and awaits it on the loop with ``run_coroutine_threadsafe``. Taking the
     body at call time would touch the buffer and resume the transport from that thread, racing
-    the loop: a lost wake-up that hangs the request. Like ``_Ready``, no coroutine per call.
+    the loop: a lost wake-up that hangs the request.
     """
 
     def __init__(self, cycle: RequestResponseCycle) -> None:
         self.cycle = cycle
-
-    def __await__(self) -> _TakeBody:
-        return self
-
-    def __iter__(self) -> _TakeBody:
-        return self
 
     def __next__(self) -> Any:
         raise StopIteration(self.cycle._take_body())
 
     def send(self, arg: Any) -> Any:
         raise StopIteration(self.cycle._take_body())
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        if val is None:
-            val = typ() if isinstance(typ, type) else typ
-        raise val
-
-    def close(self) -> None:
-        pass
-
-
-collections.abc.Coroutine.register(_TakeBody)
 
 
 class RequestResponseCycle:
