@@ -25,7 +25,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from .. import header_flags
-from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
+from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS, import_compiled
 from .._headers import analyze_request_headers, build_response_head
 from .._url import decode_path, split_target
 from ..errors import BadRequest
@@ -847,6 +847,9 @@ H1ProtocolPy = H1Protocol
 
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
+        # The compiled H1Protocol cimports the compiled cycle; were that one missing, Python
+        # would find its .py link instead and _http1's import fail with a KeyError.
+        import_compiled("pounce._speedups._cycle")
         from .._speedups._http1 import H1Protocol
     except ImportError as exc:
         EXTENSION_IMPORT_ERRORS[__name__] = str(exc)

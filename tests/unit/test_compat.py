@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from pounce import _compat, _headers
 from tests.conftest import PURE_RUN
 from tests.support import run_pounce
@@ -54,3 +56,12 @@ def test_compiled_is_default():
 def test_version_reports_the_active_twin():
     out = run_pounce("--version").stdout
     assert ("speedups: pure" if PURE_RUN else "speedups: compiled") in out
+
+
+def test_import_compiled_refuses_a_module_that_is_not_an_extension():
+    # A one-source module's link (pounce/_speedups/_cycle.py) imports as plain Python when its
+    # extension was not built: that must count as a failed import of the compiled build.
+    with pytest.raises(ImportError, match="not compiled"):
+        _compat.import_compiled("pounce.header_flags")
+    if not PURE_RUN:
+        assert _compat.import_compiled("pounce._speedups._cycle").__file__.endswith(".so")
