@@ -68,7 +68,7 @@ cdef class RequestResponseCycle:
     cpdef Py_ssize_t feed_body(self, bytes data)
     cpdef end_body(self)
     cpdef disconnect(self)
-    cdef void _wake(self)
+    cdef inline void _wake(self)
 
     @cython.locals(body_parts=list, nbytes=Py_ssize_t, more_body=bint, fast=CompiledWriter)
     cdef dict _take_body(self)
