@@ -24,19 +24,9 @@ from collections.abc import Awaitable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
-from .._headers import (
-    REQ_CHUNKED,
-    REQ_CONNECTION_CLOSE,
-    REQ_CONNECTION_KEEP_ALIVE,
-    REQ_CONNECTION_UPGRADE,
-    REQ_EXPECT_CONTINUE,
-    REQ_HAS_UPGRADE,
-    RESP_CHUNKED,
-    RESP_CONNECTION_CLOSE,
-    analyze_request_headers,
-    build_response_head,
-)
+from .. import header_flags
+from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS, import_compiled
+from .._headers import analyze_request_headers, build_response_head
 from .._url import decode_path, split_target
 from ..errors import BadRequest
 from ..state import ServerState
@@ -340,16 +330,18 @@ class H1Protocol(asyncio.Protocol):
         method_bytes = parser.get_method()
         method = METHODS.get(method_bytes) or method_bytes.decode("ascii")
         if http11:
-            keep_alive = not flags & REQ_CONNECTION_CLOSE
+            keep_alive = not flags & header_flags.REQ_CONNECTION_CLOSE
         else:
-            keep_alive = bool(flags & REQ_CONNECTION_KEEP_ALIVE) and not (
-                flags & REQ_CONNECTION_CLOSE
+            keep_alive = bool(flags & header_flags.REQ_CONNECTION_KEEP_ALIVE) and not (
+                flags & header_flags.REQ_CONNECTION_CLOSE
             )
-        upgrade = bool(flags & REQ_HAS_UPGRADE and flags & REQ_CONNECTION_UPGRADE)
+        upgrade = bool(
+            flags & header_flags.REQ_HAS_UPGRADE and flags & header_flags.REQ_CONNECTION_UPGRADE
+        )
         upgrade = upgrade or method == "CONNECT"
         if upgrade:
             keep_alive = False
-            if flags & REQ_CHUNKED:
+            if flags & header_flags.REQ_CHUNKED:
                 # llhttp cannot read such a body (it stops at the head); both parsers refuse it.
                 raise BadRequest(400, "Upgrade request with a chunked body")
             if self._llhttp and content_length > 0:
@@ -376,18 +368,18 @@ class H1Protocol(asyncio.Protocol):
             "headers": headers,
             "state": state.lifespan_state.copy(),
         }
-        more_body = content_length > 0 or bool(flags & REQ_CHUNKED)
-        if flags & REQ_HAS_UPGRADE and state.h2c_upgrade:
+        more_body = content_length > 0 or bool(flags & header_flags.REQ_CHUNKED)
+        if flags & header_flags.REQ_HAS_UPGRADE and state.h2c_upgrade:
             if try_h2c_upgrade(self, scope, headers, more_body):
                 raise StopParsing  # the connection is HTTP/2 now
-        if flags & REQ_HAS_UPGRADE and try_ws_upgrade(self, scope, headers, more_body):
+        if flags & header_flags.REQ_HAS_UPGRADE and try_ws_upgrade(self, scope, headers, more_body):
             return  # a WebSocket has the transport; the parser stops at the upgrade
         cycle = RequestResponseCycle(
             scope,
             self,
             self.loop,
             more_body,
-            expect_continue=more_body and bool(flags & REQ_EXPECT_CONTINUE),
+            expect_continue=more_body and bool(flags & header_flags.REQ_EXPECT_CONTINUE),
         )
         if state.access_log:
             cycle.start_time = perf_counter()  # the access record's duration
@@ -517,13 +509,13 @@ class H1Protocol(asyncio.Protocol):
     ) -> None:
         head, content_length, flags = build_response_head(status, headers)
         no_body = self._is_head_request or status in NO_BODY_STATUSES or status < 200
-        keep_alive = self._keep_alive and not flags & RESP_CONNECTION_CLOSE
+        keep_alive = self._keep_alive and not flags & header_flags.RESP_CONNECTION_CLOSE
         if self.closing and not self.pipeline:
             keep_alive = False  # shutting down: this is the connection's last response
         framing = b""
         if content_length >= 0:
             self._expected = content_length
-        elif flags & RESP_CHUNKED:
+        elif flags & header_flags.RESP_CHUNKED:
             self._chunked = not no_body
         elif not no_body:
             if self._http11:
@@ -855,6 +847,9 @@ H1ProtocolPy = H1Protocol
 
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
+        # The compiled H1Protocol cimports the compiled cycle; were that one missing, Python
+        # would find its .py link instead and _http1's import fail with a KeyError.
+        import_compiled("pounce._speedups._cycle")
         from .._speedups._http1 import H1Protocol
     except ImportError as exc:
         EXTENSION_IMPORT_ERRORS[__name__] = str(exc)

@@ -9,19 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce import _headers
-from pounce._headers import (
-    REQ_CHUNKED,
-    REQ_CONNECTION_CLOSE,
-    REQ_CONNECTION_KEEP_ALIVE,
-    REQ_CONNECTION_UPGRADE,
-    REQ_EXPECT_CONTINUE,
-    REQ_HAS_UPGRADE,
-    RESP_CHUNKED,
-    RESP_CONNECTION_CLOSE,
-    RESP_HAS_DATE,
-    RESP_HAS_SERVER,
-)
+from pounce import _headers, header_flags
 from pounce.errors import BadRequest, InvalidHeader
 from tests.conftest import compiled, needs_compiled, pick_twin, twin_params
 
@@ -125,7 +113,13 @@ def test_build_response_head_flags(h):
         ],
     )
     assert length == -1
-    assert flags == RESP_CHUNKED | RESP_CONNECTION_CLOSE | RESP_HAS_DATE | RESP_HAS_SERVER
+    assert (
+        flags
+        == header_flags.RESP_CHUNKED
+        | header_flags.RESP_CONNECTION_CLOSE
+        | header_flags.RESP_HAS_DATE
+        | header_flags.RESP_HAS_SERVER
+    )
 
 
 def test_build_response_head_takes_any_iterable(h):
@@ -180,12 +174,15 @@ def test_analyze_flags(h):
     )
     assert length == 5
     assert flags == (
-        REQ_CONNECTION_KEEP_ALIVE | REQ_CONNECTION_UPGRADE | REQ_HAS_UPGRADE | REQ_EXPECT_CONTINUE
+        header_flags.REQ_CONNECTION_KEEP_ALIVE
+        | header_flags.REQ_CONNECTION_UPGRADE
+        | header_flags.REQ_HAS_UPGRADE
+        | header_flags.REQ_EXPECT_CONTINUE
     )
     _, flags = h.analyze_request_headers(
         [(b"host", b"x"), (b"transfer-encoding", b" chunked "), (b"connection", b"close")], True
     )
-    assert flags == REQ_CHUNKED | REQ_CONNECTION_CLOSE
+    assert flags == header_flags.REQ_CHUNKED | header_flags.REQ_CONNECTION_CLOSE
 
 
 def test_analyze_connection_tokens_are_whole_words(h):
