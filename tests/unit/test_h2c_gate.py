@@ -12,6 +12,7 @@ import h2.connection
 import pytest
 
 from pounce import Config
+from pounce.protocols import _h1 as h1_source
 from pounce.protocols import h1 as h1_module
 from pounce.protocols import negotiate
 from pounce.protocols.h2 import H2Protocol
@@ -75,14 +76,15 @@ def run(protocol_class: type, parser: str, data: bytes, **options: Any) -> tuple
 
 @pytest.fixture
 def no_h2c_look(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail if either twin calls the h2c rule (the pure twin imported it, the compiled one
-    imports it from negotiate when it needs it)."""
+    """Fail if either build calls the h2c rule (each imported it from negotiate into its own
+    module: the one source _h1.py, and its compiled build _http1)."""
 
     def called(*args: Any) -> bool:
         raise AssertionError("try_h2c_upgrade was called")
 
-    monkeypatch.setattr(h1_module, "try_h2c_upgrade", called)
-    monkeypatch.setattr(negotiate, "try_h2c_upgrade", called)
+    monkeypatch.setattr(h1_source, "try_h2c_upgrade", called)
+    if _http1 is not None:
+        monkeypatch.setattr(_http1, "try_h2c_upgrade", called)
 
 
 def plain(body: bytes) -> bytes:
