@@ -44,5 +44,9 @@ cdef class HeadScanner:
     cdef Py_ssize_t limit_line
     cdef Py_ssize_t limit_fields
     cdef Py_ssize_t limit_field
+    # The protocol's own "1.1" and "1.0": the versions it compares with are then the same
+    # objects (a string equality test that is an identity test, not a character compare).
+    cdef str http11
+    cdef str http10
 
     cdef Py_ssize_t scan(self, bytes data, Py_ssize_t start) except -1

@@ -79,10 +79,11 @@ cdef class HeadScanner:
     """Reads the plainest request heads without llhttp; one per connection (its limits)."""
 
     def __init__(self, Py_ssize_t limit_head, Py_ssize_t limit_line, Py_ssize_t limit_fields,
-                 Py_ssize_t limit_field):
+                 Py_ssize_t limit_field, str http11, str http10):
         # (The head's attributes start as None, 0 and False, as every C slot does.)
         self.limit_head, self.limit_line = limit_head, limit_line
         self.limit_fields, self.limit_field = limit_fields, limit_field
+        self.http11, self.http10 = http11, http10
 
     cdef Py_ssize_t scan(self, bytes data, Py_ssize_t start) except -1:
         """Parse one complete, bodyless request head at ``data[start:]`` without llhttp.
@@ -132,9 +133,9 @@ cdef class HeadScanner:
             return 0
         c = p[i + 7]
         if c == 49:
-            version = "1.1"
+            version = self.http11
         elif c == 48:
-            version = "1.0"
+            version = self.http10
         else:
             return 0
         i += 10

@@ -24,6 +24,8 @@ cdef int REQ_EXPECT_CONTINUE
 cdef int REQ_HAS_UPGRADE
 cdef int RESP_CHUNKED
 cdef int RESP_CONNECTION_CLOSE
+cdef str _HTTP11
+cdef str _HTTP10
 cdef int _IDLE
 cdef int _HEAD
 cdef int _BODY

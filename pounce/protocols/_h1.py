@@ -133,6 +133,11 @@ REQ_HAS_UPGRADE = header_flags.REQ_HAS_UPGRADE
 RESP_CHUNKED = header_flags.RESP_CHUNKED
 RESP_CONNECTION_CLOSE = header_flags.RESP_CONNECTION_CLOSE
 
+# The HTTP versions this protocol speaks. The fast head scanner hands these very objects back,
+# so that comparing a version with them is, compiled, an identity test.
+_HTTP11 = "1.1"
+_HTTP10 = "1.0"
+
 # Where the parser is in the current message.
 _IDLE = 0
 _HEAD = 1
@@ -198,7 +203,12 @@ class H1Protocol(CompiledWriter):
         self._scanner: Any = None
         if self._llhttp and cython.compiled:
             self._scanner = HeadScanner(
-                self._max_head_size, self._limit_line, self._limit_fields, self._limit_field
+                self._max_head_size,
+                self._limit_line,
+                self._limit_fields,
+                self._limit_field,
+                _HTTP11,
+                _HTTP10,
             )
         self.server: tuple[str, int] | None = None
         self.client: tuple[str, int] | None = None
@@ -473,7 +483,7 @@ class H1Protocol(CompiledWriter):
         self._phase = _BODY
         parser = self.parser
         version = parser.get_http_version()
-        if version not in ("1.1", "1.0"):
+        if version not in (_HTTP11, _HTTP10):
             if version[:2] == "0.":  # no version in the request line (RFC 9112 §3)
                 raise BadRequest(400, "Invalid request line")
             raise BadRequest(505, f"HTTP/{version} is not supported")
@@ -489,7 +499,7 @@ class H1Protocol(CompiledWriter):
         (no per-field cost for an option that is off): with --proxy-headers-forwarded a
         trusted peer's requests are always looked at (``_read_forwarded``).
         """
-        http11 = version == "1.1"
+        http11 = version == _HTTP11
         headers = self._headers
         content_length, flags = analyze_request_headers(headers, http11)
         if self._limit_body:
@@ -628,7 +638,7 @@ class H1Protocol(CompiledWriter):
         self.cycle = cycle
         self._keep_alive = keep_alive
         scope = cycle.scope
-        self._http11 = scope["http_version"] == "1.1"
+        self._http11 = scope["http_version"] == _HTTP11
         self._is_head_request = scope["method"] == "HEAD"
         self._head = None
         self._head_written = False
