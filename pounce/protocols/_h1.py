@@ -341,6 +341,8 @@ class H1Protocol(CompiledWriter):
             if not waiter.done():
                 waiter.set_result(None)
 
+    # Compiled, the transport's data must be bytes (a TypeError otherwise), as the parser's too.
+    @cython.locals(data=bytes)
     def data_received(self, data: bytes) -> None:
         if self._discard_input:
             if self._upgrade_body_left:
@@ -449,12 +451,14 @@ class H1Protocol(CompiledWriter):
         self._head_deadline = 0.0
         self.deadline = self._send_deadline  # the keep-alive wait is over
 
+    @cython.locals(url=bytes)
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_size += len(url)
         if len(self._url) > self._limit_line:
             raise BadRequest(*REQUEST_LINE_TOO_LONG)
 
+    @cython.locals(name=bytes, value=bytes, size="Py_ssize_t")
     def on_header(self, name: bytes, value: bytes) -> None:
         size = len(name) + len(value) + 2
         if self._phase != _HEAD:
@@ -562,6 +566,7 @@ class H1Protocol(CompiledWriter):
         self._message_keep_alive = keep_alive
         self.pipeline.append((cycle, keep_alive, None))
 
+    @cython.locals(body=bytes)
     def on_body(self, body: bytes) -> None:
         cycle = self._reading
         if cycle is None:
@@ -996,6 +1001,7 @@ class H1Protocol(CompiledWriter):
         if self.is_idle() or (self._phase == _HEAD and self.cycle is None):
             self.transport.close()
 
+    @cython.locals(grace="double", limit="double")
     def drain(self, grace: float) -> None:
         """Worker drain (rolling restart): like ``shutdown``, but an idle connection stays open
         up to ``grace`` seconds, so a request already in flight gets its answer (with
@@ -1005,6 +1011,7 @@ class H1Protocol(CompiledWriter):
             limit = self.loop.time() + grace
             self.deadline = min(self.deadline, limit) if self.deadline else limit
 
+    @cython.locals(now="double", due="double", send="double", buffered="Py_ssize_t")
     def check_deadline(self, now: float) -> bool:
         """Called by the server's sweep once ``deadline`` has passed: find which one it was.
 
