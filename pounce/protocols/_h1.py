@@ -170,8 +170,7 @@ class H1Protocol(CompiledWriter):
         self.state = state
         self.loop = state.loop
         # Read once from the server state: none of these change while the server runs.
-        self._root_path = state.root_path
-        self._root_path_bytes = state.root_path_bytes
+        self._root_path, self._root_path_bytes = state.root_path, state.root_path_bytes
         self._lifespan_state = state.lifespan_state
         self._access_log = state.access_log
         self._keep_alive_timeout = state.keep_alive_timeout
@@ -1017,8 +1016,7 @@ class H1Protocol(CompiledWriter):
 
         True: idle, marked, and to be closed by the sweep's second look (see pounce/state.py).
         """
-        due = self.deadline
-        self.deadline = 0.0
+        due, self.deadline = self.deadline, 0.0  # the one that passed; the next is re-armed
         if self.disconnected:
             return False
         if self._lingering:
