@@ -78,8 +78,9 @@ class ResponseWriter(Protocol):
 
 class CompiledWriter:
     """Base class of a ``ResponseWriter`` whose hot methods the compiled cycle calls as C
-    methods (the compiled ``H1Protocol``, which derives from this class in ``.pxd`` terms).
-    Any other writer (HTTP/2's streams, the pure ``H1Protocol``) is called through Python."""
+    methods (``H1Protocol``, pounce/protocols/_h1.py, whose compiled build derives from the
+    compiled one). Any other writer (HTTP/2's streams) is called through Python, and so is
+    every writer in the pure build, where this is a plain class."""
 
     def write_start(
         self, cycle: RequestResponseCycle, status: int, headers: Headers, trailers: bool
