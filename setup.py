@@ -1,4 +1,8 @@
-"""Build script: compiles pounce/_speedups/*.pyx with Cython.
+"""Build script: compiles pounce/_speedups/*.pyx with Cython, and the one-source modules.
+
+A one-source module is a ``.py`` in pounce/_speedups with a ``.pxd`` beside it: a link to the
+pure module's file (``_cycle.py`` -> ``../protocols/_cycle.py``) that Cython compiles a second
+time in pure-Python mode, typed by the ``.pxd``.
 
 POUNCE_NO_EXTENSIONS=1 at build time gives a pure-Python build. Otherwise every extension must
 compile: a failed compile fails the install (we never ship a silent fallback).
@@ -27,7 +31,9 @@ def extensions() -> list[Extension]:
             "pounce build: Cython is required to compile the speedups "
             "(set POUNCE_NO_EXTENSIONS=1 for a pure-Python build)"
         ) from exc
-    sources = sorted((HERE / "pounce" / "_speedups").glob("*.pyx"))
+    speedups = HERE / "pounce" / "_speedups"
+    one_source = [p for p in speedups.glob("*.py") if p.with_suffix(".pxd").exists()]
+    sources = sorted([*speedups.glob("*.pyx"), *one_source])
     exts = [
         Extension(
             f"pounce._speedups.{src.stem}",

@@ -7,9 +7,18 @@ from this process pinned to core 1, stops the server (SIGINT: a graceful shutdow
 callgrind writes its totals), and does the same with fewer requests; the difference divided
 by the difference in requests is the cost of one request, start-up and shutdown cancelled out.
 
+With ``--http2`` the requests go over HTTP/2 instead: one cleartext connection opened with
+prior knowledge (RFC 9113 §3.3), each request a new stream (HEADERS with END_STREAM, RFC 9113
+§8.1) answered before the next is sent, from an ``h2`` library client in this process. Which
+HTTP/2 core the server runs is pounce's choice as usual: the compiled one, or the h2-backed
+twin under ``POUNCE_H2_CORE=h2`` (or ``POUNCE_NO_EXTENSIONS=1``), passed on from this
+environment.
+
     python -m bench.callgrind                        # access log on, written to /dev/null
     python -m bench.callgrind -- --no-access-log     # anything after -- goes to pounce
     python -m bench.callgrind --root /tmp/main-tree  # another checkout's pounce (built in place)
+    python -m bench.callgrind --http2 -- --no-access-log
+    POUNCE_H2_CORE=h2 python -m bench.callgrind --http2 -- --no-access-log
 """
 
 from __future__ import annotations
@@ -24,10 +33,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.events
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+H2_REQUEST = [
+    (b":method", b"GET"),
+    (b":scheme", b"http"),
+    (b":authority", b"bench"),
+    (b":path", b"/"),
+]
+HELLO_BODY = b"Hello, world!"  # bench/apps/hello.py's
+MAX_WINDOW = 2**31 - 1  # RFC 9113 §6.9.1: the largest flow-control window
 
 
 def free_port() -> int:
@@ -75,7 +97,54 @@ def send_requests(port: int, count: int) -> None:
                 buf += chunk
 
 
-def run(root: Path, requests: int, pounce_args: list[str], outdir: Path) -> int:
+def send_h2_requests(port: int, count: int) -> None:
+    """``count`` requests as streams 1, 3, 5, ... of one HTTP/2 connection (h2c with prior
+    knowledge), each answered before the next is sent."""
+    conn = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
+    conn.initiate_connection()
+    # One WINDOW_UPDATE before measuring (RFC 9113 §6.9) opens the connection's window to the
+    # largest, room for every body of the run, so none is sent while measuring; each stream
+    # starts with its own 65,535-byte window (§6.9.2) and a hello body is 13 bytes.
+    conn.increment_flow_control_window(MAX_WINDOW - conn.inbound_flow_control_window)
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(conn.data_to_send())
+        for _ in range(count):
+            stream_id = conn.get_next_available_stream_id()
+            conn.send_headers(stream_id, H2_REQUEST, end_stream=True)
+            sock.sendall(conn.data_to_send())
+            status = b""
+            body = b""
+            ended = False
+            while not ended:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise SystemExit("the server closed the connection")
+                for event in conn.receive_data(chunk):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        status = dict(event.headers).get(b":status", b"")
+                    elif isinstance(event, h2.events.DataReceived):
+                        body += event.data
+                    elif isinstance(event, h2.events.StreamEnded):
+                        ended = event.stream_id == stream_id
+                    elif isinstance(event, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                        raise SystemExit(f"unexpected {event}")
+                pending = conn.data_to_send()  # SETTINGS and PING acknowledgements
+                if pending:
+                    sock.sendall(pending)
+            if status != b"200" or body != HELLO_BODY:
+                raise SystemExit(f"unexpected response: {status!r} {body[:200]!r}")
+
+
+def run(
+    root: Path,
+    requests: int,
+    pounce_args: list[str],
+    outdir: Path,
+    send: Callable[[int, int], None],
+) -> int:
     """Total instructions (Ir) of one pounce process that served ``requests`` requests."""
     port = free_port()
     out = outdir / f"callgrind.{requests}.out"
@@ -102,7 +171,7 @@ def run(root: Path, requests: int, pounce_args: list[str], outdir: Path) -> int:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=devnull, stderr=err)
         try:
             wait_ready(port, proc, timeout=120)
-            send_requests(port, requests)
+            send(port, requests)
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -122,6 +191,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT, help="pounce checkout to run")
     parser.add_argument("-n", "--requests", type=int, default=10000)
     parser.add_argument("--baseline", type=int, default=2000, help="the shorter run's requests")
+    parser.add_argument(
+        "--http2", action="store_true", help="HTTP/2 (h2c prior knowledge) instead of HTTP/1.1"
+    )
     parser.add_argument("pounce_args", nargs="*", help="after --: extra pounce options")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("taskset") is None:
@@ -131,11 +203,19 @@ def main() -> None:
     os.sched_setaffinity(0, {1})  # the client on core 1, the server on core 0
     with tempfile.TemporaryDirectory(prefix="pounce-callgrind-") as tmp:
         outdir = Path(tmp)
-        small = run(args.root, args.baseline, args.pounce_args, outdir)
-        large = run(args.root, args.requests, args.pounce_args, outdir)
+        send = send_h2_requests if args.http2 else send_requests
+        small = run(args.root, args.baseline, args.pounce_args, outdir, send)
+        large = run(args.root, args.requests, args.pounce_args, outdir, send)
     per_request = (large - small) / (args.requests - args.baseline)
+    # The environment variables that choose the server's twins (pounce/_compat.py, h2connection).
+    chosen = [
+        f"{k}={os.environ[k]}"
+        for k in ("POUNCE_NO_EXTENSIONS", "POUNCE_H2_CORE")
+        if k in os.environ
+    ]
     print(
-        f"root={args.root} args={' '.join(args.pounce_args) or '-'}: "
+        f"root={args.root} {'http2' if args.http2 else 'http1.1'} {' '.join(chosen)} "
+        f"args={' '.join(args.pounce_args) or '-'}: "
         f"{per_request:,.0f} instructions per request "
         f"(Ir {small:,} for {args.baseline}, {large:,} for {args.requests})"
     )

@@ -9,8 +9,10 @@ and the test suite can tell a silent fallback from a deliberate one.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import os
+from types import ModuleType
 
 USE_EXTENSIONS: bool = os.environ.get("POUNCE_NO_EXTENSIONS", "") in ("", "0")
 
@@ -24,6 +26,19 @@ def has_module(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def import_compiled(name: str) -> ModuleType:
+    """Import the compiled module ``name``; ImportError unless it is a built extension.
+
+    A module compiled from a one-source ``.py`` (``pounce/_speedups/_cycle.py`` links to
+    ``pounce/protocols/_cycle.py``) also imports from that ``.py`` when it was not built; that
+    is the pure build, and it must count as a failed import, not as the compiled one.
+    """
+    module = importlib.import_module(name)
+    if not isinstance(getattr(module, "__loader__", None), importlib.machinery.ExtensionFileLoader):
+        raise ImportError(f"{name} is not compiled (no extension module built)")
+    return module
 
 
 HAS_UVLOOP: bool = has_module("uvloop")

@@ -16,22 +16,20 @@ from typing import TYPE_CHECKING
 
 from ._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 from .errors import BadRequest, InvalidHeader
+from .header_flags import (
+    REQ_CHUNKED,
+    REQ_CONNECTION_CLOSE,
+    REQ_CONNECTION_KEEP_ALIVE,
+    REQ_CONNECTION_UPGRADE,
+    REQ_EXPECT_CONTINUE,
+    REQ_HAS_UPGRADE,
+    RESP_CHUNKED,
+    RESP_CONNECTION_CLOSE,
+    RESP_HAS_DATE,
+    RESP_HAS_SERVER,
+)
 
 Header = tuple[bytes, bytes]
-
-# Flags returned by build_response_head about the application's own headers.
-RESP_CHUNKED = 1  # the app set Transfer-Encoding: chunked and expects us to frame chunks
-RESP_CONNECTION_CLOSE = 2  # the app set Connection: close
-RESP_HAS_DATE = 4
-RESP_HAS_SERVER = 8
-
-# Flags returned by analyze_request_headers.
-REQ_CHUNKED = 1  # Transfer-Encoding: chunked
-REQ_CONNECTION_CLOSE = 2
-REQ_CONNECTION_KEEP_ALIVE = 4
-REQ_CONNECTION_UPGRADE = 8
-REQ_EXPECT_CONTINUE = 16
-REQ_HAS_UPGRADE = 32
 
 # RFC 9110 §5.6.2: token = 1*tchar
 _TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")

@@ -22,7 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from ._compat import speedups_status
 from ._version import __version__
@@ -234,7 +234,8 @@ class Server:
         def factory() -> asyncio.Protocol:
             if alpn:
                 return AlpnSelector(state, parser)  # hands over to h2 or http/1.1
-            return H1Protocol(state, parser)
+            # An asyncio.Protocol by its methods (its base is the cycle's CompiledWriter).
+            return cast(asyncio.Protocol, H1Protocol(state, parser))
 
         # --timeout-tls-handshake: a client that connects and stalls in (or before) the
         # handshake is dropped by the loop's own TLS machinery after this long.

@@ -23,8 +23,8 @@ import time
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._headers import RESP_HAS_DATE, RESP_HAS_SERVER
 from .config import ASGIApp, Config
+from .header_flags import RESP_HAS_DATE, RESP_HAS_SERVER
 from .logs import access_logger
 from .proxy import ProxyTrust
 

@@ -1,16 +1,127 @@
-"""Fixtures: real pounce processes per HTTP/1.1 parser, and the pure/compiled twin selector."""
+"""Fixtures: real pounce processes per HTTP/1.1 parser, and the choice of twin.
+
+Choosing a twin, the one way every test does it:
+
+- The whole suite runs twice (``ci/test``): as built, and with ``POUNCE_NO_EXTENSIONS=1``
+  (``PURE_RUN``), where pounce's selectors pick the pure twins. A test of "whatever pounce
+  runs" (``pounce.protocols.h1.H1Protocol``, a real server) follows that choice; a real
+  server's HTTP/2 core is chosen per test with ``SERVER_H2_CORES`` and ``server_h2_env``.
+- A test that runs against both twins side by side asks for a fixture below
+  (``h1_protocol_class``, ``cycle_class``, ``h2_core``), or one of its own made with
+  ``twin_params`` and ``pick_twin``. A test module of one extension alone gets it from
+  ``compiled_module(name)``; a single test of one from ``compiled(name)``, marked
+  ``needs_compiled(name)``. The compiled twin runs wherever its extension imports, in either
+  run; where it does not, the test skips (with the reason) in a pure run and fails in a
+  normal one, so a build that silently fell back to the pure twins fails (test_compat.py
+  also says so). The shape is multidict's conftest: one fixture per part whose params are the
+  implementations, the compiled one carrying the mark that may skip it.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pounce._compat import import_compiled
+from pounce.h2connection import H2ConnectionPy
+from pounce.protocols.cycle import RequestResponseCyclePy
+from pounce.protocols.h1 import H1ProtocolPy
 from tests.support import PounceProcess
+
+if TYPE_CHECKING:
+    from _pytest.mark import ParameterSet  # what pytest.param returns
 
 PARSERS = ["httptools", "h11"]
 PURE_RUN = os.environ.get("POUNCE_NO_EXTENSIONS", "") not in ("", "0")
+
+# The HTTP/2 cores of a real pounce server: "default" (the compiled core when the speedups are
+# built and enabled, else the h2-backed one) and "h2" (POUNCE_H2_CORE=h2: the h2-backed one).
+# A pure run has only the h2-backed core, so only "default".
+SERVER_H2_CORES: list[str] = ["default"] if PURE_RUN else ["default", "h2"]
+
+
+def server_h2_env(core: str) -> dict[str, str] | None:
+    """The environment a pounce process needs to run ``core`` (one of SERVER_H2_CORES)."""
+    return {"POUNCE_H2_CORE": "h2"} if core == "h2" else None
+
+
+@cache
+def compiled(name: str) -> ModuleType | None:
+    """``pounce._speedups.<name>``; None in a pure run where it is not built.
+
+    In a normal run a missing extension raises the ImportError, which fails whatever asked for
+    it: the compiled twins are the ones users run.
+    """
+    try:
+        # import_compiled: a module compiled from a one-source .py (_cycle) also imports, from
+        # that .py, when it was not built; only the extension counts as the compiled twin.
+        return import_compiled(f"pounce._speedups.{name}")
+    except ImportError:
+        if PURE_RUN:
+            return None
+        raise
+
+
+def compiled_module(name: str) -> ModuleType:
+    """``pounce._speedups.<name>`` for a test module of that extension alone: in a pure run
+    where it is not built the whole module skips (in a normal run it fails, see ``compiled``)."""
+    module = compiled(name)
+    if module is None:
+        pytest.skip(f"pure build: pounce._speedups.{name} is not built", allow_module_level=True)
+    return module
+
+
+def needs_compiled(name: str) -> pytest.MarkDecorator:
+    """Skip a test of ``pounce._speedups.<name>`` in a pure run where it is not built; in a
+    normal run never (the test then fails on the import, see ``compiled``)."""
+    return pytest.mark.skipif(
+        PURE_RUN and compiled(name) is None,
+        reason=f"pure build: pounce._speedups.{name} is not built",
+    )
+
+
+def twin_params(name: str) -> list[ParameterSet]:
+    """A twin fixture's params: ``pure``, and ``compiled`` marked ``needs_compiled(name)``."""
+    return [
+        pytest.param("pure", id="pure"),
+        pytest.param("compiled", id="compiled", marks=needs_compiled(name)),
+    ]
+
+
+def pick_twin(
+    request: pytest.FixtureRequest, pure: Any, name: str, attribute: str | None = None
+) -> Any:
+    """For a fixture with ``twin_params(name)``: ``pure``, or ``attribute`` of
+    ``pounce._speedups.<name>`` (the module itself without one)."""
+    if request.param == "pure":
+        return pure
+    module = compiled(name)
+    return module if attribute is None else getattr(module, attribute)
+
+
+@pytest.fixture(params=twin_params("_http1"))
+def h1_protocol_class(request: pytest.FixtureRequest) -> type:
+    """Each HTTP/1.1 protocol class (pounce/protocols/h1.py, _speedups/_http1.pyx)."""
+    return pick_twin(request, H1ProtocolPy, "_http1", "H1Protocol")
+
+
+@pytest.fixture(params=twin_params("_cycle"))
+def cycle_class(request: pytest.FixtureRequest) -> type:
+    """The request cycle (pounce/protocols/_cycle.py) run as Python, and compiled again as
+    _speedups/_cycle."""
+    return pick_twin(request, RequestResponseCyclePy, "_cycle", "RequestResponseCycle")
+
+
+@pytest.fixture(params=twin_params("_h2"))
+def h2_core(request: pytest.FixtureRequest) -> type:
+    """Each sans-I/O HTTP/2 core: the h2-backed twin (pounce/h2connection.py) and the
+    compiled one (_speedups/_h2.pyx)."""
+    return pick_twin(request, H2ConnectionPy, "_h2", "H2Connection")
 
 
 @pytest.fixture(scope="session", params=PARSERS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import ssl
@@ -19,28 +18,8 @@ import h2.settings
 import hpack
 from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame
 
-from pounce.h2connection import PREFACE, H2ConnectionPy
+from pounce.h2connection import PREFACE
 from tests.support import RawClient, Response
-
-try:
-    from pounce._speedups._h2 import H2Connection as H2ConnectionC
-except ImportError:  # pure build
-    H2ConnectionC = None
-
-# Both sans-I/O HTTP/2 cores where built (the compiled one is missing from a pure build).
-H2_CORES: list[type] = [H2ConnectionPy] + ([H2ConnectionC] if H2ConnectionC is not None else [])
-
-# The HTTP/2 cores of a real pounce server: "default" (the compiled core when the speedups are
-# built and enabled, else the h2-backed one) and "h2" (POUNCE_H2_CORE=h2: the h2-backed one).
-# A pure run (POUNCE_NO_EXTENSIONS=1) has only the h2-backed core, so only "default".
-PURE_SERVER = os.environ.get("POUNCE_NO_EXTENSIONS", "") not in ("", "0")
-SERVER_H2_CORES: list[str] = ["default"] if PURE_SERVER else ["default", "h2"]
-
-
-def server_h2_env(core: str) -> dict[str, str] | None:
-    """The environment a pounce process needs to run ``core`` (one of SERVER_H2_CORES)."""
-    return {"POUNCE_H2_CORE": "h2"} if core == "h2" else None
-
 
 REQUEST_BASE = [(b":scheme", b"http"), (b":authority", b"test")]
 

@@ -15,17 +15,7 @@ from http import HTTPStatus
 
 from pounce.errors import BadRequest, InvalidHeader
 
-cdef int RESP_CHUNKED = 1
-cdef int RESP_CONNECTION_CLOSE = 2
-cdef int RESP_HAS_DATE = 4
-cdef int RESP_HAS_SERVER = 8
-
-cdef int REQ_CHUNKED = 1
-cdef int REQ_CONNECTION_CLOSE = 2
-cdef int REQ_CONNECTION_KEEP_ALIVE = 4
-cdef int REQ_CONNECTION_UPGRADE = 8
-cdef int REQ_EXPECT_CONTINUE = 16
-cdef int REQ_HAS_UPGRADE = 32
+include "header_flags.pxi"
 
 cdef unsigned char TCHAR[256]
 cdef unsigned char BAD_VALUE[256]

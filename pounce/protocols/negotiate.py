@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..h2connection import CONNECTION_HEADERS, PREFACE
 from ..state import ServerState
@@ -60,8 +60,11 @@ class AlpnSelector(asyncio.Protocol):
             transport.write(H2_REFUSE_CONNECTION)  # type: ignore[attr-defined]  # a write transport (TLS)
             transport.close()
             return
-        protocol: asyncio.Protocol = (
-            H2Protocol(self.state) if chosen == "h2" else H1Protocol(self.state, self.parser)
+        # (H1Protocol is an asyncio.Protocol by its methods: its base is the cycle's
+        # CompiledWriter, which the compiled build needs as its only base.)
+        protocol = cast(
+            asyncio.Protocol,
+            H2Protocol(self.state) if chosen == "h2" else H1Protocol(self.state, self.parser),
         )
         transport.set_protocol(protocol)
         protocol.connection_made(transport)

@@ -1,7 +1,7 @@
-"""Fixtures for the fuzz tests: the implementations under test.
+"""Fixtures for the fuzz tests: the parsers under test, and Hypothesis's settings.
 
-``h2_connection_cls`` lists the sans-I/O HTTP/2 connection classes: the h2-backed twin and,
-when the speedups are built, the compiled core; every HTTP/2 fuzz test runs against both.
+Every HTTP/2 fuzz test runs against both sans-I/O cores (the ``h2_core`` fixture of
+tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
-
-from tests.h2support import H2_CORES
 
 # Bounded for CI; POUNCE_FUZZ_EXAMPLES=20000 for a longer hunt.
 FUZZ_EXAMPLES = int(os.environ.get("POUNCE_FUZZ_EXAMPLES", "250"))
@@ -22,11 +20,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 FUZZ = settings.get_profile("pounce-fuzz")
-
-
-@pytest.fixture(params=H2_CORES, ids=lambda cls: f"{cls.__module__}.{cls.__name__}")
-def h2_connection_cls(request: pytest.FixtureRequest) -> type:
-    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture(params=["httptools", "h11"])

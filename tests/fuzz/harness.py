@@ -14,63 +14,11 @@ from typing import Any
 
 from pounce import Config
 from pounce.state import ServerState
+from tests.fakes import FakeCarrier, spin, start_h1
 
 
 class InvariantError(AssertionError):
     """A fuzz invariant does not hold."""
-
-
-class FakeTransport:
-    """Enough of ``asyncio.Transport`` for the HTTP/1.1 protocol, recording what it writes."""
-
-    def __init__(self) -> None:
-        self.out = bytearray()
-        self.closed = False
-        self.eof = False
-        self.paused = False
-        self.protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 1234)}.get(name, default)
-
-    def write(self, data: bytes) -> None:
-        if self.closed or self.eof:
-            return
-        self.out += data
-
-    def writelines(self, parts: Any) -> None:
-        for part in parts:
-            self.write(part)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        self.eof = True
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def get_protocol(self) -> Any:
-        return self.protocol
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def abort(self) -> None:
-        self.closed = True
 
 
 @dataclass
@@ -203,8 +151,10 @@ def run_h1(
     async def main() -> tuple[bytes, bool]:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(lambda _loop, ctx: errors.append(repr(ctx)))
-        config = Config(
-            app=app,
+        proto, transport = await start_h1(
+            protocol_cls,
+            parser,
+            app,
             access_log=False,
             date_header=False,
             http=parser,
@@ -212,23 +162,17 @@ def run_h1(
             http2=False,  # the preface and h2c are the HTTP/2 fuzz target's
             h11_max_incomplete_event_size=max_head_size,
         )
-        state = ServerState(config, app, loop)
-        proto = protocol_cls(state, parser)
-        transport = FakeTransport()
-        proto.connection_made(transport)
+        state = proto.state
         for chunk in chunks:
             if transport.closed:
                 break
             proto.data_received(chunk)
-            for _ in range(3):
-                await asyncio.sleep(0)
-        for _ in range(30):
-            await asyncio.sleep(0)
+            await spin(3)
+        await spin(30)
         snapshot = bytes(transport.out), transport.closed or transport.eof
         # The client goes away: whatever is still running must finish (no hang).
         proto.connection_lost(None)
-        for _ in range(30):
-            await asyncio.sleep(0)
+        await spin(30)
         if app.active:
             raise InvariantError(f"{app.active} app call(s) still running after disconnect")
         pending = [t for t in state.tasks if not t.done()]
@@ -300,36 +244,6 @@ def run_h2(connection_cls: type, chunks: list[bytes]) -> list[Any]:
 
 
 # WebSocket ----------------------------------------------------------------------------------
-
-
-class FakeCarrier:
-    """The ``Carrier`` a WebSocket session writes through, recording everything."""
-
-    transport = None
-
-    def __init__(self) -> None:
-        self.accepted = False
-        self.out = bytearray()
-        self.finished = False
-        self.paused = False
-
-    def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self.accepted = True
-
-    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.finished = True
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def finish(self) -> None:
-        self.finished = True
-
-    def pause_reading(self) -> None:
-        self.paused = True
-
-    def resume_reading(self) -> None:
-        self.paused = False
 
 
 def ws_frame(
@@ -443,7 +357,7 @@ def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
         session.start()
         for _ in range(5):
             await asyncio.sleep(0)
-        if not carrier.accepted:
+        if carrier.accepted is None:
             raise InvariantError("the handshake was not accepted")
         for chunk in chunks:
             session.feed(chunk)

@@ -1,5 +1,5 @@
 """Fuzz the HTTP/2 frame path: the sans-I/O ``H2Connection`` (every class the
-``h2_connection_cls`` fixture lists) fed a preface and generated frames, valid and not.
+``h2_core`` fixture lists) fed a preface and generated frames, valid and not.
 
 Invariant (``harness.run_h2``): events or one protocol error, never another exception.
 """
@@ -24,17 +24,17 @@ SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 @FUZZ
 @given(chunks=h2_stream())
 @example(chunks=[PREFACE + SETTINGS])
-def test_h2_frames(h2_connection_cls: type, chunks: list[bytes]) -> None:
-    run_h2(h2_connection_cls, chunks)
+def test_h2_frames(h2_core: type, chunks: list[bytes]) -> None:
+    run_h2(h2_core, chunks)
 
 
 @FUZZ
 @given(junk=st.binary(max_size=300), with_preface=st.booleans())
-def test_h2_random_bytes(h2_connection_cls: type, junk: bytes, with_preface: bool) -> None:
-    run_h2(h2_connection_cls, [(PREFACE + SETTINGS if with_preface else b"") + junk])
+def test_h2_random_bytes(h2_core: type, junk: bytes, with_preface: bool) -> None:
+    run_h2(h2_core, [(PREFACE + SETTINGS if with_preface else b"") + junk])
 
 
-def test_harness_sees_a_request(h2_connection_cls: type) -> None:
+def test_harness_sees_a_request(h2_core: type) -> None:
     import hpack
     from hyperframe.frame import HeadersFrame
 
@@ -44,19 +44,19 @@ def test_harness_sees_a_request(h2_connection_cls: type) -> None:
     )
     frame.flags.add("END_HEADERS")
     frame.flags.add("END_STREAM")
-    events = run_h2(h2_connection_cls, [PREFACE + SETTINGS + frame.serialize()])
+    events = run_h2(h2_core, [PREFACE + SETTINGS + frame.serialize()])
     assert [type(e) for e in events if isinstance(e, H2RequestReceived)] == [H2RequestReceived]
 
 
-def test_harness_sees_a_protocol_error(h2_connection_cls: type) -> None:
-    events = run_h2(h2_connection_cls, [PREFACE + b"\x00\x00\x01\x04\x00\x00\x00\x00\x00\x00"])
+def test_harness_sees_a_protocol_error(h2_core: type) -> None:
+    events = run_h2(h2_core, [PREFACE + b"\x00\x00\x01\x04\x00\x00\x00\x00\x00\x00"])
     assert any(isinstance(e, H2ProtocolError) and e.error_code == 6 for e in events)
 
 
-def test_acknowledging_nothing_is_a_no_op(h2_connection_cls: type) -> None:
+def test_acknowledging_nothing_is_a_no_op(h2_core: type) -> None:
     """Found by the fuzzer: an empty DATA frame, then acknowledging 0 bytes, made h2 raise
     ValueError (a zero WINDOW_UPDATE increment) out of ``acknowledge_consumed``."""
-    conn = h2_connection_cls()
+    conn = h2_core()
     conn.initiate_connection()
     events = conn.receive_data(
         PREFACE

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from tests.apps.h2shutdown_app import body
+from tests.conftest import SERVER_H2_CORES, server_h2_env
 from tests.h2support import H2Client, decode_streams, goaway_frames, parse_frames
 from tests.integration.conftest import Certs
 from tests.support import PounceProcess
@@ -32,8 +32,6 @@ pytestmark = pytest.mark.timeout(40)
 
 NO_ERROR = 0x0
 GOAWAY = 0x7
-# "default": the compiled core when the speedups are built (the pure run has only the h2 one).
-CORES = ["default"] if os.environ.get("POUNCE_NO_EXTENSIONS") else ["default", "h2"]
 SIZE = 200_000  # over the 65535-byte initial windows: the client's WINDOW_UPDATEs take part
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 
@@ -42,11 +40,10 @@ def start(core: str, tls: Certs | None) -> PounceProcess:
     args = ["--no-access-log"]
     if tls is not None:
         args += ["--ssl-certfile", str(tls.cert), "--ssl-keyfile", str(tls.key)]
-    env = {"POUNCE_H2_CORE": "h2"} if core == "h2" else None
-    return PounceProcess("h2shutdown_app:app", *args, env=env).wait_ready()
+    return PounceProcess("h2shutdown_app:app", *args, env=server_h2_env(core)).wait_ready()
 
 
-@pytest.fixture(params=CORES)
+@pytest.fixture(params=SERVER_H2_CORES)
 def core(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -172,7 +169,7 @@ def frame_index(frames: list[Any], stream_id: int, ftype: int) -> list[int]:
     return [i for i, f in enumerate(frames) if f.stream_id == stream_id and f.type == ftype]
 
 
-@pytest.mark.parametrize("core", CORES)
+@pytest.mark.parametrize("core", SERVER_H2_CORES)
 def test_raw_frames_in_flight_and_concurrent_streams_finish_before_goaway(core: str) -> None:
     """RFC 9113 §6.8 with a raw h2 client: the stream in flight at SIGTERM and one opened
     after it are answered completely (HEADERS, DATA, END_STREAM) before the only GOAWAY,
@@ -221,7 +218,7 @@ def test_raw_frames_in_flight_and_concurrent_streams_finish_before_goaway(core: 
         proc.stop()
 
 
-@pytest.mark.parametrize("core", CORES)
+@pytest.mark.parametrize("core", SERVER_H2_CORES)
 def test_raw_client_that_keeps_opening_streams_is_bounded(core: str) -> None:
     """The bound: once the streams in flight at SIGTERM are done, a stream opened later that
     is still running finishes, but newer ones are held, never started; the GOAWAY, after the
@@ -265,7 +262,7 @@ def test_graceful_shutdown_timeout_still_bounds_an_h2_stream(core: str) -> None:
         "--no-access-log",
         "--timeout-graceful-shutdown",
         "1",
-        env={"POUNCE_H2_CORE": "h2"} if core == "h2" else None,
+        env=server_h2_env(core),
     ).wait_ready()
     try:
         with H2Client(proc.port) as client:

@@ -10,14 +10,8 @@ from collections.abc import Iterator
 import pytest
 from hyperframe.frame import ContinuationFrame, HeadersFrame
 
-from tests.h2support import (
-    REQUEST_BASE,
-    SERVER_H2_CORES,
-    H2Client,
-    decode_streams,
-    goaway_frames,
-    server_h2_env,
-)
+from tests.conftest import SERVER_H2_CORES, server_h2_env
+from tests.h2support import REQUEST_BASE, H2Client, decode_streams, goaway_frames
 from tests.integration.test_h1_timeouts import SLOW_OPTIONS, TIMEOUT, wait_events
 from tests.support import PounceProcess
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.h2support import PURE_SERVER, SERVER_H2_CORES, server_h2_env
+from tests.conftest import PURE_RUN, SERVER_H2_CORES, server_h2_env
 from tests.integration.conftest import Certs
 from tests.support import ROOT, PounceProcess
 
@@ -104,7 +104,7 @@ def test_h2spec(core: str, transport: str, certs: Certs, tmp_path: Path) -> None
         # The server says which core it runs (the startup line after "running on" ends
         # "h2: <core>").
         server.wait_for_log("h2: ")
-        expected = "h2" if core == "h2" or PURE_SERVER else "compiled"
+        expected = "h2" if core == "h2" or PURE_RUN else "compiled"
         assert f"h2: {expected}\n" in server.output()
         command = [binary, "-p", str(server.port), "-o", str(CASE_TIMEOUT), "-j", str(report)]
         if tls:

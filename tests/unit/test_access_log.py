@@ -22,19 +22,15 @@ from pounce.errors import ConfigError
 from pounce.logging import AccessFormatter, AccessLogFormatter, DefaultFormatter
 from pounce.logs import access_logger
 from pounce.protocols import h1 as h1_module
-from pounce.state import ServerState
-
-try:
-    from pounce._speedups import _http1
-except ImportError:  # pure build
-    _http1 = None
+from tests.conftest import compiled, needs_compiled
+from tests.fakes import FakeTransport, spin, start_h1
 
 try:
     import uvicorn.logging as uvicorn_logging
 except ImportError:  # uvicorn is in the test extra; without it the comparisons are skipped
     uvicorn_logging = None
 
-needs_compiled = pytest.mark.skipif(_http1 is None, reason="compiled speedups are not built")
+_http1 = compiled("_http1")
 needs_uvicorn = pytest.mark.skipif(uvicorn_logging is None, reason="uvicorn is not installed")
 
 # uvicorn 0.55's LOGGING_CONFIG as its documentation shows it (uvicorn.org, Concepts: Logging).
@@ -150,43 +146,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class Socket:
-    def getsockname(self) -> tuple[str, int]:
-        return ("127.0.0.1", 8000)
-
-
-class Transport:
-    def __init__(self) -> None:
-        self.closed = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("10.1.2.3", 4567), "socket": Socket()}.get(name, default)
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def writelines(self, parts: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        pass
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
 class Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
@@ -223,14 +182,12 @@ def records_of(protocol_class: type, parser: str, capture: Capture) -> list[dict
     capture.records.clear()
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        config = Config(app=app, date_header=False, http="h11")
-        state = ServerState(config, app, loop)
-        proto = protocol_class(state, parser)
-        proto.connection_made(Transport())
+        transport = FakeTransport(peer=("10.1.2.3", 4567))
+        proto, _ = await start_h1(
+            protocol_class, parser, app, transport, date_header=False, http="h11"
+        )
         proto.data_received(REQUESTS)
-        for _ in range(30):
-            await asyncio.sleep(0)
+        await spin(30)
 
     asyncio.run(main())
     out = []
@@ -268,7 +225,7 @@ def test_pure_twin_records(parser: str, capture: Capture) -> None:
     assert [r["response_headers"] for r in records] == [None, None, None]
 
 
-@needs_compiled
+@needs_compiled("_http1")
 @pytest.mark.parametrize("parser", ["httptools", "h11"])
 @pytest.mark.parametrize("response_headers", [False, True])
 def test_twins_make_identical_records(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from pounce import _compat, _headers
 from tests.conftest import PURE_RUN
 from tests.support import run_pounce
@@ -25,11 +27,14 @@ def test_compiled_is_default():
         assert _headers.IMPLEMENTATION == "compiled"
         assert _headers.get_header is _headers.get_header_c
         assert _headers.build_response_head is _headers.build_response_head_c
-        from pounce._speedups import _http1
+        from pounce._speedups import _cycle, _http1, _runner
         from pounce.protocols import cycle, h1
 
         assert h1.H1Protocol is _http1.H1Protocol
-        assert cycle.RequestResponseCycle is _http1.RequestResponseCycle
+        # The cycle's one source, compiled (not the .py it links to, imported as is).
+        assert cycle.RequestResponseCycle is _cycle.RequestResponseCycle
+        assert _cycle.__loader__.__class__.__name__ == "ExtensionFileLoader"
+        assert cycle.AppRunner is _runner._Runner
         from pounce._speedups import _wsmask
         from pounce.protocols import ws_mask
 
@@ -51,3 +56,12 @@ def test_compiled_is_default():
 def test_version_reports_the_active_twin():
     out = run_pounce("--version").stdout
     assert ("speedups: pure" if PURE_RUN else "speedups: compiled") in out
+
+
+def test_import_compiled_refuses_a_module_that_is_not_an_extension():
+    # A one-source module's link (pounce/_speedups/_cycle.py) imports as plain Python when its
+    # extension was not built: that must count as a failed import of the compiled build.
+    with pytest.raises(ImportError, match="not compiled"):
+        _compat.import_compiled("pounce.header_flags")
+    if not PURE_RUN:
+        assert _compat.import_compiled("pounce._speedups._cycle").__file__.endswith(".so")

@@ -14,16 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce import Config
 from pounce.protocols import h1 as h1_module
-from pounce.state import ServerState
+from tests.conftest import compiled, needs_compiled
+from tests.fakes import spin, start_h1
 
-try:
-    from pounce._speedups import _http1
-except ImportError:  # pure build
-    _http1 = None
-
-needs_compiled = pytest.mark.skipif(_http1 is None, reason="compiled speedups are not built")
+_http1 = compiled("_http1")
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -65,42 +60,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": reply})
 
 
-class Transport:
-    def __init__(self) -> None:
-        self.out = bytearray()
-        self.closed = False
-        self.eof = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 1234)}.get(name, default)
-
-    def write(self, data: bytes) -> None:
-        if not self.closed and not self.eof:
-            self.out += data
-
-    def writelines(self, parts: Any) -> None:
-        for part in parts:
-            self.write(part)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        self.eof = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-
 def run(
     protocol_class: type,
     parser: str,
@@ -111,26 +70,20 @@ def run(
     """Feed ``chunks``; with ``expire``, then let every deadline pass (as the sweep would)."""
 
     async def main() -> tuple[bytes, bool, bool]:
-        loop = asyncio.get_running_loop()
-        config = Config(app=app, access_log=False, date_header=False, http="h11", **options)
-        state = ServerState(config, app, loop)
-        proto = protocol_class(state, parser)
-        transport = Transport()
-        proto.connection_made(transport)
+        proto, transport = await start_h1(
+            protocol_class, parser, app, access_log=False, date_header=False, http="h11", **options
+        )
         for chunk in chunks:
             if transport.closed:
                 break
             proto.data_received(chunk)
-            for _ in range(5):
-                await asyncio.sleep(0)
-        for _ in range(20):
-            await asyncio.sleep(0)
+            await spin(5)
+        await spin(20)
         if expire and proto.deadline:
             # As the server's sweep: a connection that marks itself idle gets a second look.
             now = proto.deadline + 1000.0
             again = proto.check_deadline(now)
-            for _ in range(20):
-                await asyncio.sleep(0)
+            await spin(20)
             if again:
                 proto.check_deadline(now + 0.001)
         return bytes(transport.out), transport.closed, transport.eof
@@ -159,7 +112,7 @@ REQUESTS = [
 ]
 
 
-@needs_compiled
+@needs_compiled("_http1")
 @pytest.mark.parametrize("parser", ["httptools", "h11"])
 @pytest.mark.parametrize("data", REQUESTS)
 def test_twins_agree(parser, data):
@@ -169,7 +122,7 @@ def test_twins_agree(parser, data):
     assert pure[0].startswith(b"HTTP/1.1 ")
 
 
-@needs_compiled
+@needs_compiled("_http1")
 @settings(max_examples=60, deadline=None)
 @given(
     data=st.lists(st.sampled_from(REQUESTS), min_size=1, max_size=3).map(b"".join),
@@ -186,7 +139,7 @@ def test_twins_agree_on_any_split(data, cuts, parser):
     assert run(h1_module.H1ProtocolPy, parser, chunks) == run(_http1.H1Protocol, parser, chunks)
 
 
-@needs_compiled
+@needs_compiled("_http1")
 @settings(max_examples=60, deadline=None)
 @given(junk=st.binary(max_size=80), parser=st.sampled_from(["httptools", "h11"]))
 def test_twins_agree_on_junk(junk, parser):
@@ -218,7 +171,7 @@ LIMIT_CASES = [
 ]
 
 
-@needs_compiled
+@needs_compiled("_http1")
 @pytest.mark.parametrize("parser", ["httptools", "h11"])
 @pytest.mark.parametrize("bytewise", [False, True], ids=["one-write", "bytewise"])
 @pytest.mark.parametrize(("data", "status"), LIMIT_CASES)
@@ -239,7 +192,7 @@ STALLED = [
 ]
 
 
-@needs_compiled
+@needs_compiled("_http1")
 @pytest.mark.parametrize("parser", ["httptools", "h11"])
 @pytest.mark.parametrize(("data", "status"), STALLED)
 def test_twins_agree_on_expired_deadlines(parser, data, status):

@@ -16,16 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce import Config
-from pounce.state import ServerState
-from tests.unit.test_h1_differential import Transport
+from tests.conftest import compiled_module
+from tests.fakes import spin, start_h1
 
-try:
-    from pounce._speedups import _http1
-except ImportError:  # pure build
-    _http1 = None
-
-pytestmark = pytest.mark.skipif(_http1 is None, reason="compiled speedups are not built")
+_http1 = compiled_module("_http1")
 
 
 async def echo_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -59,42 +53,20 @@ async def echo_scope(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": reply})
 
 
-class Socket:
-    def getsockname(self) -> tuple[str, int]:
-        return ("127.0.0.1", 8000)
-
-
-class UpgradableTransport(Transport):
-    """A peer at 127.0.0.1 (a trusted proxy by default) whose transport can be handed on
-    (WebSocket, CONNECT)."""
-
-    protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        if name == "socket":
-            return Socket()
-        return super().get_extra_info(name, default)
-
-    def get_protocol(self) -> Any:
-        return self.protocol
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-
 def run(data: bytes, fast: bool, **limits: int) -> tuple[bytes, bool]:
     async def main() -> tuple[bytes, bool]:
-        loop = asyncio.get_running_loop()
-        config = Config(
-            app=echo_scope, access_log=False, date_header=False, http="httptools", **limits
+        # A peer at 127.0.0.1 (tests.fakes.PEER): a trusted proxy by default.
+        proto, transport = await start_h1(
+            _http1.H1Protocol,
+            "httptools",
+            echo_scope,
+            access_log=False,
+            date_header=False,
+            http="httptools",
+            **limits,
         )
-        state = ServerState(config, echo_scope, loop)
-        proto = _http1.H1Protocol(state, "httptools")
-        transport = UpgradableTransport()
-        proto.connection_made(transport)
         proto.data_received(data)
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await spin(20)
         return bytes(transport.out), transport.closed
 
     _http1.set_fast_head(fast)

@@ -9,19 +9,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
-from pounce import Config
 from pounce.protocols import h1 as h1_module
-from pounce.state import ServerState
-from tests.unit.test_h1_differential import Transport
+from tests.conftest import compiled_module
+from tests.fakes import spin, start_h1
 
-try:
-    from pounce._speedups import _http1
-except ImportError:  # pure build
-    _http1 = None
-
-pytestmark = pytest.mark.skipif(_http1 is None, reason="compiled speedups are not built")
+_http1 = compiled_module("_http1")
 
 MUTABLE: list[list[bytes]] = [[b"x-count", b"0"]]
 
@@ -44,14 +36,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def run(protocol_class: type, data: bytes) -> bytes:
     async def main() -> bytes:
-        loop = asyncio.get_running_loop()
-        config = Config(app=app, access_log=False, date_header=False, http="httptools")
-        proto = protocol_class(ServerState(config, app, loop), "httptools")
-        transport = Transport()
-        proto.connection_made(transport)
+        proto, transport = await start_h1(
+            protocol_class, "httptools", app, access_log=False, date_header=False, http="httptools"
+        )
         proto.data_received(data)
-        for _ in range(50):
-            await asyncio.sleep(0)
+        await spin(50)
         return bytes(transport.out)
 
     MUTABLE[0][1] = b"0"

@@ -9,25 +9,13 @@ from typing import Any
 
 import pytest
 
-from pounce import Config
-from pounce.protocols import h1 as h1_module
 from pounce.protocols.h1_support import OUT_BATCH
-from pounce.state import ServerState
-from tests.unit.test_h1_differential import Transport
+from tests.fakes import FakeTransport, spin, start_h1
 
 pytestmark = pytest.mark.timeout(30)
 
-try:
-    from pounce._speedups import _http1
-except ImportError:  # pure build
-    _http1 = None
 
-TWINS = [pytest.param(h1_module.H1ProtocolPy, id="pure")]
-if _http1 is not None:
-    TWINS.append(pytest.param(_http1.H1Protocol, id="compiled"))
-
-
-class CountingTransport(Transport):
+class CountingTransport(FakeTransport):
     def __init__(self) -> None:
         super().__init__()
         self.writes = 0
@@ -48,13 +36,11 @@ def serve(
     transport = transport or CountingTransport()
 
     async def main() -> CountingTransport:
-        loop = asyncio.get_running_loop()
-        config = Config(app=app, access_log=False, date_header=False)
-        proto = protocol_class(ServerState(config, app, loop), "httptools")
-        proto.connection_made(transport)
+        proto, _ = await start_h1(
+            protocol_class, "httptools", app, transport, access_log=False, date_header=False
+        )
         proto.data_received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-        for _ in range(50):
-            await asyncio.sleep(0)
+        await spin(50)
         return transport
 
     return asyncio.run(main())
@@ -79,10 +65,9 @@ def streaming_app(parts: list[bytes]) -> Any:
     return app
 
 
-@pytest.mark.parametrize("protocol_class", TWINS)
-def test_parts_sent_without_waiting_go_out_in_one_write(protocol_class):
+def test_parts_sent_without_waiting_go_out_in_one_write(h1_protocol_class):
     parts = [bytes([65 + i]) * 1024 for i in range(16)]
-    transport = serve(protocol_class, streaming_app(parts))
+    transport = serve(h1_protocol_class, streaming_app(parts))
     head, _, body = bytes(transport.out).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"transfer-encoding: chunked" in head
@@ -90,8 +75,7 @@ def test_parts_sent_without_waiting_go_out_in_one_write(protocol_class):
     assert transport.writes == 1
 
 
-@pytest.mark.parametrize("protocol_class", TWINS)
-def test_a_part_is_written_before_the_app_runs_again(protocol_class):
+def test_a_part_is_written_before_the_app_runs_again(h1_protocol_class):
     seen: list[bytes] = []
     transport = CountingTransport()
 
@@ -103,16 +87,15 @@ def test_a_part_is_written_before_the_app_runs_again(protocol_class):
             seen.append(bytes(transport.out))
         await send({"type": "http.response.body", "body": b""})
 
-    serve(protocol_class, app, transport)
+    serve(h1_protocol_class, app, transport)
     assert seen[0].endswith(b"5\r\nfirst\r\n")
     assert seen[1].endswith(b"6\r\nsecond\r\n")
     assert transport.out.endswith(b"0\r\n\r\n")
     assert transport.writes == 3
 
 
-@pytest.mark.parametrize("protocol_class", TWINS)
-def test_no_more_than_out_batch_is_held_back(protocol_class):
+def test_no_more_than_out_batch_is_held_back(h1_protocol_class):
     parts = [b"z" * 1000] * 200  # 200,000 bytes in one step
-    transport = serve(protocol_class, streaming_app(parts))
+    transport = serve(h1_protocol_class, streaming_app(parts))
     assert bytes(transport.out).partition(b"\r\n\r\n")[2] == chunked(parts)
     assert transport.writes == -(-200_000 // OUT_BATCH)  # a write per OUT_BATCH, and the rest

@@ -7,7 +7,6 @@ from __future__ import annotations
 import struct
 
 import hpack
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,10 +23,10 @@ from pounce.h2connection import (
     H2WindowUpdated,
     RequestReceived,
 )
-from tests.h2support import H2ConnectionC as H2Connection
+from tests.conftest import compiled_module
 from tests.h2support import frame
 
-pytestmark = pytest.mark.skipif(H2Connection is None, reason="compiled speedups are not built")
+H2Connection = compiled_module("_h2").H2Connection
 
 FLOW_CONTROL_ERROR = 0x3
 FRAME_SIZE_ERROR = 0x6

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import hpack
-import pytest
 from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,9 +38,10 @@ from pounce.h2connection import (
     H2Settings,
     StreamGone,
 )
-from tests.h2support import H2ConnectionC, frame
+from tests.conftest import compiled_module
+from tests.h2support import frame
 
-pytestmark = pytest.mark.skipif(H2ConnectionC is None, reason="compiled speedups are not built")
+H2ConnectionC = compiled_module("_h2").H2Connection
 
 SETTINGS = H2Settings(max_concurrent_streams=4, initial_window_size=1000)
 

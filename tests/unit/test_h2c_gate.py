@@ -12,19 +12,14 @@ import h2.connection
 import pytest
 
 from pounce import Config
+from pounce.protocols import _h1 as h1_source
 from pounce.protocols import h1 as h1_module
 from pounce.protocols import negotiate
 from pounce.protocols.h2 import H2Protocol
-from pounce.state import ServerState
+from tests.conftest import compiled, needs_compiled
+from tests.fakes import spin, start_h1
 
-try:
-    from pounce._speedups import _http1
-except ImportError:  # pure build
-    _http1 = None
-
-TWINS = [pytest.param(h1_module.H1ProtocolPy, id="pure")] + (
-    [pytest.param(_http1.H1Protocol, id="compiled")] if _http1 is not None else []
-)
+_http1 = compiled("_http1")
 PARSERS = ["httptools", "h11"]
 
 
@@ -40,58 +35,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-class Socket:
-    def getsockname(self) -> tuple[str, int]:
-        return ("127.0.0.1", 8000)
-
-
-class Transport:
-    """Enough of an asyncio transport for both HTTP/1.1 twins and the switch to HTTP/2."""
-
-    def __init__(self) -> None:
-        self.out = bytearray()
-        self.closed = False
-        self.protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"socket": Socket(), "peername": ("127.0.0.1", 1234)}.get(name, default)
-
-    def write(self, data: bytes) -> None:
-        if not self.closed:
-            self.out += data
-
-    def writelines(self, parts: Any) -> None:
-        for part in parts:
-            self.write(part)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        self.closed = True
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def get_protocol(self) -> Any:
-        return self.protocol
-
-    def get_write_buffer_size(self) -> int:
-        return 0
 
 
 def _settings() -> str:
@@ -118,16 +61,11 @@ def run(protocol_class: type, parser: str, data: bytes, **options: Any) -> tuple
     """Feed one request; the bytes written and whether HTTP/2 took the transport."""
 
     async def main() -> tuple[bytes, bool]:
-        loop = asyncio.get_running_loop()
-        config = Config(app=app, access_log=False, date_header=False, **options)
-        state = ServerState(config, app, loop)
-        proto = protocol_class(state, parser)
-        transport = Transport()
-        transport.protocol = proto
-        proto.connection_made(transport)
+        proto, transport = await start_h1(
+            protocol_class, parser, app, access_log=False, date_header=False, **options
+        )
         proto.data_received(data)
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await spin(20)
         switched = isinstance(transport.protocol, H2Protocol)
         if switched:
             transport.protocol.connection_lost(None)
@@ -138,14 +76,15 @@ def run(protocol_class: type, parser: str, data: bytes, **options: Any) -> tuple
 
 @pytest.fixture
 def no_h2c_look(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail if either twin calls the h2c rule (the pure twin imported it, the compiled one
-    imports it from negotiate when it needs it)."""
+    """Fail if either build calls the h2c rule (each imported it from negotiate into its own
+    module: the one source _h1.py, and its compiled build _http1)."""
 
     def called(*args: Any) -> bool:
         raise AssertionError("try_h2c_upgrade was called")
 
-    monkeypatch.setattr(h1_module, "try_h2c_upgrade", called)
-    monkeypatch.setattr(negotiate, "try_h2c_upgrade", called)
+    monkeypatch.setattr(h1_source, "try_h2c_upgrade", called)
+    if _http1 is not None:
+        monkeypatch.setattr(_http1, "try_h2c_upgrade", called)
 
 
 def plain(body: bytes) -> bytes:
@@ -164,17 +103,17 @@ def test_config_default_is_off() -> None:
     "options", [{}, {"http2": False}, {"http2": False, "h2c_upgrade": True}], ids=str
 )
 @pytest.mark.parametrize("parser", PARSERS)
-@pytest.mark.parametrize("twin", TWINS)
-def test_off_answers_http11_without_looking(no_h2c_look, twin, parser, options) -> None:
-    out, switched = run(twin, parser, upgrade_request(), **options)
+def test_off_answers_http11_without_looking(
+    no_h2c_look, h1_protocol_class, parser, options
+) -> None:
+    out, switched = run(h1_protocol_class, parser, upgrade_request(), **options)
     assert not switched
     assert out == plain(b"1.1 127.0.0.1")
 
 
 @pytest.mark.parametrize("parser", PARSERS)
-@pytest.mark.parametrize("twin", TWINS)
-def test_on_switches_to_http2(twin, parser) -> None:
-    out, switched = run(twin, parser, upgrade_request(), h2c_upgrade=True)
+def test_on_switches_to_http2(h1_protocol_class, parser) -> None:
+    out, switched = run(h1_protocol_class, parser, upgrade_request(), h2c_upgrade=True)
     assert switched
     assert out.startswith(
         b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
@@ -203,18 +142,20 @@ PROXY_FIELDS = [
     ids=["trusted", "untrusted", "no-proxy-headers"],
 )
 @pytest.mark.parametrize("parser", PARSERS)
-@pytest.mark.parametrize("twin", TWINS)
-def test_on_refuses_a_request_that_came_through_a_proxy(twin, parser, options, field) -> None:
-    out, switched = run(twin, parser, upgrade_request(field), h2c_upgrade=True, **options)
+def test_on_refuses_a_request_that_came_through_a_proxy(
+    h1_protocol_class, parser, options, field
+) -> None:
+    out, switched = run(
+        h1_protocol_class, parser, upgrade_request(field), h2c_upgrade=True, **options
+    )
     assert not switched
     trusted_xff = not options and field.lower().startswith("x-forwarded-for")
     assert out == plain(b"1.1 203.0.113.7" if trusted_xff else b"1.1 127.0.0.1")
 
 
+@needs_compiled("_http1")
 @pytest.mark.parametrize("parser", PARSERS)
 def test_twins_write_the_same_bytes(parser) -> None:
-    if _http1 is None:
-        pytest.skip("compiled speedups are not built")
     cases: list[tuple[bytes, dict[str, Any]]] = [
         (upgrade_request(), {}),
         (upgrade_request(), {"h2c_upgrade": True}),

@@ -31,6 +31,7 @@ from pounce.h2connection import (
     FloodLimits,
     H2BodyReceived,
     H2Connection,
+    H2ConnectionPy,
     H2GoAway,
     H2ProtocolError,
     H2RequestReceived,
@@ -40,7 +41,6 @@ from pounce.h2connection import (
     H2WebSocketRequest,
     H2WindowUpdated,
 )
-from tests.h2support import H2_CORES, H2ConnectionC
 
 REQUEST = [
     (b":method", b"POST"),
@@ -453,9 +453,8 @@ def _opened(core: type) -> object:
     return server
 
 
-@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
-def test_head_pending_names_the_stream_of_an_unfinished_header_block(core) -> None:
-    server = _opened(core)
+def test_head_pending_names_the_stream_of_an_unfinished_header_block(h2_core) -> None:
+    server = _opened(h2_core)
     encoder = hpack.Encoder()
     block = encoder.encode(REQUEST)
     first = HeadersFrame(1, flags=["END_STREAM"])  # no END_HEADERS: CONTINUATION follows
@@ -481,16 +480,15 @@ def test_head_pending_names_the_stream_of_an_unfinished_header_block(core) -> No
     data = DataFrame(3, data=b"x" * 20)
     server.receive_data(data.serialize()[:15])
     assert server.head_pending == 0
-    server = _opened(core)
+    server = _opened(h2_core)
     even = HeadersFrame(4, flags=["END_HEADERS"])
     even.data = hpack.Encoder().encode(REQUEST)
     assert server.receive_data(even.serialize()[:12]) == []
     assert server.head_pending == 0
 
 
-@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
-def test_abandoned_head_gets_its_status_and_goaway_then_nothing_is_read(core) -> None:
-    server = _opened(core)
+def test_abandoned_head_gets_its_status_and_goaway_then_nothing_is_read(h2_core) -> None:
+    server = _opened(h2_core)
     encoder = hpack.Encoder()
     done = HeadersFrame(1, flags=["END_HEADERS"])  # stream 1 stays open (a body follows)
     done.data = encoder.encode(REQUEST)
@@ -518,9 +516,8 @@ def test_abandoned_head_gets_its_status_and_goaway_then_nothing_is_read(core) ->
     assert [type(f) for f in parse_frames(server.data_to_send())] == [HeadersFrame, DataFrame]
 
 
-@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
-def test_abandoned_trailers_block_gets_only_goaway(core) -> None:
-    server = _opened(core)
+def test_abandoned_trailers_block_gets_only_goaway(h2_core) -> None:
+    server = _opened(h2_core)
     encoder = hpack.Encoder()
     head = HeadersFrame(1, flags=["END_HEADERS"])
     head.data = encoder.encode(REQUEST)
@@ -575,26 +572,24 @@ def _reset_by_client(core: type) -> tuple[object, hpack.Encoder]:
     return server, encoder
 
 
-@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
-def test_data_after_the_clients_rst_stream_is_a_stream_error(core) -> None:
+def test_data_after_the_clients_rst_stream_is_a_stream_error(h2_core) -> None:
     # h2spec 5.1 closed / 8. RFC 9113 §5.1 "closed" (RFC 7540 §5.1: a frame other than
     # PRIORITY after RST_STREAM is a stream error STREAM_CLOSED; §6.1 for DATA).
-    server, encoder = _reset_by_client(core)
+    server, encoder = _reset_by_client(h2_core)
     events, sent = _answers(server, DataFrame(1, data=b"test", flags=["END_STREAM"]).serialize())
     assert events == []
-    # The DATA still counts against the connection window (§6.9): the compiled core returns
+    # The DATA still counts against the connection window (§6.9): the compiled h2_core returns
     # that credit at once, h2 once half its window is used.
-    credit = [("WINDOW_UPDATE", 0, 4)] if core is H2ConnectionC else []
+    credit = [("WINDOW_UPDATE", 0, 4)] if h2_core is not H2ConnectionPy else []
     assert sent == [("RST_STREAM", 1, STREAM_CLOSED), *credit]
     # The connection lives on.
     assert [type(e) for e in server.receive_data(_headers(encoder, 3, True))] == [H2RequestReceived]
 
 
-@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
-def test_headers_after_the_clients_rst_stream_is_a_stream_error(core) -> None:
+def test_headers_after_the_clients_rst_stream_is_a_stream_error(h2_core) -> None:
     # h2spec 5.1 closed / 9: the same rule for HEADERS (its block still updates the HPACK
     # state, §4.3: the next request decodes).
-    server, encoder = _reset_by_client(core)
+    server, encoder = _reset_by_client(h2_core)
     assert _answers(server, _headers(encoder, 1, True)) == (
         [],
         [("RST_STREAM", 1, STREAM_CLOSED)],
@@ -602,13 +597,12 @@ def test_headers_after_the_clients_rst_stream_is_a_stream_error(core) -> None:
     assert [type(e) for e in server.receive_data(_headers(encoder, 3, True))] == [H2RequestReceived]
 
 
-@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
-def test_frames_after_crossing_resets_are_a_stream_error(core) -> None:
+def test_frames_after_crossing_resets_are_a_stream_error(h2_core) -> None:
     # The server answered stream 1 in full and reset it (RST_STREAM(NO_ERROR), RFC 9113 §8.1:
     # the request body is not needed) while the client's RST_STREAM was on its way. Once that
     # has arrived, the client has closed the stream itself, and a later frame is a stream
     # error STREAM_CLOSED as in the two tests above, not a frame in flight to be dropped.
-    server = _opened(core)
+    server = _opened(h2_core)
     encoder = hpack.Encoder()
     server.receive_data(_headers(encoder, 1, False))
     server.send_response_headers(1, 200, [], end_stream=True)
@@ -626,11 +620,10 @@ def test_frames_after_crossing_resets_are_a_stream_error(core) -> None:
     assert _answers(server, _headers(encoder, 1, True)) == ([], [("RST_STREAM", 1, STREAM_CLOSED)])
 
 
-@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
-def test_headers_on_a_stream_closed_normally_is_a_connection_error(core) -> None:
+def test_headers_on_a_stream_closed_normally_is_a_connection_error(h2_core) -> None:
     # h2spec 5.1 closed / 12: END_STREAM both ways closed stream 1; HEADERS on it is a
     # connection error STREAM_CLOSED (RFC 9113 §5.1 "closed" allows it, RFC 7540 required it).
-    server = _opened(core)
+    server = _opened(h2_core)
     encoder = hpack.Encoder()
     server.receive_data(_headers(encoder, 1, True))
     server.send_response_headers(1, 200, [], end_stream=True)
@@ -642,22 +635,20 @@ def test_headers_on_a_stream_closed_normally_is_a_connection_error(core) -> None
     assert sent == [("GOAWAY", 1, STREAM_CLOSED)]
 
 
-@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
-def test_priority_making_an_idle_stream_depend_on_itself_is_an_error(core) -> None:
+def test_priority_making_an_idle_stream_depend_on_itself_is_an_error(h2_core) -> None:
     # h2spec 5.3.1 / 2. §5.3.1: a stream error PROTOCOL_ERROR; for an idle stream (no
     # RST_STREAM may name one, §6.4) both cores make it a connection error (§5.4.1).
-    server = _opened(core)
+    server = _opened(h2_core)
     events, sent = _answers(server, PriorityFrame(1, depends_on=1, stream_weight=255).serialize())
     assert len(events) == 1 and isinstance(events[0], H2ProtocolError)
     assert events[0].error_code == PROTOCOL_ERROR
     assert sent == [("GOAWAY", 0, PROTOCOL_ERROR)]
 
 
-@pytest.mark.parametrize("core", H2_CORES, ids=lambda cls: cls.__module__)
-def test_drain_ping_is_a_ping_alone_and_only_its_ack_counts(core) -> None:
+def test_drain_ping_is_a_ping_alone_and_only_its_ack_counts(h2_core) -> None:
     """Shutdown's PING before the GOAWAY (H2Protocol.shutdown): a PING and no GOAWAY; only
     the ACK of that PING sets drain_acked, and a new drain_ping() clears it."""
-    server = _opened(core)
+    server = _opened(h2_core)
     assert not server.drain_acked
     server.drain_ping()
     (ping,) = parse_frames(server.data_to_send())

@@ -16,82 +16,10 @@ import hpack
 import pytest
 from hyperframe.frame import HeadersFrame, PingFrame, WindowUpdateFrame
 
-from pounce.config import Config
 from pounce.protocols import h2 as h2_protocol
 from pounce.protocols.h2 import GOAWAY_GRACE, GOAWAY_LINGER, H2Protocol
-from pounce.state import ServerState
-from tests.h2support import H2_CORES, parse_frames
-
-GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")]
-
-
-class FakeTransport:
-    """Collects writes; calls pause_writing once more than ``high`` bytes are unread."""
-
-    def __init__(self, high: int = 1 << 40) -> None:
-        self.protocol: Any = None
-        self.out = bytearray()
-        self.unread = 0
-        self.high = high
-        self.paused = False
-        self.closed = False
-        self.eof = False
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-        self.unread += len(data)
-        if self.unread > self.high and not self.paused:
-            self.paused = True
-            self.protocol.pause_writing()
-
-    def drain(self) -> bytes:
-        """The peer reads everything."""
-        data, self.out = bytes(self.out), bytearray()
-        self.unread = 0
-        if self.paused:
-            self.paused = False
-            self.protocol.resume_writing()
-        return data
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        self.eof = True
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-
-def client() -> h2.connection.H2Connection:
-    conn = h2.connection.H2Connection(
-        h2.config.H2Configuration(client_side=True, header_encoding=None)
-    )
-    conn.initiate_connection()
-    conn.increment_flow_control_window(2**31 - 1 - 65535)
-    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
-    return conn
-
-
-async def start(app: Any, high: int = 1 << 40, **config: Any) -> tuple[H2Protocol, FakeTransport]:
-    loop = asyncio.get_running_loop()
-    state = ServerState(Config(app=app, access_log=False, **config), app, loop)
-    proto = H2Protocol(state)
-    transport = FakeTransport(high)
-    transport.protocol = proto
-    proto.connection_made(transport)  # type: ignore[arg-type]
-    return proto, transport
-
-
-async def spin(n: int = 20) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
+from tests.fakes import H2_GET, FakeTransport, h2_client, spin, start_h2
+from tests.h2support import parse_frames
 
 
 def test_pause_writing_stops_an_app_that_never_yields() -> None:
@@ -105,13 +33,13 @@ def test_pause_writing_stops_an_app_that_never_yields() -> None:
         await send({"type": "http.response.body", "body": b""})
 
     async def main() -> None:
-        proto, transport = await start(app, high=256 * 1024)
-        c = client()
+        proto, transport = await start_h2(app, high=256 * 1024)
+        c = h2_client()
         proto.data_received(c.data_to_send())
-        c.send_headers(1, GET, end_stream=True)
+        c.send_headers(1, H2_GET, end_stream=True)
         proto.data_received(c.data_to_send())
         await spin()
-        assert transport.paused
+        assert transport.writing_paused
         assert len(progress) < 8  # stopped near the high-water mark, not at 4 MiB
         assert len(transport.out) < 512 * 1024
         body = bytearray()
@@ -134,10 +62,11 @@ def test_pause_writing_stops_an_app_that_never_yields() -> None:
 # Shutdown (RFC 9113 §6.8; see H2Protocol.shutdown), on each core ---------------------------
 
 
-@pytest.fixture(params=H2_CORES, ids=lambda core: core.__module__)
-def core(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
-    monkeypatch.setattr(h2_protocol, "H2Connection", request.param)
-    return request.param  # type: ignore[no-any-return]
+@pytest.fixture
+def core(h2_core: type, monkeypatch: pytest.MonkeyPatch) -> type:
+    """Each HTTP/2 core, as the one H2Protocol runs."""
+    monkeypatch.setattr(h2_protocol, "H2Connection", h2_core)
+    return h2_core
 
 
 def gated_app(gates: dict[str, asyncio.Event], seen: list[str]) -> Any:
@@ -225,8 +154,8 @@ def lingers_then_closes(
 
 def test_shutdown_of_an_idle_connection_is_one_goaway_and_close(core: type) -> None:
     async def main() -> None:
-        proto, transport = await start(gated_app({}, []))
-        c = client()
+        proto, transport = await start_h2(gated_app({}, []))
+        c = h2_client()
         c.send_headers(1, get("/one"), end_stream=True)
         proto.data_received(c.data_to_send())
         await spin()
@@ -249,8 +178,8 @@ def test_shutdown_answers_streams_in_flight_and_opened_meanwhile_then_one_goaway
     async def main() -> None:
         gates = {"/one": asyncio.Event(), "/three": asyncio.Event()}
         seen: list[str] = []
-        proto, transport = await start(gated_app(gates, seen))
-        c = client()
+        proto, transport = await start_h2(gated_app(gates, seen))
+        c = h2_client()
         c.send_headers(1, get("/one"), end_stream=True)
         proto.data_received(c.data_to_send())
         await spin()
@@ -286,8 +215,8 @@ def test_stream_opened_in_the_read_that_ends_the_last_one_is_answered(core: type
 
     async def main() -> None:
         seen: list[str] = []
-        proto, transport = await start(gated_app({"/one": asyncio.Event()}, seen))
-        c = client()
+        proto, transport = await start_h2(gated_app({"/one": asyncio.Event()}, seen))
+        c = h2_client()
         c.send_headers(1, get("/one"), end_stream=True)
         proto.data_received(c.data_to_send())
         await spin()
@@ -316,8 +245,8 @@ def test_shutdown_bound_holds_streams_opened_after_the_first_ones_are_done(core:
     async def main() -> None:
         gates = {"/one": asyncio.Event(), "/three": asyncio.Event()}
         seen: list[str] = []
-        proto, transport = await start(gated_app(gates, seen))
-        c = client()
+        proto, transport = await start_h2(gated_app(gates, seen))
+        c = h2_client()
         c.send_headers(1, get("/one"), end_stream=True)
         proto.data_received(c.data_to_send())
         await spin()
@@ -357,8 +286,8 @@ def test_shutdown_bound_holds_streams_opened_after_the_first_ones_are_done(core:
 def test_drain_answers_the_next_stream_of_an_idle_connection(core: type) -> None:
     async def main() -> None:
         seen: list[str] = []
-        proto, transport = await start(gated_app({}, seen))
-        c = client()
+        proto, transport = await start_h2(gated_app({}, seen))
+        c = h2_client()
         proto.data_received(c.data_to_send())
         transport.drain()
         proto.drain(1.0)
@@ -382,8 +311,8 @@ def test_drain_answers_the_next_stream_of_an_idle_connection(core: type) -> None
 
 def test_goaway_goes_out_without_a_ping_ack_after_the_grace(core: type) -> None:
     async def main() -> None:
-        proto, transport = await start(gated_app({}, []))
-        proto.data_received(client().data_to_send())
+        proto, transport = await start_h2(gated_app({}, []))
+        proto.data_received(h2_client().data_to_send())
         transport.drain()
         proto.shutdown()
         assert [f.type for f in parse_frames(transport.drain())] == [0x6]  # the PING
@@ -397,8 +326,8 @@ def test_goaway_goes_out_without_a_ping_ack_after_the_grace(core: type) -> None:
 
 def test_drain_closes_an_idle_connection_after_the_grace(core: type) -> None:
     async def main() -> None:
-        proto, transport = await start(gated_app({}, []))
-        proto.data_received(client().data_to_send())
+        proto, transport = await start_h2(gated_app({}, []))
+        proto.data_received(h2_client().data_to_send())
         transport.drain()
         proto.drain(1.0)
         due = proto.deadline
@@ -420,11 +349,11 @@ def test_idle_deadline_and_active_streams() -> None:
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
 
-        proto, transport = await start(app, timeout_keep_alive=1)
+        proto, transport = await start_h2(app, timeout_keep_alive=1)
         assert proto.deadline > 0  # idle from the start
-        c = client()
+        c = h2_client()
         proto.data_received(c.data_to_send())
-        c.send_headers(1, GET, end_stream=True)
+        c.send_headers(1, H2_GET, end_stream=True)
         proto.data_received(c.data_to_send())
         assert proto.deadline == 0  # a stream is active: no idle timeout
         proto.check_deadline(proto.loop.time() + 100)  # a late sweep must not close it
@@ -484,8 +413,8 @@ def test_random_frames_never_raise_or_log_errors() -> None:
 
     async def one(seed: int) -> None:
         rng = random.Random(seed)
-        proto, transport = await start(app)
-        proto.data_received(client().data_to_send())
+        proto, transport = await start_h2(app)
+        proto.data_received(h2_client().data_to_send())
         encoder = hpack.Encoder()
         for _ in range(rng.randrange(1, 30)):
             if transport.closed:
@@ -542,10 +471,10 @@ def test_head_goes_out_while_the_app_waits_before_its_body() -> None:
             await go.wait()
             await send({"type": "http.response.body", "body": b"late"})
 
-        proto, transport = await start(app)
-        c = client()
+        proto, transport = await start_h2(app)
+        c = h2_client()
         proto.data_received(c.data_to_send())
-        c.send_headers(1, GET, end_stream=True)
+        c.send_headers(1, H2_GET, end_stream=True)
         proto.data_received(c.data_to_send())
         await spin()
         events = _responses(c, transport.drain())
@@ -577,14 +506,14 @@ def test_single_body_larger_than_the_window_is_sent_as_credit_arrives() -> None:
         await send({"type": "http.response.body", "body": body})
 
     async def main() -> None:
-        proto, transport = await start(app)
+        proto, transport = await start_h2(app)
         c = h2.connection.H2Connection(
             h2.config.H2Configuration(client_side=True, header_encoding=None)
         )
         c.initiate_connection()
         c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000})
         proto.data_received(c.data_to_send())
-        c.send_headers(1, GET, end_stream=True)
+        c.send_headers(1, H2_GET, end_stream=True)
         proto.data_received(c.data_to_send())
         await spin()
         got = bytearray()

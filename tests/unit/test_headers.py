@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce import _headers
-from pounce._headers import (
-    REQ_CHUNKED,
-    REQ_CONNECTION_CLOSE,
-    REQ_CONNECTION_KEEP_ALIVE,
-    REQ_CONNECTION_UPGRADE,
-    REQ_EXPECT_CONTINUE,
-    REQ_HAS_UPGRADE,
-    RESP_CHUNKED,
-    RESP_CONNECTION_CLOSE,
-    RESP_HAS_DATE,
-    RESP_HAS_SERVER,
-)
+from pounce import _headers, header_flags
 from pounce.errors import BadRequest, InvalidHeader
+from tests.conftest import compiled, needs_compiled, pick_twin, twin_params
 
 FUNCTIONS = [
     "get_header",
@@ -32,24 +22,13 @@ FUNCTIONS = [
     "analyze_request_headers",
 ]
 
-COMPILED_AVAILABLE = _headers.get_header_c is not None
-needs_compiled = pytest.mark.skipif(
-    not COMPILED_AVAILABLE, reason="compiled speedups are not built"
-)
+PURE = SimpleNamespace(**{name: getattr(_headers, f"{name}_py") for name in FUNCTIONS})
 
 
-def twin(suffix: str) -> SimpleNamespace:
-    return SimpleNamespace(**{name: getattr(_headers, f"{name}_{suffix}") for name in FUNCTIONS})
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("py", id="pure"),
-        pytest.param("c", id="compiled", marks=needs_compiled),
-    ]
-)
-def h(request: pytest.FixtureRequest) -> SimpleNamespace:
-    return twin(request.param)
+@pytest.fixture(params=twin_params("_headers"))
+def h(request: pytest.FixtureRequest) -> Any:
+    """Each twin's FUNCTIONS: the pure ones in pounce/_headers.py, or the compiled module."""
+    return pick_twin(request, PURE, "_headers")
 
 
 # get_header ----------------------------------------------------------------------------------
@@ -134,7 +113,13 @@ def test_build_response_head_flags(h):
         ],
     )
     assert length == -1
-    assert flags == RESP_CHUNKED | RESP_CONNECTION_CLOSE | RESP_HAS_DATE | RESP_HAS_SERVER
+    assert (
+        flags
+        == header_flags.RESP_CHUNKED
+        | header_flags.RESP_CONNECTION_CLOSE
+        | header_flags.RESP_HAS_DATE
+        | header_flags.RESP_HAS_SERVER
+    )
 
 
 def test_build_response_head_takes_any_iterable(h):
@@ -189,12 +174,15 @@ def test_analyze_flags(h):
     )
     assert length == 5
     assert flags == (
-        REQ_CONNECTION_KEEP_ALIVE | REQ_CONNECTION_UPGRADE | REQ_HAS_UPGRADE | REQ_EXPECT_CONTINUE
+        header_flags.REQ_CONNECTION_KEEP_ALIVE
+        | header_flags.REQ_CONNECTION_UPGRADE
+        | header_flags.REQ_HAS_UPGRADE
+        | header_flags.REQ_EXPECT_CONTINUE
     )
     _, flags = h.analyze_request_headers(
         [(b"host", b"x"), (b"transfer-encoding", b" chunked "), (b"connection", b"close")], True
     )
-    assert flags == REQ_CHUNKED | REQ_CONNECTION_CLOSE
+    assert flags == header_flags.REQ_CHUNKED | header_flags.REQ_CONNECTION_CLOSE
 
 
 def test_analyze_connection_tokens_are_whole_words(h):
@@ -286,49 +274,48 @@ def outcome(fn, *args):
         return ("error", type(exc).__name__, getattr(exc, "status", None))
 
 
-@needs_compiled
+@needs_compiled("_headers")
 @settings(max_examples=400, deadline=None)
 @given(headers=header_lists, http11=st.booleans())
 def test_differential_analyze_request_headers(headers, http11):
-    py, c = twin("py"), twin("c")
+    py, c = PURE, compiled("_headers")
     assert outcome(py.analyze_request_headers, headers, http11) == outcome(
         c.analyze_request_headers, headers, http11
     )
 
 
-@needs_compiled
+@needs_compiled("_headers")
 @settings(max_examples=400, deadline=None)
 @given(
     status=st.one_of(st.integers(0, 1100), st.sampled_from([200, 204, 404])), headers=header_lists
 )
 def test_differential_build_response_head(status, headers):
-    py, c = twin("py"), twin("c")
+    py, c = PURE, compiled("_headers")
     assert outcome(py.build_response_head, status, headers) == outcome(
         c.build_response_head, status, headers
     )
 
 
-@needs_compiled
+@needs_compiled("_headers")
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=30))
 def test_differential_validation(data):
-    py, c = twin("py"), twin("c")
+    py, c = PURE, compiled("_headers")
     assert outcome(py.validate_header_name, data) == outcome(c.validate_header_name, data)
     assert outcome(py.validate_header_value, data) == outcome(c.validate_header_value, data)
 
 
-@needs_compiled
+@needs_compiled("_headers")
 @settings(max_examples=200, deadline=None)
 @given(headers=header_lists, name=names)
 def test_differential_get_header(headers, name):
-    py, c = twin("py"), twin("c")
+    py, c = PURE, compiled("_headers")
     assert outcome(py.get_header, headers, name) == outcome(c.get_header, headers, name)
 
 
-@needs_compiled
+@needs_compiled("_headers")
 def test_differential_covers_every_compiled_function():
-    from pounce._speedups import _headers as compiled
-
-    public = {n for n in dir(compiled) if not n.startswith("_") and callable(getattr(compiled, n))}
+    module = compiled("_headers")
+    public = {n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))}
     public -= {"BadRequest", "InvalidHeader", "HTTPStatus"}
     assert public == set(FUNCTIONS)

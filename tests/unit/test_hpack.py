@@ -1,25 +1,22 @@
 """The compiled HPACK codec (RFC 7541) against the RFC's examples and the ``hpack`` library.
 
 ``_hpack`` has no pure twin (the pure HTTP/2 core uses ``hpack``): these tests skip in a pure
-run and fail in a normal run when the extension is missing.
+build without it and fail in a normal run when the extension is missing (tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import pytest
-
-from tests.conftest import PURE_RUN
-
-if PURE_RUN:
-    pytest.skip("pure run: no compiled HPACK codec", allow_module_level=True)
-
 import hpack
+import pytest
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 from hpack.table import HeaderTable
-from pounce._speedups._hpack import Decoder, Encoder, HPACKError, OversizedHeaderListError
 
-from pounce._speedups import _hpack
 from pounce.errors import PounceError
+from tests.conftest import compiled_module
+
+_hpack = compiled_module("_hpack")
+Decoder, Encoder = _hpack.Decoder, _hpack.Encoder
+HPACKError, OversizedHeaderListError = _hpack.HPACKError, _hpack.OversizedHeaderListError
 
 pytestmark = pytest.mark.timeout(30)
 

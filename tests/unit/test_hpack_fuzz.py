@@ -3,17 +3,15 @@ HPACKError, and it agrees with the ``hpack`` library on everything hpack encodes
 
 from __future__ import annotations
 
-import pytest
-
-from tests.conftest import PURE_RUN
-
-if PURE_RUN:
-    pytest.skip("pure run: no compiled HPACK codec", allow_module_level=True)
-
 import hpack
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pounce._speedups._hpack import Decoder, Encoder, HPACKError
+
+from tests.conftest import compiled_module
+
+_hpack = compiled_module("_hpack")
+Decoder, Encoder, HPACKError = _hpack.Decoder, _hpack.Encoder, _hpack.HPACKError
 
 pytestmark = pytest.mark.timeout(60)
 

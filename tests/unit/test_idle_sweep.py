@@ -15,25 +15,10 @@ from typing import Any
 import pytest
 
 from pounce import Config
-from pounce.protocols import h1 as h1_module
 from pounce.state import RECHECK_DELAY, ServerState
+from tests.fakes import H2_GET, FakeTransport, h2_client, spin, start_h1, start_h2
 from tests.h2support import goaway_frames, parse_frames
-from tests.unit.test_h1_differential import Transport
-from tests.unit.test_h2protocol import GET, client, spin, start
 
-try:
-    from pounce._speedups import _http1
-except ImportError:  # pure build
-    _http1 = None
-
-TWINS = [
-    pytest.param(h1_module.H1ProtocolPy, id="pure"),
-    pytest.param(
-        _http1.H1Protocol if _http1 is not None else None,
-        id="compiled",
-        marks=pytest.mark.skipif(_http1 is None, reason="compiled speedups are not built"),
-    ),
-]
 REQUEST = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
 
 
@@ -44,13 +29,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def h1_connection(protocol_class: type, parser: str) -> tuple[Any, Transport]:
-    loop = asyncio.get_running_loop()
-    config = Config(app=app, access_log=False, date_header=False, timeout_keep_alive=0.2)
-    proto = protocol_class(ServerState(config, app, loop), parser)
-    transport = Transport()
-    proto.connection_made(transport)
-    return proto, transport
+async def h1_connection(protocol_class: type, parser: str) -> tuple[Any, FakeTransport]:
+    return await start_h1(
+        protocol_class, parser, app, access_log=False, date_header=False, timeout_keep_alive=0.2
+    )
 
 
 def expire(proto: Any) -> None:
@@ -67,10 +49,9 @@ async def second_look() -> None:
 
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("parser", ["httptools", "h11"])
-@pytest.mark.parametrize("protocol_class", TWINS)
-def test_request_waiting_when_the_sweep_runs_is_answered(protocol_class, parser) -> None:
+def test_request_waiting_when_the_sweep_runs_is_answered(h1_protocol_class, parser) -> None:
     async def main() -> None:
-        proto, transport = await h1_connection(protocol_class, parser)
+        proto, transport = await h1_connection(h1_protocol_class, parser)
         state = proto.state
         expire(proto)  # a new connection, its request not read yet
         assert state.sweep() is True  # marked, not closed: look again after a poll
@@ -88,10 +69,9 @@ def test_request_waiting_when_the_sweep_runs_is_answered(protocol_class, parser)
 
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("parser", ["httptools", "h11"])
-@pytest.mark.parametrize("protocol_class", TWINS)
-def test_idle_connection_closes_on_the_second_look(protocol_class, parser) -> None:
+def test_idle_connection_closes_on_the_second_look(h1_protocol_class, parser) -> None:
     async def main() -> None:
-        proto, transport = await h1_connection(protocol_class, parser)
+        proto, transport = await h1_connection(h1_protocol_class, parser)
         state = proto.state
         proto.data_received(REQUEST)
         await spin()
@@ -114,10 +94,9 @@ def test_idle_connection_closes_on_the_second_look(protocol_class, parser) -> No
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("protocol_class", TWINS)
-def test_a_request_between_the_looks_starts_a_new_idle_period(protocol_class) -> None:
+def test_a_request_between_the_looks_starts_a_new_idle_period(h1_protocol_class) -> None:
     async def main() -> None:
-        proto, transport = await h1_connection(protocol_class, "httptools")
+        proto, transport = await h1_connection(h1_protocol_class, "httptools")
         expire(proto)
         mark = proto.loop.time()
         assert proto.check_deadline(mark) is True
@@ -138,14 +117,14 @@ def test_a_request_between_the_looks_starts_a_new_idle_period(protocol_class) ->
 @pytest.mark.timeout(10)
 def test_h2_headers_waiting_when_the_sweep_runs_are_answered() -> None:
     async def main() -> None:
-        proto, transport = await start(app, timeout_keep_alive=1)
+        proto, transport = await start_h2(app, timeout_keep_alive=1)
         state = proto.state
-        c = client()
+        c = h2_client()
         proto.data_received(c.data_to_send())  # preface and SETTINGS: idle, no stream yet
         expire(proto)
         assert state.sweep() is True
         assert not transport.closed
-        c.send_headers(1, GET, end_stream=True)
+        c.send_headers(1, H2_GET, end_stream=True)
         proto.data_received(c.data_to_send())  # the HEADERS frame the poll reads
         await spin()
         await second_look()

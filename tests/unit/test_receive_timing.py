@@ -14,18 +14,7 @@ from typing import Any
 
 import pytest
 
-from pounce.protocols.cycle import RequestResponseCyclePy
-
 pytestmark = pytest.mark.timeout(30)
-
-try:
-    from pounce._speedups._http1 import RequestResponseCycle as CompiledCycle
-except ImportError:  # pure build
-    CompiledCycle = None
-
-TWINS = [pytest.param(RequestResponseCyclePy, id="pure")]
-if CompiledCycle is not None:
-    TWINS.append(pytest.param(CompiledCycle, id="compiled"))
 
 
 class Writer:
@@ -50,7 +39,6 @@ def run(cycle_class: type, steps: Any) -> Any:
     return asyncio.run(main())
 
 
-@pytest.mark.parametrize("cycle_class", TWINS)
 def test_body_arriving_between_call_and_await_is_delivered(cycle_class: type) -> None:
     async def steps(cycle: Any, writer: Writer) -> Any:
         pending = cycle.receive()  # nothing buffered yet
@@ -61,7 +49,6 @@ def test_body_arriving_between_call_and_await_is_delivered(cycle_class: type) ->
     assert run(cycle_class, steps) == {"type": "http.request", "body": b"late", "more_body": False}
 
 
-@pytest.mark.parametrize("cycle_class", TWINS)
 def test_buffered_body_is_taken_at_the_await(cycle_class: type) -> None:
     async def steps(cycle: Any, writer: Writer) -> Any:
         cycle.feed_body(b"a")
@@ -76,7 +63,6 @@ def test_buffered_body_is_taken_at_the_await(cycle_class: type) -> None:
     assert consumed == [2]
 
 
-@pytest.mark.parametrize("cycle_class", TWINS)
 def test_disconnect_between_call_and_await_after_the_body(cycle_class: type) -> None:
     async def steps(cycle: Any, writer: Writer) -> Any:
         cycle.feed_body(b"x")

@@ -7,14 +7,12 @@ import random
 import pytest
 from wsproto.frame_protocol import XorMaskerSimple
 
-from tests.conftest import PURE_RUN
+from tests.conftest import compiled, needs_compiled
 
 
+@needs_compiled("_wsmask")
 def test_compiled_masker_matches_wsproto() -> None:
-    if PURE_RUN:
-        pytest.skip("pure run: no compiled masker")
-    from pounce._speedups._wsmask import XorMasker
-
+    XorMasker = compiled("_wsmask").XorMasker
     rng = random.Random(6455)
     for _ in range(300):
         key = rng.randbytes(4)

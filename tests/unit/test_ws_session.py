@@ -23,40 +23,9 @@ from pounce.protocols.ws import (
     websocket_scope,
 )
 from pounce.state import ServerState
+from tests.fakes import FakeCarrier, spin
 
 pytestmark = pytest.mark.timeout(20)
-
-
-class FakeCarrier:
-    transport = None
-
-    def __init__(self) -> None:
-        self.accepted: list[tuple[bytes, bytes]] | None = None
-        self.response: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
-        self.out = bytearray()
-        self.finished = False
-        self.paused = False
-        self.pauses = 0
-
-    def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self.accepted = headers
-
-    def respond(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.response = (status, headers, body)
-        self.finished = True
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def finish(self) -> None:
-        self.finished = True
-
-    def pause_reading(self) -> None:
-        self.paused = True
-        self.pauses += 1
-
-    def resume_reading(self) -> None:
-        self.paused = False
 
 
 def http_scope(headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
@@ -78,11 +47,6 @@ async def make(app: Any = None, **options: Any) -> tuple[WebSocketSession, FakeC
     carrier = FakeCarrier()
     scope = websocket_scope(http_scope([(b"sec-websocket-protocol", b"a, b")]), "1.1")
     return WebSocketSession(state, carrier, scope), carrier
-
-
-async def spin(n: int = 10) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
 
 
 def test_handshake_helpers() -> None:

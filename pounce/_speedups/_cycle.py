@@ -1,0 +1,1 @@
+../protocols/_cycle.py

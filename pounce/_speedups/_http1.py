@@ -1,0 +1,1 @@
+../protocols/_h1.py
