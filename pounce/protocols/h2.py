@@ -53,11 +53,6 @@ from .._headers import get_header
 from .._url import decode_path, split_target
 from ..errors import BadRequest
 from ..h2connection import (
-    CANCEL,
-    ENHANCE_YOUR_CALM,
-    INTERNAL_ERROR,
-    NO_ERROR,
-    PROTOCOL_ERROR,
     H2BodyReceived,
     H2Connection,
     H2GoAway,
@@ -71,6 +66,7 @@ from ..h2connection import (
     RequestReceived,
     StreamGone,
 )
+from ..h2constants import CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR
 from ..state import ServerState
 from .cycle import AppRunner, RequestResponseCycle
 from .h1_limits import (

@@ -16,7 +16,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidHeader
-from ..h2connection import INTERNAL_ERROR
+from ..h2constants import INTERNAL_ERROR
 from .cycle import Headers, RequestResponseCycle
 from .h2fields import response_fields
 
