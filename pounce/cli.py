@@ -36,11 +36,8 @@ from .config import (
     Config,
     python_description,
 )
-from .errors import AppLoadError, BindError, ConfigError
+from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, BindError, ConfigError
 from .importer import AppPathError
-
-EXIT_USAGE = 2
-EXIT_APP = 3
 
 
 @click.command(context_settings={"auto_envvar_prefix": "POUNCE", "show_default": True})
