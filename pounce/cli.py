@@ -37,6 +37,12 @@ from .config import (
     python_description,
 )
 from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, BindError, ConfigError
+from .h2constants import (
+    DEFAULT_CONNECTION_WINDOW_SIZE,
+    DEFAULT_INITIAL_WINDOW_SIZE,
+    DEFAULT_MAX_CONCURRENT_STREAMS,
+    DEFAULT_MAX_HEADER_LIST_SIZE,
+)
 from .importer import AppPathError
 
 
@@ -261,25 +267,25 @@ from .importer import AppPathError
 @click.option(
     "--h2-max-concurrent-streams",
     type=int,
-    default=100,
+    default=DEFAULT_MAX_CONCURRENT_STREAMS,
     help="Most HTTP/2 streams open at once per connection (more are refused).",
 )
 @click.option(
     "--h2-initial-window-size",
     type=int,
-    default=262144,
+    default=DEFAULT_INITIAL_WINDOW_SIZE,
     help="HTTP/2 per-stream request body window.",
 )
 @click.option(
     "--h2-initial-connection-window-size",
     type=int,
-    default=1048576,
+    default=DEFAULT_CONNECTION_WINDOW_SIZE,
     help="HTTP/2 connection receive window.",
 )
 @click.option(
     "--h2-max-header-list-size",
     type=int,
-    default=65536,
+    default=DEFAULT_MAX_HEADER_LIST_SIZE,
     help="HTTP/2 largest decoded request header list.",
 )
 @click.option(

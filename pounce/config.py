@@ -19,6 +19,12 @@ from typing import Any
 
 from ._compat import HAS_HTTPTOOLS, HAS_UVLOOP
 from .errors import AppLoadError, ConfigError
+from .h2constants import (
+    DEFAULT_CONNECTION_WINDOW_SIZE,
+    DEFAULT_INITIAL_WINDOW_SIZE,
+    DEFAULT_MAX_CONCURRENT_STREAMS,
+    DEFAULT_MAX_HEADER_LIST_SIZE,
+)
 from .proxy import DEFAULT_TRUSTED, ProxyTrust, parse_trusted
 
 Scope = MutableMapping[str, Any]
@@ -185,10 +191,10 @@ class Config:
     # HTTP/1.1 ``Upgrade: h2c`` (RFC 7540 §3.2, deprecated by RFC 9113 §3.1): off, because a
     # proxy that forwards the header can be tunnelled past (pounce/protocols/negotiate.py).
     h2c_upgrade: bool = False
-    h2_max_concurrent_streams: int = 100
-    h2_initial_window_size: int = 256 * 1024
-    h2_initial_connection_window_size: int = 1024 * 1024
-    h2_max_header_list_size: int = 64 * 1024
+    h2_max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
+    h2_initial_window_size: int = DEFAULT_INITIAL_WINDOW_SIZE
+    h2_initial_connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE
+    h2_max_header_list_size: int = DEFAULT_MAX_HEADER_LIST_SIZE
     h2_write_timeout: float = 30.0
     # WebSocket (pounce/protocols/ws.py), uvicorn's names and defaults.
     ws: str = "auto"

@@ -38,6 +38,11 @@ from ._h2headers import MalformedHeaders, check_trailers, split_request_headers
 # import of _speedups/_http1.pyx), though defined in pounce/h2constants.py.
 from .h2constants import (
     CANCEL,  # noqa: F401 - re-exported
+    DEFAULT_CONNECTION_WINDOW_SIZE,
+    DEFAULT_FRAME_SIZE,
+    DEFAULT_INITIAL_WINDOW_SIZE,
+    DEFAULT_MAX_CONCURRENT_STREAMS,
+    DEFAULT_MAX_HEADER_LIST_SIZE,
     DEFAULT_WINDOW,
     DRAIN_PING,
     ENHANCE_YOUR_CALM,
@@ -55,11 +60,11 @@ Header = tuple[bytes, bytes]
 class H2Settings:
     """What this server advertises in its SETTINGS frame (RFC 9113 §6.5.2) and enforces."""
 
-    max_concurrent_streams: int = 100
-    initial_window_size: int = 256 * 1024  # per stream, request bodies
-    connection_window_size: int = 1024 * 1024
-    max_header_list_size: int = 64 * 1024
-    max_frame_size: int = 16 * 1024
+    max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
+    initial_window_size: int = DEFAULT_INITIAL_WINDOW_SIZE  # per stream, request bodies
+    connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE
+    max_header_list_size: int = DEFAULT_MAX_HEADER_LIST_SIZE
+    max_frame_size: int = DEFAULT_FRAME_SIZE
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,15 @@ ENHANCE_YOUR_CALM = 0xB
 # RFC 9113 §6.5.2, §6.9.2: the initial flow-control window of the connection and of every
 # stream, until SETTINGS_INITIAL_WINDOW_SIZE (streams) or WINDOW_UPDATE (the connection).
 DEFAULT_WINDOW = 65535
+# RFC 9113 §4.2, §6.5.2: SETTINGS_MAX_FRAME_SIZE's initial value, and the least a peer may set.
+DEFAULT_FRAME_SIZE = 16384
+
+# What this server advertises in its SETTINGS (RFC 9113 §6.5.2) and enforces unless configured:
+# the defaults of H2Settings, of Config's h2_* fields and of the --h2-* options.
+DEFAULT_MAX_CONCURRENT_STREAMS = 100
+DEFAULT_INITIAL_WINDOW_SIZE = 256 * 1024  # per stream, request bodies
+DEFAULT_CONNECTION_WINDOW_SIZE = 1024 * 1024
+DEFAULT_MAX_HEADER_LIST_SIZE = 64 * 1024
 
 # RFC 9113 §8.2.2: connection-specific header fields must not appear in HTTP/2 messages
 # (TE is allowed, with the value "trailers" only).

@@ -100,7 +100,6 @@ cdef enum:
 
 cdef enum:
     MAX_WINDOW = 0x7FFFFFFF  # §6.9.1: 2^31 - 1
-    DEFAULT_FRAME_SIZE = 16384
     MAX_FRAME_SIZE_LIMIT = 0xFFFFFF  # §6.5.2: 2^24 - 1
     # A header block spread over more CONTINUATION frames than this is a flood (as in h2).
     MAX_CONTINUATIONS = 64
@@ -114,6 +113,7 @@ cdef enum:
     CLOSED_BY_PEER_RESET = 3  # the client sent RST_STREAM
 
 cdef long long DEFAULT_WINDOW = h2constants.DEFAULT_WINDOW
+cdef long long DEFAULT_FRAME_SIZE = h2constants.DEFAULT_FRAME_SIZE
 cdef bytes C_PREFACE = h2constants.PREFACE
 cdef Py_ssize_t PREFACE_LEN = len(C_PREFACE)
 cdef bytes DRAIN_PING = h2constants.DRAIN_PING
