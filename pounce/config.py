@@ -99,8 +99,8 @@ DEFAULT_TIMEOUT_REQUEST_HEADER = 10.0
 # the head timeout: a body may be large and come from a slow uplink, but a client that sends
 # nothing for half a minute is stalled, not slow (nginx's client_body_timeout is 60 s).
 DEFAULT_TIMEOUT_REQUEST_BODY = 30.0
-# A client that reads none of the response for this long while writes are paused is closed
-# (the same idea and value as --h2-write-timeout).
+# A client that reads none of the response for this long while writes are paused is closed;
+# the same idea, and the same default, as --h2-write-timeout.
 DEFAULT_TIMEOUT_SEND = 30.0
 DEFAULT_TIMEOUT_TLS_HANDSHAKE = 10.0
 # gunicorn's defaults: request line, one header field line, number of header fields.
@@ -195,7 +195,7 @@ class Config:
     h2_initial_window_size: int = DEFAULT_INITIAL_WINDOW_SIZE
     h2_initial_connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE
     h2_max_header_list_size: int = DEFAULT_MAX_HEADER_LIST_SIZE
-    h2_write_timeout: float = 30.0
+    h2_write_timeout: float = DEFAULT_TIMEOUT_SEND
     # WebSocket (pounce/protocols/ws.py), uvicorn's names and defaults.
     ws: str = "auto"
     ws_max_size: int = 16 * 1024 * 1024
