@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from .h2constants import CONNECTION_HEADERS
+
 Header = tuple[bytes, bytes]
 
 # RFC 9113 §8.2.1: names are lower-case tokens: no 0x00-0x20, A-Z, 0x7f-0xff, and no colon
@@ -18,10 +20,6 @@ Header = tuple[bytes, bytes]
 _BAD_NAME = re.compile(rb"[^!-9;-@\[-~]")
 # RFC 9113 §8.2.1: values hold no NUL, LF or CR, and neither start nor end with SP or HTAB.
 _BAD_VALUE = re.compile(rb"[\x00\r\n]|^[ \t]|[ \t]$")
-# RFC 9113 §8.2.2: connection-specific fields; TE only as "trailers".
-_CONNECTION = frozenset(
-    (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade")
-)
 # RFC 9113 §8.3.1, RFC 8441 §4 (:protocol).
 _PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path", b":protocol"))
 
@@ -35,7 +33,7 @@ def _check_field(name: bytes, value: bytes) -> None:
         raise MalformedHeaders(f"invalid field name {name!r}")
     if value and _BAD_VALUE.search(value):
         raise MalformedHeaders(f"invalid value for {name!r}")
-    if name in _CONNECTION:
+    if name in CONNECTION_HEADERS:  # RFC 9113 §8.2.2; TE only as "trailers"
         raise MalformedHeaders(f"connection-specific field {name!r}")
     if name == b"te" and value != b"trailers":
         raise MalformedHeaders("te other than trailers")

@@ -9,8 +9,8 @@ fails to load, an app that fails to start, or a socket that cannot be bound.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import ssl
 import sys
 import traceback
 from typing import Any
@@ -20,13 +20,6 @@ from click.core import ParameterSource
 
 from ._version import __version__
 from .config import (
-    DEFAULT_LIMIT_REQUEST_FIELD_SIZE,
-    DEFAULT_LIMIT_REQUEST_FIELDS,
-    DEFAULT_LIMIT_REQUEST_LINE,
-    DEFAULT_TIMEOUT_REQUEST_BODY,
-    DEFAULT_TIMEOUT_REQUEST_HEADER,
-    DEFAULT_TIMEOUT_SEND,
-    DEFAULT_TIMEOUT_TLS_HANDSHAKE,
     HTTP_CHOICES,
     INTERFACE_CHOICES,
     LIFESPAN_CHOICES,
@@ -36,20 +29,30 @@ from .config import (
     Config,
     python_description,
 )
-from .errors import AppLoadError, BindError, ConfigError
+from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, BindError, ConfigError
 from .importer import AppPathError
 
-EXIT_USAGE = 2
-EXIT_APP = 3
+# The options' defaults are Config's field defaults, defined there once (click shows them).
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)}
 
 
 @click.command(context_settings={"auto_envvar_prefix": "POUNCE", "show_default": True})
 @click.argument("app", required=False, envvar="POUNCE_APP")
 @click.option("--host", default="127.0.0.1", help="Bind socket to this host.")
-@click.option("--port", type=int, default=8000, help="Bind socket to this port (0: any free port).")
+@click.option(
+    "--port",
+    type=int,
+    default=DEFAULTS["port"],
+    help="Bind socket to this port (0: any free port).",
+)
 @click.option("--uds", default=None, help="Bind to a UNIX domain socket.")
 @click.option("--fd", type=int, default=None, help="Bind to socket from this file descriptor.")
-@click.option("--backlog", type=int, default=2048, help="Maximum number of pending connections.")
+@click.option(
+    "--backlog",
+    type=int,
+    default=DEFAULTS["backlog"],
+    help="Maximum number of pending connections.",
+)
 @click.option(
     "--loop",
     default="auto",
@@ -101,48 +104,51 @@ EXIT_APP = 3
     "--limit-concurrency", type=int, default=None, help="Answer 503 beyond this many tasks."
 )
 @click.option(
-    "--timeout-keep-alive", type=float, default=5.0, help="Close idle keep-alive connections."
+    "--timeout-keep-alive",
+    type=float,
+    default=DEFAULTS["timeout_keep_alive"],
+    help="Close idle keep-alive connections.",
 )
 @click.option(
     "--timeout-request-header",
     type=float,
-    default=DEFAULT_TIMEOUT_REQUEST_HEADER,
+    default=DEFAULTS["timeout_request_header"],
     help="A request head must arrive within this many seconds of its first byte (else 408).",
 )
 @click.option(
     "--timeout-request-body",
     type=float,
-    default=DEFAULT_TIMEOUT_REQUEST_BODY,
+    default=DEFAULTS["timeout_request_body"],
     help="Give up (408) on a request body that makes no progress for this many seconds.",
 )
 @click.option(
     "--timeout-send",
     type=float,
-    default=DEFAULT_TIMEOUT_SEND,
+    default=DEFAULTS["timeout_send"],
     help="Close an HTTP/1.1 connection whose client reads nothing for this many seconds.",
 )
 @click.option(
     "--timeout-tls-handshake",
     type=float,
-    default=DEFAULT_TIMEOUT_TLS_HANDSHAKE,
+    default=DEFAULTS["timeout_tls_handshake"],
     help="Close a TLS connection whose handshake takes longer than this.",
 )
 @click.option(
     "--limit-request-line",
     type=int,
-    default=DEFAULT_LIMIT_REQUEST_LINE,
+    default=DEFAULTS["limit_request_line"],
     help="Longest request target in bytes (longer: 414).",
 )
 @click.option(
     "--limit-request-field-size",
     type=int,
-    default=DEFAULT_LIMIT_REQUEST_FIELD_SIZE,
+    default=DEFAULTS["limit_request_field_size"],
     help="Longest request header field in bytes (longer: 431).",
 )
 @click.option(
     "--limit-request-fields",
     type=int,
-    default=DEFAULT_LIMIT_REQUEST_FIELDS,
+    default=DEFAULTS["limit_request_fields"],
     help="Most request header fields (more: 431).",
 )
 @click.option(
@@ -189,7 +195,7 @@ EXIT_APP = 3
 @click.option(
     "--timeout-worker-healthcheck",
     type=float,
-    default=5.0,
+    default=DEFAULTS["timeout_worker_healthcheck"],
     help="Replace a worker that does not answer a health ping for this many seconds.",
 )
 @click.option(
@@ -201,7 +207,7 @@ EXIT_APP = 3
 @click.option(
     "--limit-max-requests-jitter",
     type=int,
-    default=0,
+    default=DEFAULTS["limit_max_requests_jitter"],
     help="Add up to this many requests (random, per worker) to --limit-max-requests.",
 )
 @click.option("--reload", is_flag=True, default=False, help="Restart when files change (dev).")
@@ -229,7 +235,7 @@ EXIT_APP = 3
 @click.option(
     "--reload-delay",
     type=float,
-    default=0.25,
+    default=DEFAULTS["reload_delay"],
     help="Seconds to wait after a change before restarting.",
 )
 @click.option(
@@ -242,9 +248,14 @@ EXIT_APP = 3
 @click.option("--ssl-certfile", default=None, help="SSL certificate file.")
 @click.option("--ssl-keyfile-password", default=None, help="SSL keyfile password.")
 @click.option(
-    "--ssl-version", type=int, default=int(ssl.PROTOCOL_TLS_SERVER), help="SSL version to use."
+    "--ssl-version", type=int, default=DEFAULTS["ssl_version"], help="SSL version to use."
 )
-@click.option("--ssl-cert-reqs", type=int, default=0, help="Client certificate (see ssl module).")
+@click.option(
+    "--ssl-cert-reqs",
+    type=int,
+    default=DEFAULTS["ssl_cert_reqs"],
+    help="Client certificate (see ssl module).",
+)
 @click.option("--ssl-ca-certs", default=None, help="CA certificates file.")
 @click.option(
     "--ssl-ciphers",
@@ -264,56 +275,56 @@ EXIT_APP = 3
 @click.option(
     "--h2-max-concurrent-streams",
     type=int,
-    default=100,
+    default=DEFAULTS["h2_max_concurrent_streams"],
     help="Most HTTP/2 streams open at once per connection (more are refused).",
 )
 @click.option(
     "--h2-initial-window-size",
     type=int,
-    default=262144,
+    default=DEFAULTS["h2_initial_window_size"],
     help="HTTP/2 per-stream request body window.",
 )
 @click.option(
     "--h2-initial-connection-window-size",
     type=int,
-    default=1048576,
+    default=DEFAULTS["h2_initial_connection_window_size"],
     help="HTTP/2 connection receive window.",
 )
 @click.option(
     "--h2-max-header-list-size",
     type=int,
-    default=65536,
+    default=DEFAULTS["h2_max_header_list_size"],
     help="HTTP/2 largest decoded request header list.",
 )
 @click.option(
     "--h2-write-timeout",
     type=float,
-    default=30.0,
+    default=DEFAULTS["h2_write_timeout"],
     help="Reset an HTTP/2 response that cannot be written for this long.",
 )
 @click.option("--ws", type=click.Choice(WS_CHOICES), default="auto", help="WebSocket support.")
 @click.option(
     "--ws-max-size",
     type=int,
-    default=16777216,
+    default=DEFAULTS["ws_max_size"],
     help="WebSocket largest message in bytes (larger: close 1009).",
 )
 @click.option(
     "--ws-max-queue",
     type=int,
-    default=32,
+    default=DEFAULTS["ws_max_queue"],
     help="WebSocket messages queued for the app before reading pauses.",
 )
 @click.option(
     "--ws-ping-interval",
     type=float,
-    default=20.0,
+    default=DEFAULTS["ws_ping_interval"],
     help="WebSocket ping interval in seconds (0: no pings).",
 )
 @click.option(
     "--ws-ping-timeout",
     type=float,
-    default=20.0,
+    default=DEFAULTS["ws_ping_timeout"],
     help="WebSocket pong timeout in seconds (missing pong: close 1011; 0: wait forever).",
 )
 @click.option(

@@ -19,6 +19,12 @@ from typing import Any
 
 from ._compat import HAS_HTTPTOOLS, HAS_UVLOOP
 from .errors import AppLoadError, ConfigError
+from .h2constants import (
+    DEFAULT_CONNECTION_WINDOW_SIZE,
+    DEFAULT_INITIAL_WINDOW_SIZE,
+    DEFAULT_MAX_CONCURRENT_STREAMS,
+    DEFAULT_MAX_HEADER_LIST_SIZE,
+)
 from .proxy import DEFAULT_TRUSTED, ProxyTrust, parse_trusted
 
 Scope = MutableMapping[str, Any]
@@ -93,8 +99,8 @@ DEFAULT_TIMEOUT_REQUEST_HEADER = 10.0
 # the head timeout: a body may be large and come from a slow uplink, but a client that sends
 # nothing for half a minute is stalled, not slow (nginx's client_body_timeout is 60 s).
 DEFAULT_TIMEOUT_REQUEST_BODY = 30.0
-# A client that reads none of the response for this long while writes are paused is closed
-# (the same idea and value as --h2-write-timeout).
+# A client that reads none of the response for this long while writes are paused is closed;
+# the same idea, and the same default, as --h2-write-timeout.
 DEFAULT_TIMEOUT_SEND = 30.0
 DEFAULT_TIMEOUT_TLS_HANDSHAKE = 10.0
 # gunicorn's defaults: request line, one header field line, number of header fields.
@@ -185,11 +191,11 @@ class Config:
     # HTTP/1.1 ``Upgrade: h2c`` (RFC 7540 §3.2, deprecated by RFC 9113 §3.1): off, because a
     # proxy that forwards the header can be tunnelled past (pounce/protocols/negotiate.py).
     h2c_upgrade: bool = False
-    h2_max_concurrent_streams: int = 100
-    h2_initial_window_size: int = 256 * 1024
-    h2_initial_connection_window_size: int = 1024 * 1024
-    h2_max_header_list_size: int = 64 * 1024
-    h2_write_timeout: float = 30.0
+    h2_max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
+    h2_initial_window_size: int = DEFAULT_INITIAL_WINDOW_SIZE
+    h2_initial_connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE
+    h2_max_header_list_size: int = DEFAULT_MAX_HEADER_LIST_SIZE
+    h2_write_timeout: float = DEFAULT_TIMEOUT_SEND
     # WebSocket (pounce/protocols/ws.py), uvicorn's names and defaults.
     ws: str = "auto"
     ws_max_size: int = 16 * 1024 * 1024

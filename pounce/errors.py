@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# Process exit codes, the same from the CLI, the server, a worker and the supervisor (and as
+# uvicorn's): a usage or configuration error; an app that cannot start (import error, failed
+# lifespan startup, a socket that cannot be bound: uvicorn's STARTUP_FAILURE).
+EXIT_USAGE = 2
+EXIT_APP = 3
+
 
 class PounceError(Exception):
     """Base class of pounce's own errors."""

@@ -34,24 +34,23 @@ from hyperframe.frame import GoAwayFrame, HeadersFrame, RstStreamFrame
 from ._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 from ._h2headers import MalformedHeaders, check_trailers, split_request_headers
 
-# RFC 9113 §7: error codes.
-NO_ERROR = 0x0
-PROTOCOL_ERROR = 0x1
-INTERNAL_ERROR = 0x2
-FLOW_CONTROL_ERROR = 0x3
-STREAM_CLOSED = 0x5
-REFUSED_STREAM = 0x7
-CANCEL = 0x8
-ENHANCE_YOUR_CALM = 0xB
-
-# RFC 9113 §3.4: the client connection preface.
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-# The PING payload of shutdown's PING before the GOAWAY (drain_ping), in both cores.
-DRAIN_PING = b"pounce\x00\x01"
-
-# RFC 9113 §8.2.2: connection-specific header fields must not appear in HTTP/2 messages.
-CONNECTION_HEADERS = frozenset(
-    (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade")
+# The names marked re-exported are still importable from here (tests, bench, and the PREFACE
+# import of _speedups/_http1.pyx), though defined in pounce/h2constants.py.
+from .h2constants import (
+    CANCEL,  # noqa: F401 - re-exported
+    DEFAULT_CONNECTION_WINDOW_SIZE,
+    DEFAULT_FRAME_SIZE,
+    DEFAULT_INITIAL_WINDOW_SIZE,
+    DEFAULT_MAX_CONCURRENT_STREAMS,
+    DEFAULT_MAX_HEADER_LIST_SIZE,
+    DEFAULT_WINDOW,
+    DRAIN_PING,
+    ENHANCE_YOUR_CALM,
+    NO_ERROR,
+    PREFACE,  # noqa: F401 - re-exported
+    PROTOCOL_ERROR,
+    REFUSED_STREAM,
+    STREAM_CLOSED,  # noqa: F401 - re-exported
 )
 
 Header = tuple[bytes, bytes]
@@ -61,11 +60,11 @@ Header = tuple[bytes, bytes]
 class H2Settings:
     """What this server advertises in its SETTINGS frame (RFC 9113 §6.5.2) and enforces."""
 
-    max_concurrent_streams: int = 100
-    initial_window_size: int = 256 * 1024  # per stream, request bodies
-    connection_window_size: int = 1024 * 1024
-    max_header_list_size: int = 64 * 1024
-    max_frame_size: int = 16 * 1024
+    max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
+    initial_window_size: int = DEFAULT_INITIAL_WINDOW_SIZE  # per stream, request bodies
+    connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE
+    max_header_list_size: int = DEFAULT_MAX_HEADER_LIST_SIZE
+    max_frame_size: int = DEFAULT_FRAME_SIZE
 
 
 @dataclass(frozen=True)
@@ -387,7 +386,7 @@ class H2Connection:
         return True
 
     def _open_connection_window(self) -> None:
-        extra = self.settings.connection_window_size - 65535
+        extra = self.settings.connection_window_size - DEFAULT_WINDOW
         if extra > 0:
             self._conn.increment_flow_control_window(extra)
 

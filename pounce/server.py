@@ -27,7 +27,7 @@ from typing import Any, cast
 from ._compat import speedups_status
 from ._version import __version__
 from .config import ASGIApp, Config, Receive, Scope, Send, new_event_loop, python_description
-from .errors import BindError, ConfigError
+from .errors import EXIT_APP, EXIT_USAGE, BindError, ConfigError
 from .importer import load_app
 from .interfaces import is_wsgi_adapter
 from .lifespan import Lifespan
@@ -40,10 +40,6 @@ from .state import RECHECK_DELAY, ServerState
 logger = logging.getLogger("pounce.error")
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-# Exit code for an app that cannot start (import error, failed lifespan startup, a socket
-# that cannot be bound), as uvicorn's STARTUP_FAILURE.
-EXIT_STARTUP_FAILED = 3
-EXIT_USAGE = 2
 # A draining worker (rolling restart, recycling) leaves an idle keep-alive connection open this
 # long, so that a request already on its way is answered (with "connection: close") rather
 # than met by a close. Another worker has taken over the listening socket meanwhile.
@@ -184,7 +180,7 @@ class Server:
         self._schedule_tick()
 
     def _startup_failed(self) -> None:
-        self.exit_code = EXIT_STARTUP_FAILED
+        self.exit_code = EXIT_APP
         self.should_exit = True
 
     async def main_loop(self) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from ._version import __version__
 from .config import WEBSOCKETS_ALIASES, Config, python_description
-from .errors import ConfigError
+from .errors import EXIT_APP, ConfigError
 from .importer import check_app_path, load_app
 from .logs import configure_logging
 from .server import Server, implementations
@@ -44,7 +44,6 @@ from .worker import MSG_PING, MSG_READY, MSG_RECYCLE, run_worker
 
 logger = logging.getLogger("pounce.error")
 
-EXIT_APP = 3
 # Consecutive workers that may die before they are ready before the supervisor gives up.
 MAX_STARTUP_FAILURES = 5
 # Delay before the n-th consecutive startup retry: BACKOFF_BASE * 2**(n-1), capped.

@@ -29,7 +29,7 @@ import socket
 from collections.abc import Sequence
 
 from .config import Config
-from .errors import AppLoadError, ConfigError
+from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, ConfigError
 from .importer import AppPathError
 from .server import Server
 from .sockets import describe_socket
@@ -41,9 +41,6 @@ MSG_PONG = b"p"
 MSG_RECYCLE = b"M"
 MSG_PING = ord("P")
 MSG_DRAIN = ord("D")
-
-EXIT_USAGE = 2
-EXIT_APP = 3
 
 
 class WorkerServer(Server):

@@ -30,9 +30,8 @@ import binascii
 import time
 
 
-from pounce.h2connection import DRAIN_PING as _DRAIN_PING
+from pounce import h2constants
 from pounce.h2connection import (
-    PREFACE,
     FloodLimits,
     H2BodyReceived,
     H2GoAway,
@@ -78,17 +77,16 @@ cdef enum:
     F_PADDED = 0x8
     F_PRIORITY = 0x20
 
-# RFC 9113 §7: error codes.
-cdef enum:
-    NO_ERROR = 0x0
-    PROTOCOL_ERROR = 0x1
-    INTERNAL_ERROR = 0x2
-    FLOW_CONTROL_ERROR = 0x3
-    STREAM_CLOSED = 0x5
-    FRAME_SIZE_ERROR = 0x6
-    REFUSED_STREAM = 0x7
-    COMPRESSION_ERROR = 0x9
-    ENHANCE_YOUR_CALM = 0xB
+# RFC 9113 §7: error codes, from their one definition (pounce/h2constants.py) into C globals.
+cdef unsigned int NO_ERROR = h2constants.NO_ERROR
+cdef unsigned int PROTOCOL_ERROR = h2constants.PROTOCOL_ERROR
+cdef unsigned int INTERNAL_ERROR = h2constants.INTERNAL_ERROR
+cdef unsigned int FLOW_CONTROL_ERROR = h2constants.FLOW_CONTROL_ERROR
+cdef unsigned int STREAM_CLOSED = h2constants.STREAM_CLOSED
+cdef unsigned int FRAME_SIZE_ERROR = h2constants.FRAME_SIZE_ERROR
+cdef unsigned int REFUSED_STREAM = h2constants.REFUSED_STREAM
+cdef unsigned int COMPRESSION_ERROR = h2constants.COMPRESSION_ERROR
+cdef unsigned int ENHANCE_YOUR_CALM = h2constants.ENHANCE_YOUR_CALM
 
 # RFC 9113 §6.5.2: setting identifiers.
 cdef enum:
@@ -102,10 +100,7 @@ cdef enum:
 
 cdef enum:
     MAX_WINDOW = 0x7FFFFFFF  # §6.9.1: 2^31 - 1
-    DEFAULT_WINDOW = 65535
-    DEFAULT_FRAME_SIZE = 16384
     MAX_FRAME_SIZE_LIMIT = 0xFFFFFF  # §6.5.2: 2^24 - 1
-    PREFACE_LEN = 24
     # A header block spread over more CONTINUATION frames than this is a flood (as in h2).
     MAX_CONTINUATIONS = 64
     # Streams remembered after they closed, to tell a late frame from a protocol error (§5.1).
@@ -117,8 +112,11 @@ cdef enum:
     CLOSED_BY_END = 2  # END_STREAM both ways
     CLOSED_BY_PEER_RESET = 3  # the client sent RST_STREAM
 
-cdef bytes C_PREFACE = PREFACE
-cdef bytes DRAIN_PING = _DRAIN_PING
+cdef long long DEFAULT_WINDOW = h2constants.DEFAULT_WINDOW
+cdef long long DEFAULT_FRAME_SIZE = h2constants.DEFAULT_FRAME_SIZE
+cdef bytes C_PREFACE = h2constants.PREFACE
+cdef Py_ssize_t PREFACE_LEN = len(C_PREFACE)
+cdef bytes DRAIN_PING = h2constants.DRAIN_PING
 cdef bytes EMPTY = b""
 cdef object _time = time.monotonic
 
@@ -289,6 +287,56 @@ cdef inline bint _is(bytes name, const char* literal, Py_ssize_t n) noexcept:
     return PyBytes_GET_SIZE(name) == n and memcmp(PyBytes_AS_STRING(name), literal, n) == 0
 
 
+# RFC 9113 §8.2.2: the connection-specific field names, from their one definition
+# (pounce/h2constants.py), laid out at import for a check that neither hashes the name nor
+# touches a reference count: a 256-bit filter keyed by the first byte plus the length rejects
+# nearly every other name at once (a bytes object always has a first byte: it ends with a NUL);
+# the rest are compared byte for byte. The tuple keeps the bytes the pointers point into.
+cdef tuple _CONNECTION_NAMES = tuple(sorted(h2constants.CONNECTION_HEADERS))
+cdef enum:
+    _CONNECTION_NAMES_MAX = 16
+cdef const char* _connection_names[_CONNECTION_NAMES_MAX]
+cdef Py_ssize_t _connection_sizes[_CONNECTION_NAMES_MAX]
+cdef Py_ssize_t _connection_count = len(_CONNECTION_NAMES)
+cdef unsigned long long _connection_filter[4]
+
+
+cdef inline unsigned int _filter_key(const char* p, Py_ssize_t n) noexcept:
+    return (<unsigned char>p[0] + <size_t>n) & 0xFF
+
+
+if _connection_count > _CONNECTION_NAMES_MAX:
+    raise ImportError("_CONNECTION_NAMES_MAX is smaller than h2constants.CONNECTION_HEADERS")
+_connection_filter[:] = [0, 0, 0, 0]
+for _i, _name in enumerate(_CONNECTION_NAMES):
+    _connection_names[_i] = PyBytes_AS_STRING(_name)
+    _connection_sizes[_i] = PyBytes_GET_SIZE(_name)
+    _key = _filter_key(_connection_names[_i], _connection_sizes[_i])
+    _connection_filter[_key >> 6] |= 1ULL << (_key & 63)
+del _i, _name, _key
+
+
+cdef inline bint _connection_specific(bytes name) noexcept:
+    """``name in h2constants.CONNECTION_HEADERS``."""
+    cdef Py_ssize_t i, j, n = PyBytes_GET_SIZE(name)
+    cdef const char* p = PyBytes_AS_STRING(name)
+    cdef const char* known
+    cdef unsigned int key = _filter_key(p, n)
+    if not (_connection_filter[key >> 6] >> (key & 63)) & 1:
+        return False
+    # Compared here rather than with memcmp: a call would make every caller save more
+    # registers, on every field.
+    for i in range(_connection_count):
+        if _connection_sizes[i] == n:
+            known = _connection_names[i]
+            j = 0
+            while j < n and p[j] == known[j]:
+                j += 1
+            if j == n:
+                return True
+    return False
+
+
 cdef inline bint _bad_name(bytes name):
     # §8.2.1: lower-case tokens: no 0x00-0x20, ':', A-Z, 0x7f-0xff.
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(name)
@@ -326,11 +374,7 @@ cdef object _field_problem(bytes name, bytes value):
     if _bad_value(value):
         return f"invalid value for {name!r}"
     # §8.2.2: connection-specific fields; TE only as "trailers".
-    if (
-        _is(name, b"connection", 10) or _is(name, b"keep-alive", 10)
-        or _is(name, b"proxy-connection", 16) or _is(name, b"transfer-encoding", 17)
-        or _is(name, b"upgrade", 7)
-    ):
+    if _connection_specific(name):
         return f"connection-specific field {name!r}"
     if _is(name, b"te", 2) and value != b"trailers":
         return "te other than trailers"
@@ -1510,7 +1554,7 @@ cdef class H2Connection:
         """GOAWAY (RFC 9113 §6.8). With NO_ERROR, streams up to ``last_stream_id`` (default:
         the highest seen) still finish; later ones are refused. Any other code ends the
         connection."""
-        if error_code != NO_ERROR:
+        if error_code != <int>NO_ERROR:
             self._terminated = True
             if not self._send_closed:
                 self._send_closed = self._error_sent = True

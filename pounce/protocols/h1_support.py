@@ -1,4 +1,8 @@
-"""Constants and helpers shared by the pure and compiled HTTP/1.1 protocols."""
+"""Constants and helpers shared by the pure and compiled HTTP/1.1 protocols.
+
+Some serve HTTP/2 and WebSocket too, defined here once: ASGI_VERSION, METHODS,
+NO_BODY_STATUSES, OUT_BATCH, describe_connection.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ else:  # pragma: no cover - exercised by environments without httptools
     UPGRADE_ERRORS = (ParserUpgrade,)
     PARSE_ERRORS = (BadRequest,)
 
+# scope["asgi"] of every HTTP/1.1, HTTP/2 and WebSocket scope.
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
 # Request body buffered per request before reading pauses, and the level it resumes at.
@@ -29,7 +34,8 @@ BODY_LOW_WATER = 16 * 1024
 LINGER_SECONDS = 2.0
 # Above this, body parts are handed to writelines() instead of being joined.
 JOIN_LIMIT = 16 * 1024
-# Streamed body bytes held back to be written together (one write per loop iteration) at most.
+# Streamed body bytes held back to be written together (one write per loop iteration) at most;
+# on HTTP/2, queued DATA bytes past which they are written at once.
 OUT_BATCH = 64 * 1024
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -37,7 +43,9 @@ LAST_CHUNK = b"0\r\n\r\n"
 CHUNKED_LINE = b"transfer-encoding: chunked\r\n"
 CLOSE_LINE = b"connection: close\r\n"
 KEEP_ALIVE_LINE = b"connection: keep-alive\r\n"
+# RFC 9110 §15.3.5, §15.4.5: responses that carry no content (on both HTTP versions).
 NO_BODY_STATUSES = frozenset({204, 304})
+# The scope's method str of common methods, without decoding (both HTTP versions).
 METHODS = {
     m.encode(): m
     for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")

@@ -53,11 +53,6 @@ from .._headers import get_header
 from .._url import decode_path, split_target
 from ..errors import BadRequest
 from ..h2connection import (
-    CANCEL,
-    ENHANCE_YOUR_CALM,
-    INTERNAL_ERROR,
-    NO_ERROR,
-    PROTOCOL_ERROR,
     H2BodyReceived,
     H2Connection,
     H2GoAway,
@@ -71,6 +66,7 @@ from ..h2connection import (
     RequestReceived,
     StreamGone,
 )
+from ..h2constants import CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR
 from ..state import ServerState
 from .cycle import AppRunner, RequestResponseCycle
 from .h1_limits import (
@@ -80,12 +76,10 @@ from .h1_limits import (
     h2_request_error,
     trailers_error,
 )
-from .h1_support import describe_connection
+from .h1_support import ASGI_VERSION, METHODS, OUT_BATCH, describe_connection
 from .h2stream import STREAM_HIGH_WATER, H2Stream
 
 logger = logging.getLogger("pounce.error")
-
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
 # Shutdown: how long the GOAWAY waits for the ACK of the PING sent before it (see shutdown).
 GOAWAY_GRACE = 1.0
@@ -94,8 +88,6 @@ MAX_PING_ROUNDS = 16
 # After the shutdown GOAWAY: how long the connection stays half-closed, reading and discarding,
 # at most (see _linger).
 GOAWAY_LINGER = 1.0
-# Queued DATA bytes that are written at once instead of at the end of the loop iteration.
-WRITE_BATCH = 64 * 1024
 _UPGRADE_RESPONSE = (
     b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
 )
@@ -105,7 +97,6 @@ _UPGRADE_RESPONSE = (
 _TARGETS_MAX = 1024
 _TARGET_CACHE_LEN = 256  # longer targets are split every time
 _targets: dict[bytes, tuple[bytes, bytes, str]] = {}
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 
 
 def _split(target: bytes) -> tuple[bytes, bytes, str]:
@@ -349,7 +340,7 @@ class H2Protocol(asyncio.Protocol):
             "server": self.server,
             "client": client,
             "scheme": scheme,
-            "method": _METHODS.get(method) or method.decode("ascii"),
+            "method": METHODS.get(method) or method.decode("ascii"),
             "root_path": root_path,
             "path": path,
             "raw_path": raw_path,
@@ -517,9 +508,9 @@ class H2Protocol(asyncio.Protocol):
         if not self.write_scheduled:
             self.schedule_write()
         # Counted as in _flush_stream: many whole responses in one loop turn still reach the
-        # transport every WRITE_BATCH bytes, so that its pause_writing() can act.
+        # transport every OUT_BATCH bytes, so that its pause_writing() can act.
         self._unwritten += sent
-        if self._unwritten >= WRITE_BATCH:
+        if self._unwritten >= OUT_BATCH:
             self._write_now()
         if sent == size:
             stream.end_sent = True
@@ -576,7 +567,7 @@ class H2Protocol(asyncio.Protocol):
                 progress = True
                 stream.buffered -= sent
                 self._unwritten += sent
-                if self._unwritten >= WRITE_BATCH:
+                if self._unwritten >= OUT_BATCH:
                     # Hand it to the transport now: its pause_writing() must be able to stop
                     # an app that sends without ever yielding to the loop.
                     self._write_now()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .._headers import validate_header_name, validate_header_value
 from ..errors import InvalidHeader
-from ..h2connection import CONNECTION_HEADERS
+from ..h2constants import CONNECTION_HEADERS
 from .cycle import Headers
 
 Field = tuple[bytes, bytes]

@@ -16,8 +16,9 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidHeader
-from ..h2connection import INTERNAL_ERROR
+from ..h2constants import INTERNAL_ERROR
 from .cycle import Headers, RequestResponseCycle
+from .h1_support import NO_BODY_STATUSES
 from .h2fields import response_fields
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ logger = logging.getLogger("pounce.error")
 
 # Response bytes queued per stream before the app's send() waits for the windows.
 STREAM_HIGH_WATER = 64 * 1024
-_NO_BODY_STATUSES = frozenset({204, 304})
 
 
 class H2Stream:
@@ -87,7 +87,7 @@ class H2Stream:
             self.expected = int(content_length)
         self.head = (status, fields)
         self.trailers_expected = trailers
-        self.no_body = status in _NO_BODY_STATUSES or cycle.scope["method"] == "HEAD"
+        self.no_body = status in NO_BODY_STATUSES or cycle.scope["method"] == "HEAD"
         # An app that pauses between start and body still gets its head out promptly: the
         # connection's next write sends the heads still held back (H2Protocol._write_now).
         proto.pending_heads.append(self)

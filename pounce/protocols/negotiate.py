@@ -28,7 +28,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from ..h2connection import CONNECTION_HEADERS, PREFACE
+from ..h2constants import CONNECTION_HEADERS, PREFACE
 from ..state import ServerState
 from .h1_limits import H2_REFUSE_CONNECTION, over_connection_limit
 from .h2 import H2Protocol

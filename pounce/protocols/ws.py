@@ -51,12 +51,12 @@ from ..access_log import log_websocket
 from ..errors import ClientDisconnected
 from ..state import ServerState
 from . import ws_mask
+from .h1_support import ASGI_VERSION
 
 ws_mask.install()
 
 logger = logging.getLogger("pounce.error")
 
-ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 # RFC 6455 §1.3: the GUID appended to Sec-WebSocket-Key for Sec-WebSocket-Accept.
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # How long the server waits for the client's close frame after sending its own.

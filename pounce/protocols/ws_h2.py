@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..h2connection import CANCEL, H2WebSocketRequest
+from ..h2connection import H2WebSocketRequest
+from ..h2constants import CANCEL
 from .ws import WebSocketSession, websocket_scope
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from pounce.h2connection import (
     H2WindowUpdated,
     RequestReceived,
 )
+from pounce.h2constants import CONNECTION_HEADERS
 from tests.conftest import compiled_module
 from tests.h2support import frame
 
@@ -187,6 +188,24 @@ def test_content_length_mismatch_resets_the_stream() -> None:
     c.send(c.headers(1, [*POST, (b"content-length", b"3")], flags=0x4))
     events = c.send(frame(0x0, 0x1, 1, b"toolong"))
     assert events == [H2StreamReset(1, PROTOCOL_ERROR)]  # §8.1.1
+
+
+def test_connection_specific_fields_from_the_shared_constant() -> None:
+    # §8.2.2: the core checks the names of pounce.h2constants.CONNECTION_HEADERS (a table built
+    # at import, filtered by first byte plus length): each of them resets the request; a name
+    # that shares a length, a first byte and length, or only a prefix with one does not.
+    c = Client()
+    sid = 1
+    for name in sorted(CONNECTION_HEADERS):
+        assert c.send(c.headers(sid, [*GET, (name, b"x")])) == [], name
+        assert c.resets() == [(sid, PROTOCOL_ERROR)], name
+        sid += 2
+    near = [b"connectiom", b"user-agent", b"keep-alivf", b"bbbbbbbbbbb", b"upgrad", b"upgrades"]
+    near += [b"te-" + name for name in sorted(CONNECTION_HEADERS)]
+    for name in near:
+        (req,) = c.send(c.headers(sid, [*GET, (name, b"x")]))
+        assert isinstance(req, H2RequestReceived) and req.request.headers == [(name, b"x")], name
+        sid += 2
 
 
 def test_data_on_half_closed_stream() -> None:
