@@ -1,7 +1,7 @@
 """Build script: compiles pounce/_speedups/*.pyx with Cython, and the one-source modules.
 
 A one-source module is a ``.py`` in pounce/_speedups with a ``.pxd`` beside it: a link to the
-pure module's file (``_cycle.py`` -> ``../protocols/_cycle.py``) that Cython compiles a second
+pure module's file (``_cycle.py`` -> ``../asgi/_cycle.py``) that Cython compiles a second
 time in pure-Python mode, typed by the ``.pxd``.
 
 POUNCE_NO_EXTENSIONS=1 at build time gives a pure-Python build. Otherwise every extension must

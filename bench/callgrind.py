@@ -207,7 +207,8 @@ def main() -> None:
         small = run(args.root, args.baseline, args.pounce_args, outdir, send)
         large = run(args.root, args.requests, args.pounce_args, outdir, send)
     per_request = (large - small) / (args.requests - args.baseline)
-    # The environment variables that choose the server's twins (pounce/_compat.py, h2connection).
+    # The environment variables that choose the server's twins (pounce/_compat.py,
+    # pounce/http2/connection.py).
     chosen = [
         f"{k}={os.environ[k]}"
         for k in ("POUNCE_NO_EXTENSIONS", "POUNCE_H2_CORE")

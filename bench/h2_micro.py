@@ -20,7 +20,8 @@ from typing import Any
 
 import hpack
 
-from pounce.h2connection import PREFACE, H2ConnectionPy, H2RequestReceived
+from pounce.http2.connection import H2ConnectionPy, H2RequestReceived
+from pounce.http2.constants import PREFACE
 
 REQUEST = [
     (b":method", b"GET"),

@@ -37,7 +37,7 @@ def _seeds(target: str) -> list[bytes]:
         # Two bytes choose the parser and the head limit.
         return [b"\x00\x00" + case.data.replace(b"@T", b"1") for case in CASES.values()]
     if target == "h2":
-        from pounce.h2connection import PREFACE
+        from pounce.http2.constants import PREFACE
         from tests.fuzz.test_fuzz_h2 import SETTINGS
 
         return [b"\x00" * 4 + PREFACE + SETTINGS]  # 4 bytes choose the cuts
@@ -70,8 +70,8 @@ def main() -> None:
     import atheris
 
     with atheris.instrument_imports(include=["pounce", "h11", "h2", "hpack", "wsproto"]):
-        from pounce.h2connection import H2Connection
-        from pounce.protocols.h1 import H1Protocol
+        from pounce.http1.protocol import H1Protocol
+        from pounce.http2.connection import H2Connection
         from tests.fuzz.harness import run_h1, run_h2, run_ws, ws_close_code_ok
 
     def test_h1(data: bytes) -> None:

@@ -32,7 +32,7 @@ def import_compiled(name: str) -> ModuleType:
     """Import the compiled module ``name``; ImportError unless it is a built extension.
 
     A module compiled from a one-source ``.py`` (``pounce/_speedups/_cycle.py`` links to
-    ``pounce/protocols/_cycle.py``) also imports from that ``.py`` when it was not built; that
+    ``pounce/asgi/_cycle.py``) also imports from that ``.py`` when it was not built; that
     is the pure build, and it must count as a failed import, not as the compiled one.
     """
     module = importlib.import_module(name)
@@ -47,8 +47,11 @@ HAS_HTTPTOOLS: bool = has_module("httptools")
 
 def compiled_modules() -> dict[str, bool]:
     """Each hot module and whether its compiled twin is the one in use."""
+    from pounce.asgi import cycle
+    from pounce.http1 import protocol as h1
+    from pounce.websocket import mask as ws_mask
+
     from . import _headers
-    from .protocols import cycle, h1, ws_mask
 
     return {
         "_headers": _headers.IMPLEMENTATION == "compiled",

@@ -17,14 +17,15 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._compat import HAS_HTTPTOOLS, HAS_UVLOOP
-from .errors import AppLoadError, ConfigError
-from .h2constants import (
+from pounce.http2.constants import (
     DEFAULT_CONNECTION_WINDOW_SIZE,
     DEFAULT_INITIAL_WINDOW_SIZE,
     DEFAULT_MAX_CONCURRENT_STREAMS,
     DEFAULT_MAX_HEADER_LIST_SIZE,
 )
+
+from ._compat import HAS_HTTPTOOLS, HAS_UVLOOP
+from .errors import AppLoadError, ConfigError
 from .proxy import DEFAULT_TRUSTED, ProxyTrust, parse_trusted
 
 Scope = MutableMapping[str, Any]
@@ -151,7 +152,7 @@ class Config:
     root_path: str = ""
     limit_concurrency: int | None = None
     timeout_keep_alive: float = 5.0
-    # Slow clients and oversized requests (pounce/protocols/h1_limits.py explains each rule).
+    # Slow clients and oversized requests (pounce/asgi/limits.py explains each rule).
     timeout_request_header: float = DEFAULT_TIMEOUT_REQUEST_HEADER
     timeout_request_body: float = DEFAULT_TIMEOUT_REQUEST_BODY
     timeout_send: float = DEFAULT_TIMEOUT_SEND
@@ -189,14 +190,14 @@ class Config:
     ssl_ciphers: str | None = None
     http2: bool = True
     # HTTP/1.1 ``Upgrade: h2c`` (RFC 7540 §3.2, deprecated by RFC 9113 §3.1): off, because a
-    # proxy that forwards the header can be tunnelled past (pounce/protocols/negotiate.py).
+    # proxy that forwards the header can be tunnelled past (pounce/http2/negotiate.py).
     h2c_upgrade: bool = False
     h2_max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
     h2_initial_window_size: int = DEFAULT_INITIAL_WINDOW_SIZE
     h2_initial_connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE
     h2_max_header_list_size: int = DEFAULT_MAX_HEADER_LIST_SIZE
     h2_write_timeout: float = DEFAULT_TIMEOUT_SEND
-    # WebSocket (pounce/protocols/ws.py), uvicorn's names and defaults.
+    # WebSocket (pounce/websocket/session.py), uvicorn's names and defaults.
     ws: str = "auto"
     ws_max_size: int = 16 * 1024 * 1024
     ws_max_queue: int = 32

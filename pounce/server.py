@@ -24,6 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, cast
 
+from pounce.http1.protocol import H1Protocol
+from pounce.http2.negotiate import AlpnSelector
+
 from ._compat import speedups_status
 from ._version import __version__
 from .config import ASGIApp, Config, Receive, Scope, Send, new_event_loop, python_description
@@ -32,8 +35,6 @@ from .importer import load_app
 from .interfaces import is_wsgi_adapter
 from .lifespan import Lifespan
 from .logs import configure_logging
-from .protocols.h1 import H1Protocol
-from .protocols.negotiate import AlpnSelector
 from .sockets import bind_socket, describe_socket
 from .state import RECHECK_DELAY, ServerState
 
@@ -49,7 +50,7 @@ DRAIN_IDLE_GRACE = 1.0
 def implementations(config: Config) -> str:
     """``speedups: compiled, http: httptools, loop: uvloop, ws: wsproto, h2: compiled`` for
     logs and ``--version``. ``h2`` names the HTTP/2 core: ``compiled`` or ``h2`` (the library)."""
-    from .h2connection import IMPLEMENTATION as h2_core
+    from pounce.http2.connection import IMPLEMENTATION as h2_core
 
     return (
         f"speedups: {speedups_status()}, http: {config.http_name}, loop: {config.loop_name}, "

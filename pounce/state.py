@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 # The second look at connections a sweep marked idle: long enough to be a later loop
 # iteration (timers run before the socket poll in each one), short next to any timeout.
 RECHECK_DELAY = 0.001
-# WebSocket keep-alive pings and pong deadlines ride the same tick (pounce/protocols/ws.py),
+# WebSocket keep-alive pings and pong deadlines ride the same tick (pounce/websocket/session.py),
 # so with WebSockets on, the tick runs at least every eighth of the shortest of
 # --ws-ping-interval / --ws-ping-timeout: a ping or a missed pong is acted on at most that
 # late (12.5 ms at 0.1 s; within 50 ms for timings up to 0.4 s). The floor keeps an absurdly
@@ -74,7 +74,7 @@ class ServerState:
         self.max_head_size = config.max_head_size
         self.keep_alive_timeout = float(config.timeout_keep_alive)
         self.limit_concurrency = config.limit_concurrency or 0
-        # Slow clients and request size limits (0: no limit); see protocols/h1_limits.py.
+        # Slow clients and request size limits (0: no limit); see pounce/asgi/limits.py.
         self.header_timeout = float(config.timeout_request_header)
         self.body_timeout = float(config.timeout_request_body)
         self.send_timeout = float(config.timeout_send)
@@ -180,7 +180,7 @@ class ServerState:
         ``--limit-concurrency``."""
         self.count_request()
         if self.limit_concurrency and self.over_concurrency_limit():
-            from .protocols.h1_support import service_unavailable
+            from pounce.asgi.limits import service_unavailable
 
             return service_unavailable
         return self.app

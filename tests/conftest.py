@@ -4,7 +4,7 @@ Choosing a twin, the one way every test does it:
 
 - The whole suite runs twice (``ci/test``): as built, and with ``POUNCE_NO_EXTENSIONS=1``
   (``PURE_RUN``), where pounce's selectors pick the pure twins. A test of "whatever pounce
-  runs" (``pounce.protocols.h1.H1Protocol``, a real server) follows that choice; a real
+  runs" (``pounce.http1.protocol.H1Protocol``, a real server) follows that choice; a real
   server's HTTP/2 core is chosen per test with ``SERVER_H2_CORES`` and ``server_h2_env``.
 - A test that runs against both twins side by side asks for a fixture below
   (``h1_protocol_class``, ``cycle_class``, ``h2_core``), or one of its own made with
@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pounce._compat import import_compiled
-from pounce.h2connection import H2ConnectionPy
-from pounce.protocols.cycle import RequestResponseCyclePy
-from pounce.protocols.h1 import H1ProtocolPy
+from pounce.asgi.cycle import RequestResponseCyclePy
+from pounce.http1.protocol import H1ProtocolPy
+from pounce.http2.connection import H2ConnectionPy
 from tests.support import PounceProcess
 
 if TYPE_CHECKING:
@@ -106,20 +106,20 @@ def pick_twin(
 
 @pytest.fixture(params=twin_params("_http1"))
 def h1_protocol_class(request: pytest.FixtureRequest) -> type:
-    """Each HTTP/1.1 protocol class (pounce/protocols/h1.py, _speedups/_http1.pyx)."""
+    """Each HTTP/1.1 protocol class (pounce/http1/protocol.py, _speedups/_http1.pyx)."""
     return pick_twin(request, H1ProtocolPy, "_http1", "H1Protocol")
 
 
 @pytest.fixture(params=twin_params("_cycle"))
 def cycle_class(request: pytest.FixtureRequest) -> type:
-    """The request cycle (pounce/protocols/_cycle.py) run as Python, and compiled again as
+    """The request cycle (pounce/asgi/_cycle.py) run as Python, and compiled again as
     _speedups/_cycle."""
     return pick_twin(request, RequestResponseCyclePy, "_cycle", "RequestResponseCycle")
 
 
 @pytest.fixture(params=twin_params("_h2"))
 def h2_core(request: pytest.FixtureRequest) -> type:
-    """Each sans-I/O HTTP/2 core: the h2-backed twin (pounce/h2connection.py) and the
+    """Each sans-I/O HTTP/2 core: the h2-backed twin (pounce/http2/connection.py) and the
     compiled one (_speedups/_h2.pyx)."""
     return pick_twin(request, H2ConnectionPy, "_h2", "H2Connection")
 

@@ -13,7 +13,7 @@ import h2.connection
 import h2.settings
 
 from pounce import Config
-from pounce.protocols.h2 import H2Protocol
+from pounce.http2.protocol import H2Protocol
 from pounce.state import ServerState
 
 # A peer on loopback, which the default --forwarded-allow-ips trusts as a proxy.
@@ -107,7 +107,7 @@ class FakeTransport:
 
 
 class FakeCarrier:
-    """The ``Carrier`` a WebSocket session writes through (pounce/protocols/ws.py), recording
+    """The ``Carrier`` a WebSocket session writes through (pounce/websocket/session.py), recording
     the handshake answer, the frames and the reading pauses."""
 
     transport = None

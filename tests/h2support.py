@@ -18,7 +18,7 @@ import h2.settings
 import hpack
 from hyperframe.frame import ContinuationFrame, Frame, HeadersFrame
 
-from pounce.h2connection import PREFACE
+from pounce.http2.constants import PREFACE
 from tests.support import RawClient, Response
 
 REQUEST_BASE = [(b":scheme", b"http"), (b":authority", b"test")]

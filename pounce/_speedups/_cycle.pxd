@@ -1,5 +1,5 @@
 # cython: language_level=3
-# The C declarations of pounce/protocols/_cycle.py, compiled a second time as this module
+# The C declarations of pounce/asgi/_cycle.py, compiled a second time as this module
 # (pounce/_speedups/_cycle.py links to it). Cython's pure-Python mode: this "augmenting" .pxd
 # makes the classes cdef classes with C slots and the hot methods C methods; the .py stays the
 # one source of the behaviour.

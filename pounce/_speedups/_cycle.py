@@ -1,1 +1,1 @@
-../protocols/_cycle.py
+../asgi/_cycle.py

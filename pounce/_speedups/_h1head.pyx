@@ -1,7 +1,7 @@
 # cython: language_level=3
 """The request-head kernel of the one-source HTTP/1.1 protocol (compiled build only).
 
-``pounce/protocols/_h1.py`` is the protocol's one source; compiled as ``pounce._speedups._http1``
+``pounce/http1/_protocol.py`` is the protocol's one source; compiled as ``pounce._speedups._http1``
 it cimports this module (``_http1.pxd``) for the two pieces that read bytes through C pointers:
 the fast request-head scanner (``HeadScanner``) and the target split for plain origin-form
 targets (``split_target_fast``). Neither has a pure-Python twin: the pure build reads every head

@@ -1,7 +1,7 @@
 # cython: language_level=3
-"""Compiled HTTP/2 server connection: the twin of ``pounce/h2connection.py``'s ``H2Connection``.
+"""Compiled HTTP/2 server connection: the twin of ``pounce/http2/connection.py``'s ``H2Connection``.
 
-The same public API and the same pounce events (defined in Python, in ``pounce.h2connection``),
+The same public API and the same pounce events (defined in Python, in ``pounce.http2.connection``),
 but its own framing layer instead of the h2 library: a frame reader that works on the received
 bytes in place, frame dispatch per RFC 9113 §6, stream states per §5.1, flow control in both
 directions (§5.2, §6.9), request header validation (§8.2, §8.3, RFC 8441) and the same
@@ -30,8 +30,8 @@ import binascii
 import time
 
 
-from pounce import h2constants
-from pounce.h2connection import (
+from pounce.http2 import constants as h2constants
+from pounce.http2.connection import (
     FloodLimits,
     H2BodyReceived,
     H2GoAway,
@@ -77,7 +77,7 @@ cdef enum:
     F_PADDED = 0x8
     F_PRIORITY = 0x20
 
-# RFC 9113 §7: error codes, from their one definition (pounce/h2constants.py) into C globals.
+# RFC 9113 §7: error codes, from their one definition (pounce/http2/constants.py) into C globals.
 cdef unsigned int NO_ERROR = h2constants.NO_ERROR
 cdef unsigned int PROTOCOL_ERROR = h2constants.PROTOCOL_ERROR
 cdef unsigned int INTERNAL_ERROR = h2constants.INTERNAL_ERROR
@@ -122,7 +122,7 @@ cdef object _time = time.monotonic
 
 
 # Events without their dataclass __init__ (a Python frame per event) ---------------------------
-# The event classes are slots dataclasses defined in Python (pounce.h2connection). Each of them
+# The event classes are slots dataclasses defined in Python (pounce.http2.connection). Each of them
 # is allocated here and its slots filled directly, at the offsets their member descriptors give;
 # a class that is not a plain slots class (a __post_init__, a validating __init__) is called
 # instead, so that this stays correct if they change.
@@ -288,7 +288,7 @@ cdef inline bint _is(bytes name, const char* literal, Py_ssize_t n) noexcept:
 
 
 # RFC 9113 §8.2.2: the connection-specific field names, from their one definition
-# (pounce/h2constants.py), laid out at import for a check that neither hashes the name nor
+# (pounce/http2/constants.py), laid out at import for a check that neither hashes the name nor
 # touches a reference count: a 256-bit filter keyed by the first byte plus the length rejects
 # nearly every other name at once (a bytes object always has a first byte: it ends with a NUL);
 # the rest are compared byte for byte. The tuple keeps the bytes the pointers point into.

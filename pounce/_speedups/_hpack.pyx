@@ -10,7 +10,7 @@ Any malformed block raises ``HPACKError`` (a COMPRESSION_ERROR for the connectio
 §4.3); a block whose header list is too large raises ``OversizedHeaderListError`` after the whole
 block was decoded, so that the dynamic table stays in sync.
 
-The pure-Python twin of the HTTP/2 core (``pounce/h2connection.py``) uses the ``hpack`` library,
+The pure-Python twin of the HTTP/2 core (``pounce/http2/connection.py``) uses the ``hpack`` library,
 so this module has no pure twin of its own; the tests compare it with ``hpack`` instead.
 """
 

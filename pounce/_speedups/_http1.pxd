@@ -1,5 +1,5 @@
 # cython: language_level=3
-# The C declarations of pounce/protocols/_h1.py, compiled a second time as this module
+# The C declarations of pounce/http1/_protocol.py, compiled a second time as this module
 # (pounce/_speedups/_http1.py links to it). Cython's pure-Python mode: this "augmenting" .pxd
 # makes H1Protocol a cdef class with C slots and its hot methods C methods; the .py stays the
 # one source of the behaviour. The cimports below are the kernels only this build has (the

@@ -1,1 +1,1 @@
-../protocols/_h1.py
+../http1/_protocol.py

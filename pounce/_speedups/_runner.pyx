@@ -1,10 +1,10 @@
 # cython: language_level=3
 """The runner that steps an app's coroutine without a task of its own (compiled build only).
 
-A kernel of the one-source cycle (pounce/protocols/_cycle.py): it needs CPython internals
+A kernel of the one-source cycle (pounce/asgi/_cycle.py): it needs CPython internals
 (``PyIter_Send``, ``PyContext_Enter``/``Exit``, asyncio's ``_enter_task``), so it has no
-pure-Python twin; the pure build starts a task per request (pounce/protocols/tasks.py).
-HTTP/1.1 (the compiled ``H1Protocol``) and HTTP/2 (pounce/protocols/h2.py, as ``AppRunner``)
+pure-Python twin; the pure build starts a task per request (pounce/asgi/tasks.py).
+HTTP/1.1 (the compiled ``H1Protocol``) and HTTP/2 (pounce/http2/protocol.py, as ``AppRunner``)
 use one per connection.
 """
 

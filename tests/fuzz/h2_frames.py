@@ -9,7 +9,7 @@ import hpack
 from hyperframe import frame as hf
 from hypothesis import strategies as st
 
-from pounce.h2connection import PREFACE
+from pounce.http2.constants import PREFACE
 
 STREAM_IDS = st.sampled_from([0, 1, 1, 3, 3, 5, 2, 7, 2**31 - 1])
 REQUEST_HEADERS = [

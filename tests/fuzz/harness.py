@@ -200,7 +200,7 @@ def run_h2(connection_cls: type, chunks: list[bytes]) -> list[Any]:
     connection, and nothing raises but ``StreamGone`` from the write methods (documented: the
     stream was reset or the connection closed).
     """
-    from pounce.h2connection import (
+    from pounce.http2.connection import (
         H2BodyReceived,
         H2ProtocolError,
         H2RequestReceived,
@@ -302,10 +302,10 @@ class WsOutcome:
 
 
 def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
-    """An echo app on a WebSocket session (pounce/protocols/ws.py) over a fake carrier, fed
+    """An echo app on a WebSocket session (pounce/websocket/session.py) over a fake carrier, fed
     client bytes. Checks: no exception escapes, no error is logged, the app ends after the
     connection is lost, and whatever the server writes is well-formed frames."""
-    from pounce.protocols.ws import WebSocketSession, websocket_scope
+    from pounce.websocket.session import WebSocketSession, websocket_scope
 
     messages: list[Any] = []
     codes: list[int] = []

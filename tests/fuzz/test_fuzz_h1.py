@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pounce.protocols.h1 import H1Protocol
+from pounce.http1.protocol import H1Protocol
 
 from .conftest import FUZZ
 from .h1_grammar import request_stream

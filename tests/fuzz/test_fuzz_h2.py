@@ -10,7 +10,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pounce.h2connection import PREFACE, H2ProtocolError, H2RequestReceived
+from pounce.http2.connection import H2ProtocolError, H2RequestReceived
+from pounce.http2.constants import PREFACE
 
 from .conftest import FUZZ
 from .h2_frames import h2_stream

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame
 
-from pounce.h2connection import PREFACE
+from pounce.http2.constants import PREFACE
 from tests.h2support import StreamResult, decode_streams, goaway_frames
 from tests.support import PounceProcess
 

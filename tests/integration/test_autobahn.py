@@ -36,7 +36,7 @@ The groups run as wstest processes side by side against one server (``--http htt
 the default): each case is a ping-pong of small messages, bound by latency rather than CPU, so
 three clients at once take about as long as the slowest of them alone. A fourth process runs
 1.* to 7.* and 10.* (about 10 s) against a second server with ``--http h11``, whose upgrade
-hands the bytes after the handshake over differently (``ws_h1.forward_leftover``).
+hands the bytes after the handshake over differently (``over_http1.forward_leftover``).
 
 NON-STRICT results are expected in some of 3.2-3.4, 4.1.3-4.1.5, 4.2.3-4.2.5 and 5.15, 8 to 10
 of them depending on timing (a valid message followed by a broken frame: pounce fails the

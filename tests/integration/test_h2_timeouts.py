@@ -205,7 +205,7 @@ def test_idle_connection_still_closes_at_the_keep_alive_timeout(slow_h2):
 
 def test_body_held_up_by_other_streams_unread_bodies_is_not_timed_out(pounce_server):
     # Past the connection window of unread body in all, connection credit waits for the apps
-    # (pounce.h2connection): then a stream whose own app reads everything still cannot get
+    # (pounce.http2.connection): then a stream whose own app reads everything still cannot get
     # more, and that wait is the server's too.
     server = pounce_server(
         "testapp:app",

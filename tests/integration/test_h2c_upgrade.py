@@ -1,7 +1,7 @@
 """``Upgrade: h2c`` on a real pounce process, from a raw socket: answered as HTTP/1.1 by
 default; with ``--h2c-upgrade``, 101 and the response on stream 1, except for a request that
 carries proxy headers, whether its peer is a trusted proxy or not (the smuggling rule,
-pounce/protocols/negotiate.py). Under both parsers; the twin is the run's (compiled or pure).
+pounce/http2/negotiate.py). Under both parsers; the twin is the run's (compiled or pure).
 Through a real nginx: test_h2c_smuggling.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The h11 backend's extra strictness (pounce/protocols/h11_parser.py), sans I/O.
+"""The h11 backend's extra strictness (pounce/http1/h11_parser.py), sans I/O.
 
 The chunk-size check hooks h11's ChunkedReader through the private ``Connection._reader``;
 the first test fails loudly if a new h11 moves it, instead of the check silently vanishing.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pounce.errors import BadRequest
-from pounce.protocols.h11_parser import H11Parser, _StrictChunkedReader
+from pounce.http1.h11_parser import H11Parser, _StrictChunkedReader
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce.protocols import h1 as h1_module
+from pounce.http1 import protocol as h1_module
 from tests.conftest import compiled, needs_compiled
 from tests.fakes import spin, start_h1
 

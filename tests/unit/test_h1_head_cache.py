@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pounce.protocols import h1 as h1_module
+from pounce.http1 import protocol as h1_module
 from tests.conftest import compiled_module
 from tests.fakes import spin, start_h1
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pounce.protocols.h1_support import OUT_BATCH
+from pounce.asgi.response import OUT_BATCH
 from tests.fakes import FakeTransport, spin, start_h1
 
 pytestmark = pytest.mark.timeout(30)

@@ -14,7 +14,7 @@ from tests.support import run_pounce
 def test_defaults_follow_uvicorn() -> None:
     config = Config(app="a:b")
     assert config.http2 is True
-    assert config.h2c_upgrade is False  # h2c smuggling (pounce/protocols/negotiate.py)
+    assert config.h2c_upgrade is False  # h2c smuggling (pounce/http2/negotiate.py)
     assert (config.ssl_certfile, config.ssl_keyfile, config.ssl_ca_certs) == (None, None, None)
     assert config.ssl_cert_reqs == ssl.CERT_NONE
     assert config.ssl_ciphers is None  # the ssl module's defaults, as uvicorn 0.55

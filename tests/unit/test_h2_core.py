@@ -10,10 +10,8 @@ import hpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce.h2connection import (
-    PREFACE,
+from pounce.http2.connection import (
     PROTOCOL_ERROR,
-    STREAM_CLOSED,
     H2BodyReceived,
     H2ProtocolError,
     H2RequestReceived,
@@ -23,7 +21,7 @@ from pounce.h2connection import (
     H2WindowUpdated,
     RequestReceived,
 )
-from pounce.h2constants import CONNECTION_HEADERS
+from pounce.http2.constants import CONNECTION_HEADERS, PREFACE, STREAM_CLOSED
 from tests.conftest import compiled_module
 from tests.h2support import frame
 
@@ -191,7 +189,7 @@ def test_content_length_mismatch_resets_the_stream() -> None:
 
 
 def test_connection_specific_fields_from_the_shared_constant() -> None:
-    # §8.2.2: the core checks the names of pounce.h2constants.CONNECTION_HEADERS (a table built
+    # §8.2.2: the core checks the names of pounce.http2.constants.CONNECTION_HEADERS (a table built
     # at import, filtered by first byte plus length): each of them resets the request; a name
     # that shares a length, a first byte and length, or only a prefix with one does not.
     c = Client()
@@ -273,7 +271,7 @@ def test_random_frames_give_events_or_a_protocol_error(chunks: list[bytes]) -> N
     c = Client()
     for chunk in chunks:
         for event in c.send(chunk):
-            assert type(event).__module__ == "pounce.h2connection"
+            assert type(event).__module__ == "pounce.http2.connection"
     c.server.data_to_send()
 
 
@@ -284,5 +282,5 @@ def test_random_well_framed_input(parts: list[tuple[int, int, bytes]]) -> None:
     for ftype, flags, payload in parts:
         sid = 1 if ftype in (0, 1, 2, 3, 9) else 0
         for event in c.send(frame(ftype, flags, sid, payload)):
-            assert type(event).__module__ == "pounce.h2connection"
+            assert type(event).__module__ == "pounce.http2.connection"
     c.server.data_to_send()

@@ -1,6 +1,6 @@
 """``Upgrade: h2c`` in both HTTP/1.1 twins, over a fake transport: off by default (no header
 is looked at), on with ``--h2c-upgrade``, and refused on a request that came through a proxy
-(pounce/protocols/negotiate.py). The twins must write the same bytes in every case."""
+(pounce/http2/negotiate.py). The twins must write the same bytes in every case."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import h2.connection
 import pytest
 
 from pounce import Config
-from pounce.protocols import _h1 as h1_source
-from pounce.protocols import h1 as h1_module
-from pounce.protocols import negotiate
-from pounce.protocols.h2 import H2Protocol
+from pounce.http1 import _protocol as h1_source
+from pounce.http1 import protocol as h1_module
+from pounce.http2 import negotiate
+from pounce.http2.protocol import H2Protocol
 from tests.conftest import compiled, needs_compiled
 from tests.fakes import spin, start_h1
 
@@ -77,7 +77,7 @@ def run(protocol_class: type, parser: str, data: bytes, **options: Any) -> tuple
 @pytest.fixture
 def no_h2c_look(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail if either build calls the h2c rule (each imported it from negotiate into its own
-    module: the one source _h1.py, and its compiled build _http1)."""
+    module: the one source http1/_protocol.py, and its compiled build _http1)."""
 
     def called(*args: Any) -> bool:
         raise AssertionError("try_h2c_upgrade was called")

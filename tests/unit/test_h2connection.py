@@ -21,13 +21,10 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
-from pounce.h2connection import (
-    CANCEL,
+from pounce.http2.connection import (
     ENHANCE_YOUR_CALM,
-    PREFACE,
     PROTOCOL_ERROR,
     REFUSED_STREAM,
-    STREAM_CLOSED,
     FloodLimits,
     H2BodyReceived,
     H2Connection,
@@ -41,6 +38,7 @@ from pounce.h2connection import (
     H2WebSocketRequest,
     H2WindowUpdated,
 )
+from pounce.http2.constants import CANCEL, PREFACE, STREAM_CLOSED
 
 REQUEST = [
     (b":method", b"POST"),

@@ -1,11 +1,11 @@
-"""pounce.protocols.h2fields: response fields for HTTP/2 (RFC 9113 §8.2), sans-I/O."""
+"""pounce.http2.response_fields: response fields for HTTP/2 (RFC 9113 §8.2), sans-I/O."""
 
 from __future__ import annotations
 
 import pytest
 
 from pounce.errors import InvalidHeader
-from pounce.protocols.h2fields import response_fields
+from pounce.http2.response_fields import response_fields
 
 DEFAULTS = [(b"server", b"pounce"), (b"date", b"Sun, 22 Nov 2026 16:00:00 GMT")]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pounce._h2headers import MalformedHeaders, check_trailers, split_request_headers
+from pounce.http2.request_headers import MalformedHeaders, check_trailers, split_request_headers
 
 BASE = [
     (b":method", b"GET"),

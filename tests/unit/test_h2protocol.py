@@ -16,8 +16,8 @@ import hpack
 import pytest
 from hyperframe.frame import HeadersFrame, PingFrame, WindowUpdateFrame
 
-from pounce.protocols import h2 as h2_protocol
-from pounce.protocols.h2 import GOAWAY_GRACE, GOAWAY_LINGER, H2Protocol
+from pounce.http2 import protocol as h2_protocol
+from pounce.http2.protocol import GOAWAY_GRACE, GOAWAY_LINGER, H2Protocol
 from tests.fakes import H2_GET, FakeTransport, h2_client, spin, start_h2
 from tests.h2support import parse_frames
 
@@ -440,15 +440,20 @@ def test_random_frames_never_raise_or_log_errors() -> None:
 
 
 def test_protocol_sees_no_h2_types() -> None:
-    """The seam: the protocol and entry modules use pounce.h2connection, never h2 itself, so a
+    """The seam: the protocol and entry modules use pounce.http2.connection, never h2 itself, so a
     compiled HTTP/2 core can replace the h2-backed connection."""
     import ast
     from pathlib import Path
 
     import pounce
 
-    for name in ("h2.py", "h2stream.py", "negotiate.py", "h1.py"):
-        tree = ast.parse((Path(pounce.__file__).parent / "protocols" / name).read_text())
+    for name in (
+        "http2/protocol.py",
+        "http2/stream.py",
+        "http2/negotiate.py",
+        "http1/_protocol.py",
+    ):
+        tree = ast.parse((Path(pounce.__file__).parent / name).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 assert not any(

@@ -1,5 +1,5 @@
 """Sans-I/O: the limit options' defaults, what the server state derives from them, and the
-shared checks in pounce.protocols.h1_limits."""
+shared checks in pounce.asgi.limits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from pounce import Config
-from pounce.protocols.h1_limits import (
+from pounce.asgi.limits import (
     BODY_TOO_LARGE,
     FIELD_TOO_LARGE,
     HEAD_TOO_LARGE,

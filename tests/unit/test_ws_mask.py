@@ -29,7 +29,8 @@ def test_compiled_masker_matches_wsproto() -> None:
 def test_wsproto_uses_the_selected_masker() -> None:
     from wsproto import frame_protocol
 
-    from pounce.protocols import ws, ws_mask
+    from pounce.websocket import mask as ws_mask
+    from pounce.websocket import session as ws
 
     assert ws is not None
     assert frame_protocol.XorMaskerSimple is ws_mask.XorMasker

@@ -1,4 +1,4 @@
-"""The WebSocket session (pounce/protocols/ws.py) on a fake carrier: no sockets."""
+"""The WebSocket session (pounce/websocket/session.py) on a fake carrier: no sockets."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from wsproto.extensions import PerMessageDeflate
 
 from pounce.config import Config
 from pounce.errors import ClientDisconnected
-from pounce.protocols.ws import (
+from pounce.state import ServerState
+from pounce.websocket.session import (
     CLOSED,
     OPEN,
     WebSocketSession,
@@ -22,7 +23,6 @@ from pounce.protocols.ws import (
     valid_key,
     websocket_scope,
 )
-from pounce.state import ServerState
 from tests.fakes import FakeCarrier, spin
 
 pytestmark = pytest.mark.timeout(20)

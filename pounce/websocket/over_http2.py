@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..h2connection import H2WebSocketRequest
-from ..h2constants import CANCEL
-from .ws import WebSocketSession, websocket_scope
+from pounce.http2.connection import H2WebSocketRequest
+from pounce.http2.constants import CANCEL
+from pounce.websocket.session import WebSocketSession, websocket_scope
 
 if TYPE_CHECKING:
-    from .h2 import H2Protocol, H2Stream
+    from pounce.http2.protocol import H2Protocol, H2Stream
 
 
 class H2WebSocketStream:
@@ -108,7 +108,7 @@ class H2WebSocketStream:
 
 def handle_h2_websocket_stream(proto: H2Protocol, event: H2WebSocketRequest) -> None:
     """Start the WebSocket session of an extended CONNECT stream (RFC 8441 §4)."""
-    from .h2 import H2Stream
+    from pounce.http2.protocol import H2Stream
 
     http_scope = proto._build_scope(event.request)
     stream = H2Stream(proto, event.stream_id)

@@ -1,10 +1,10 @@
 # cython: language_level=3, annotation_typing=False
 """The HTTP/1.1 connection: one ``asyncio.Protocol`` with two parser backends; the one source.
 
-This file runs as it is in the pure build (``pounce.protocols._h1``), and Cython compiles the
+This file runs as it is in the pure build (``pounce.http1._protocol``), and Cython compiles the
 same file a second time as ``pounce._speedups._http1`` (``_speedups/_http1.py`` is a link to it)
 with ``_speedups/_http1.pxd`` declaring the class as a ``cdef`` class, its attributes as C slots
-and its hot methods as C methods. ``pounce.protocols.h1`` picks one. Imports are absolute:
+and its hot methods as C methods. ``pounce.http1.protocol`` picks one. Imports are absolute:
 relative ones would resolve differently under ``_speedups``. Type hints are for mypy only
 (``annotation_typing=False``): the ``.pxd`` is what types the compiled build.
 
@@ -42,8 +42,7 @@ from typing import TYPE_CHECKING, Any
 from pounce import header_flags
 from pounce._headers import analyze_request_headers, build_response_head
 from pounce._url import decode_path, split_target
-from pounce.errors import BadRequest
-from pounce.protocols.h1_limits import (
+from pounce.asgi.limits import (
     BODY_TIMEOUT,
     BODY_TOO_LARGE,
     CONNECTION_LIMIT,
@@ -56,8 +55,12 @@ from pounce.protocols.h1_limits import (
     partial_head_error,
     trailer_field_error,
 )
-from pounce.protocols.h1_support import (
-    ASGI_VERSION,
+from pounce.asgi.response import OUT_BATCH
+from pounce.asgi.scope import ASGI_VERSION, METHODS, describe_connection
+from pounce.asgi.tasks import start_task
+from pounce.errors import BadRequest
+from pounce.http1.h11_parser import H11Parser
+from pounce.http1.support import (
     BODY_HIGH_WATER,
     BODY_LOW_WATER,
     CHUNKED_LINE,
@@ -67,19 +70,14 @@ from pounce.protocols.h1_support import (
     KEEP_ALIVE_LINE,
     LAST_CHUNK,
     LINGER_SECONDS,
-    METHODS,
-    OUT_BATCH,
     PARSE_ERRORS,
     UPGRADE_ERRORS,
     StopParsing,
-    describe_connection,
     error_response,
     httptools,
 )
-from pounce.protocols.h11_parser import H11Parser
-from pounce.protocols.negotiate import PREFACE, switch_to_h2, try_h2c_upgrade
-from pounce.protocols.tasks import start_task
-from pounce.protocols.ws_h1 import forward_leftover, try_ws_upgrade
+from pounce.http2.negotiate import PREFACE, switch_to_h2, try_h2c_upgrade
+from pounce.websocket.over_http1 import forward_leftover, try_ws_upgrade
 
 try:
     import cython  # type: ignore[import-untyped]  # Cython ships no type information
@@ -90,13 +88,13 @@ except ImportError:  # a pure install without Cython: only ``cython.compiled`` i
 
 
 if TYPE_CHECKING:
-    from pounce.protocols._cycle import Headers
+    from pounce.asgi._cycle import Headers
     from pounce.state import ServerState
 
 if not cython.compiled:
     # The pure build. Compiled, these names come from the kernels _http1.pxd cimports (a
     # cimported name may not be assigned here: Cython drops this block).
-    from pounce.protocols._cycle import CompiledWriter, RequestResponseCycle
+    from pounce.asgi._cycle import CompiledWriter, RequestResponseCycle
 
     _Runner: Any = None  # no runner without C: the pure build starts a task per request
     HeadScanner: Any = None  # no fast head scanner: the parser library reads every head
@@ -175,7 +173,7 @@ class H1Protocol(CompiledWriter):
         self._access_log = state.access_log
         self._keep_alive_timeout = state.keep_alive_timeout
         self._tasks = state.tasks
-        # Limits (pounce/protocols/h1_limits.py).
+        # Limits (pounce/asgi/limits.py).
         self._max_head_size, self._limit_line = state.max_head_size, state.limit_request_line
         self._limit_field, self._limit_fields = state.limit_field_size, state.limit_fields
         self._limit_body = state.limit_body
@@ -221,7 +219,7 @@ class H1Protocol(CompiledWriter):
         self._lingering = False
         self._starting = False  # inside an app's first step (see _run_next)
         self._discard_input = False
-        # HTTP/2 entry (pounce.protocols.negotiate): the first bytes are checked for the
+        # HTTP/2 entry (pounce.http2.negotiate): the first bytes are checked for the
         # prior-knowledge preface while this is not None (--http2). The h2c upgrade has its
         # own switch, state.h2c_upgrade (--h2c-upgrade).
         self._preface: bytes | None = b"" if state.config.http2 else None
@@ -475,7 +473,7 @@ class H1Protocol(CompiledWriter):
 
     def _on_trailer(self, size: int) -> None:
         """A chunked trailer field (``size``: name, value and separator): never merged into the
-        request headers, but held to the head's limits (pounce.protocols.h1_limits)."""
+        request headers, but held to the head's limits (pounce.asgi.limits)."""
         self._trailer_size += size + 2
         self._trailer_fields += 1
         error = trailer_field_error(self.state, size, self._trailer_size, self._trailer_fields)

@@ -28,13 +28,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from ..h2constants import CONNECTION_HEADERS, PREFACE
-from ..state import ServerState
-from .h1_limits import H2_REFUSE_CONNECTION, over_connection_limit
-from .h2 import H2Protocol
+from pounce.asgi.limits import H2_REFUSE_CONNECTION, over_connection_limit
+from pounce.http2.constants import CONNECTION_HEADERS, PREFACE
+from pounce.http2.protocol import H2Protocol
+from pounce.state import ServerState
 
 if TYPE_CHECKING:
-    from .h1 import H1Protocol
+    from pounce.http1.protocol import H1Protocol
 
 __all__ = ["PREFACE", "AlpnSelector", "is_proxy_header", "switch_to_h2", "try_h2c_upgrade"]
 
@@ -49,7 +49,7 @@ class AlpnSelector(asyncio.Protocol):
         self.parser = parser
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        from .h1 import H1Protocol
+        from pounce.http1.protocol import H1Protocol
 
         ssl_object = transport.get_extra_info("ssl_object")
         chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
@@ -142,8 +142,8 @@ def try_h2c_upgrade(
     ]
     h2_scope["extensions"] = {"http.response.trailers": {}}
     # Validate the settings before anything is written (base64url SETTINGS payload).
-    from ..h2connection import H2Connection
-    from .h2 import settings_from_state
+    from pounce.http2.connection import H2Connection
+    from pounce.http2.protocol import settings_from_state
 
     if not H2Connection(settings_from_state(h1.state)).initiate_upgrade_connection(settings[0]):
         return False

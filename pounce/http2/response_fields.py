@@ -10,10 +10,10 @@ and remembered (bounded) with what it means here; values are checked every time.
 
 from __future__ import annotations
 
-from .._headers import validate_header_name, validate_header_value
-from ..errors import InvalidHeader
-from ..h2constants import CONNECTION_HEADERS
-from .cycle import Headers
+from pounce._headers import validate_header_name, validate_header_value
+from pounce.asgi.cycle import Headers
+from pounce.errors import InvalidHeader
+from pounce.http2.constants import CONNECTION_HEADERS
 
 Field = tuple[bytes, bytes]
 

@@ -15,14 +15,14 @@ from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidHeader
-from ..h2constants import INTERNAL_ERROR
-from .cycle import Headers, RequestResponseCycle
-from .h1_support import NO_BODY_STATUSES
-from .h2fields import response_fields
+from pounce.asgi.cycle import Headers, RequestResponseCycle
+from pounce.asgi.response import NO_BODY_STATUSES
+from pounce.errors import InvalidHeader
+from pounce.http2.constants import INTERNAL_ERROR
+from pounce.http2.response_fields import response_fields
 
 if TYPE_CHECKING:
-    from .h2 import H2Protocol
+    from pounce.http2.protocol import H2Protocol
 
 logger = logging.getLogger("pounce.error")
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import h11
 from h11._readers import ChunkedReader
 
-from ..errors import BadRequest, ParserUpgrade
+from pounce.errors import BadRequest, ParserUpgrade
 
 
 class ParserCallbacks(Protocol):

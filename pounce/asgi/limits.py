@@ -1,6 +1,7 @@
-"""Request size limits and slow-client rules shared by both HTTP/1.1 twins (and HTTP/2 where
-they apply). The checks on complete heads are inline in the twins' parser callbacks (a length
-comparison each); what is here runs only on the error path or for a head still arriving.
+"""Request size limits and slow-client rules of HTTP/1.1 (both builds) and HTTP/2 where they
+apply, and the 503 app that answers beyond ``--limit-concurrency``. The checks on complete
+heads are inline in the parser callbacks (a length comparison each); what is here runs only on
+the error path or for a head still arriving.
 
 Limits (``--limit-*``), as gunicorn's, with the status RFC 9110 gives each:
 - request target longer than ``--limit-request-line``: 414 (RFC 9110 §15.5.15);
@@ -117,3 +118,20 @@ def over_connection_limit(state: Any) -> bool:
     """True when a new connection would exceed ``--limit-connections`` (0: no limit)."""
     limit = state.limit_connections
     return bool(limit) and len(state.connections) >= limit
+
+
+async def service_unavailable(scope: Any, receive: Any, send: Any) -> None:
+    """The app that answers in place of the real one beyond --limit-concurrency."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"20"),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"Service Unavailable\n"})

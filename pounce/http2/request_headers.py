@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .h2constants import CONNECTION_HEADERS
+from pounce.http2.constants import CONNECTION_HEADERS
 
 Header = tuple[bytes, bytes]
 

@@ -2,7 +2,7 @@
 
 Every stream is one ``RequestResponseCycle`` (the same cycle HTTP/1.1 uses) with an
 ``H2Stream`` as its ``ResponseWriter``, and one ASGI task. This module sees only pounce's
-H2 events and methods (``pounce.h2connection``), never an h2 type.
+H2 events and methods (``pounce.http2.connection``), never an h2 type.
 
 Rules and where they come from:
 - Request bodies: a stream's WINDOW_UPDATE is sent only as its app consumes the body
@@ -22,7 +22,7 @@ Rules and where they come from:
 - Request trailers end the stream and are kept apart from the headers (RFC 9113 §8.1); the
   app finds them in ``scope["extensions"]["http.request.trailers"]["headers"]`` once the
   body is complete.
-- Request limits (``--limit-request-*``, pounce.protocols.h1_limits; request trailers are held
+- Request limits (``--limit-request-*``, pounce.asgi.limits; request trailers are held
   to the field limits too) give the same status as on HTTP/1.1 (414, 431, 413) as a complete
   response, followed by RST_STREAM(NO_ERROR) while
   the client is still sending (RFC 9113 §8.1: it may stop without error). A body that
@@ -49,10 +49,20 @@ import logging
 from time import perf_counter
 from typing import Any
 
-from .._headers import get_header
-from .._url import decode_path, split_target
-from ..errors import BadRequest
-from ..h2connection import (
+from pounce._headers import get_header
+from pounce._url import decode_path, split_target
+from pounce.asgi.cycle import AppRunner, RequestResponseCycle
+from pounce.asgi.limits import (
+    BODY_TIMEOUT,
+    BODY_TOO_LARGE,
+    HEADER_TIMEOUT,
+    h2_request_error,
+    trailers_error,
+)
+from pounce.asgi.response import OUT_BATCH
+from pounce.asgi.scope import ASGI_VERSION, METHODS, describe_connection
+from pounce.errors import BadRequest
+from pounce.http2.connection import (
     H2BodyReceived,
     H2Connection,
     H2GoAway,
@@ -66,18 +76,15 @@ from ..h2connection import (
     RequestReceived,
     StreamGone,
 )
-from ..h2constants import CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR
-from ..state import ServerState
-from .cycle import AppRunner, RequestResponseCycle
-from .h1_limits import (
-    BODY_TIMEOUT,
-    BODY_TOO_LARGE,
-    HEADER_TIMEOUT,
-    h2_request_error,
-    trailers_error,
+from pounce.http2.constants import (
+    CANCEL,
+    ENHANCE_YOUR_CALM,
+    INTERNAL_ERROR,
+    NO_ERROR,
+    PROTOCOL_ERROR,
 )
-from .h1_support import ASGI_VERSION, METHODS, OUT_BATCH, describe_connection
-from .h2stream import STREAM_HIGH_WATER, H2Stream
+from pounce.http2.stream import STREAM_HIGH_WATER, H2Stream
+from pounce.state import ServerState
 
 logger = logging.getLogger("pounce.error")
 
@@ -436,7 +443,7 @@ class H2Protocol(asyncio.Protocol):
             stream.body_deadline = self.loop.time() + self.state.body_timeout
 
     def _on_websocket(self, event: H2WebSocketRequest) -> None:
-        # RFC 8441: the stream carries a WebSocket session (pounce.protocols.ws_h2).
+        # RFC 8441: the stream carries a WebSocket session (pounce.websocket.over_http2).
         if self._hold_after:
             self.conn.remove_stream(event.stream_id)  # held, as in _on_request
             self._held += 1
@@ -447,7 +454,7 @@ class H2Protocol(asyncio.Protocol):
             self._refuse_stream(event.stream_id, status, event.end_stream)
             return
         try:
-            from .ws_h2 import handle_h2_websocket_stream
+            from pounce.websocket.over_http2 import handle_h2_websocket_stream
 
             handle_h2_websocket_stream(self, event)
         except (BadRequest, UnicodeDecodeError):

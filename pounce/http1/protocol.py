@@ -1,6 +1,6 @@
 """The HTTP/1.1 connection, and which build of it runs.
 
-The protocol has one source, ``pounce/protocols/_h1.py``: the pure build runs it as it is, and
+The protocol has one source, ``pounce/http1/_protocol.py``: the pure build runs it as it is, and
 the compiled build is the same file compiled by Cython as ``pounce._speedups._http1``
 (declared by ``_speedups/_http1.pxd``, with the kernels it cimports). ``POUNCE_NO_EXTENSIONS=1``
 picks the pure one at run time even when the compiled one is installed.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS, import_compiled
-from ._h1 import H1Protocol
+from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS, import_compiled
+from pounce.http1._protocol import H1Protocol
 
 __all__ = ["H1Protocol", "H1ProtocolPy"]
 

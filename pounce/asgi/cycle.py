@@ -1,6 +1,6 @@
 """The ASGI request/response cycle both protocols use, and which build of it runs.
 
-The cycle has one source, ``pounce/protocols/_cycle.py``: the pure build runs it as it is,
+The cycle has one source, ``pounce/asgi/_cycle.py``: the pure build runs it as it is,
 and the compiled build is the same file compiled by Cython as ``pounce._speedups._cycle``
 (declared by ``_speedups/_cycle.pxd``). ``POUNCE_NO_EXTENSIONS=1`` picks the pure one at run
 time even when the compiled one is installed.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS, import_compiled
-from ._cycle import Headers, RequestResponseCycle, ResponseWriter
+from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS, import_compiled
+from pounce.asgi._cycle import Headers, RequestResponseCycle, ResponseWriter
 
 __all__ = [
     "AppRunner",

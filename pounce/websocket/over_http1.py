@@ -12,13 +12,19 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from .._headers import build_response_head
-from ..state import ServerState
-from .h1_support import error_response
-from .ws import WebSocketSession, accept_token, header_tokens, valid_key, websocket_scope
+from pounce._headers import build_response_head
+from pounce.http1.support import error_response
+from pounce.state import ServerState
+from pounce.websocket.session import (
+    WebSocketSession,
+    accept_token,
+    header_tokens,
+    valid_key,
+    websocket_scope,
+)
 
 if TYPE_CHECKING:
-    from .h1 import H1Protocol
+    from pounce.http1.protocol import H1Protocol
 
 
 def try_ws_upgrade(

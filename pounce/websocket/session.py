@@ -1,9 +1,10 @@
 """One WebSocket session (ASGI WebSocket spec 2.4) over wsproto, independent of its carrier.
 
-The carrier is an HTTP/1.1 connection after an ``Upgrade`` (``ws_h1.py``, RFC 6455 §4) or one
-HTTP/2 stream opened by an extended CONNECT (``ws_h2.py``, RFC 8441). The carrier feeds the
-bytes it receives to ``WebSocketSession.feed`` and offers a small ``Carrier`` interface for
-writing; frames are parsed and produced by ``wsproto.connection.Connection`` (sans-I/O).
+The carrier is an HTTP/1.1 connection after an ``Upgrade`` (``over_http1.py``, RFC 6455 §4)
+or one HTTP/2 stream opened by an extended CONNECT (``over_http2.py``, RFC 8441). The carrier
+feeds the bytes it receives to ``WebSocketSession.feed`` and offers a small ``Carrier``
+interface for writing; frames are parsed and produced by ``wsproto.connection.Connection``
+(sans-I/O).
 
 Rules and where they come from:
 - The app must answer ``websocket.connect`` with ``websocket.accept``; ``websocket.close``
@@ -47,11 +48,11 @@ from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opc
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError, split_comma_header
 
-from ..access_log import log_websocket
-from ..errors import ClientDisconnected
-from ..state import ServerState
-from . import ws_mask
-from .h1_support import ASGI_VERSION
+from pounce.access_log import log_websocket
+from pounce.asgi.scope import ASGI_VERSION
+from pounce.errors import ClientDisconnected
+from pounce.state import ServerState
+from pounce.websocket import mask as ws_mask
 
 ws_mask.install()
 

@@ -1,6 +1,6 @@
 """Sans-I/O HTTP/2 server connection: the h2 library behind pounce's own typed events.
 
-This is the seam between the HTTP/2 ``asyncio.Protocol`` (``pounce/protocols/h2.py``) and
+This is the seam between the HTTP/2 ``asyncio.Protocol`` (``pounce/http2/protocol.py``) and
 an HTTP/2 implementation. The protocol only sees the events and methods defined here, never an
 h2 type, so that a compiled HTTP/2 core can implement the same API later.
 
@@ -10,7 +10,8 @@ Bytes in: ``receive_data(data) -> list[H2Event]``. Bytes out: every method queue
 RST_STREAM (Rapid Reset, CVE-2023-44487), oversized or endless header blocks (HPACK bomb,
 CONTINUATION flood) end in GOAWAY and an ``H2ProtocolError`` event; streams beyond
 SETTINGS_MAX_CONCURRENT_STREAMS are refused with RST_STREAM(REFUSED_STREAM) (§5.1.2), and
-malformed requests or trailers (``pounce._h2headers``) with RST_STREAM(PROTOCOL_ERROR) (§8.1.1).
+malformed requests or trailers (``pounce.http2.request_headers``) with
+RST_STREAM(PROTOCOL_ERROR) (§8.1.1).
 Flow control: the connection window is replenished as DATA arrives, a stream's only through
 ``acknowledge_consumed`` as its application reads; past ``connection_window_size`` unread bytes
 in all, connection credit waits for the application too.
@@ -31,13 +32,8 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame, HeadersFrame, RstStreamFrame
 
-from ._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
-from ._h2headers import MalformedHeaders, check_trailers, split_request_headers
-
-# The names marked re-exported are still importable from here (tests, bench, and the PREFACE
-# import of _speedups/_http1.pyx), though defined in pounce/h2constants.py.
-from .h2constants import (
-    CANCEL,  # noqa: F401 - re-exported
+from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
+from pounce.http2.constants import (
     DEFAULT_CONNECTION_WINDOW_SIZE,
     DEFAULT_FRAME_SIZE,
     DEFAULT_INITIAL_WINDOW_SIZE,
@@ -47,11 +43,10 @@ from .h2constants import (
     DRAIN_PING,
     ENHANCE_YOUR_CALM,
     NO_ERROR,
-    PREFACE,  # noqa: F401 - re-exported
     PROTOCOL_ERROR,
     REFUSED_STREAM,
-    STREAM_CLOSED,  # noqa: F401 - re-exported
 )
+from pounce.http2.request_headers import MalformedHeaders, check_trailers, split_request_headers
 
 Header = tuple[bytes, bytes]
 
@@ -239,8 +234,8 @@ class H2Connection:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings = settings or H2Settings()
-        # Request headers are validated here (pounce._h2headers), so that a malformed request
-        # is the stream error RFC 9113 §8.1.1 asks for (h2 would end the connection).
+        # Request headers are validated here (pounce.http2.request_headers), so that a malformed
+        # request is the stream error RFC 9113 §8.1.1 asks for (h2 would end the connection).
         # Outbound ones were already validated and lower-cased by the protocol.
         config = h2.config.H2Configuration(
             client_side=client_side,
@@ -765,7 +760,7 @@ IMPLEMENTATION = "h2"
 
 if not TYPE_CHECKING and USE_EXTENSIONS and os.environ.get("POUNCE_H2_CORE", "") != "h2":
     try:
-        from ._speedups._h2 import H2Connection
+        from pounce._speedups._h2 import H2Connection
 
         IMPLEMENTATION = "compiled"
     except ImportError as exc:

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from wsproto import frame_protocol
 from wsproto.frame_protocol import XorMaskerSimple as XorMaskerPy
 
-from .._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
+from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
 
 XorMasker: Any = XorMaskerPy
 
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
-        from .._speedups._wsmask import XorMasker
+        from pounce._speedups._wsmask import XorMasker
     except ImportError as exc:
         EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
 

@@ -1,10 +1,10 @@
 # cython: language_level=3, annotation_typing=False
 """One ASGI HTTP request/response exchange, shared by HTTP/1.1 and HTTP/2: the one source.
 
-This file runs as it is in the pure build (``pounce.protocols._cycle``), and Cython compiles the
+This file runs as it is in the pure build (``pounce.asgi._cycle``), and Cython compiles the
 same file a second time as ``pounce._speedups._cycle`` (``_speedups/_cycle.py`` is a link to it)
 with ``_speedups/_cycle.pxd`` declaring its classes as ``cdef`` classes, their attributes as C
-slots and the hot methods as C methods. ``pounce.protocols.cycle`` picks one. Imports are
+slots and the hot methods as C methods. ``pounce.asgi.cycle`` picks one. Imports are
 absolute: relative ones would resolve differently under ``_speedups``. Type hints are for mypy
 only (``annotation_typing=False``): the ``.pxd`` is what types the compiled build.
 
@@ -78,7 +78,7 @@ class ResponseWriter(Protocol):
 
 class CompiledWriter:
     """Base class of a ``ResponseWriter`` whose hot methods the compiled cycle calls as C
-    methods (``H1Protocol``, pounce/protocols/_h1.py, whose compiled build derives from the
+    methods (``H1Protocol``, pounce/http1/_protocol.py, whose compiled build derives from the
     compiled one). Any other writer (HTTP/2's streams) is called through Python, and so is
     every writer in the pure build, where this is a plain class."""
 

@@ -1,6 +1,6 @@
 """The HTTP/2 constants both cores share, defined once.
 
-The h2-backed core (``pounce/h2connection.py``) imports them; the compiled core
+The h2-backed core (``pounce/http2/connection.py``) imports them; the compiled core
 (``pounce/_speedups/_h2.pyx``) reads them at import into C globals and tables. This module
 imports nothing, so that code that only needs the preface (HTTP/1.1 spotting a prior-knowledge
 HTTP/2 client) does not load the h2 library.
