@@ -32,7 +32,12 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame, HeadersFrame, RstStreamFrame
 
-from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
+from pounce._compat import (
+    EXTENSION_IMPORT_ERRORS,
+    USE_EXTENSIONS,
+    import_compiled,
+    record_selection,
+)
 from pounce.http2.constants import (
     DEFAULT_CONNECTION_WINDOW_SIZE,
     DEFAULT_FRAME_SIZE,
@@ -765,3 +770,14 @@ if not TYPE_CHECKING and USE_EXTENSIONS and os.environ.get("POUNCE_H2_CORE", "")
         IMPLEMENTATION = "compiled"
     except ImportError as exc:
         EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
+
+# The compiled HPACK codec (RFC 7541) has no pure twin of its own (the pure HTTP/2 core uses the
+# hpack library): it is "in use" whenever extensions are, even with POUNCE_H2_CORE=h2, and must
+# then import.
+_hpack_error: ImportError | None = None
+if not TYPE_CHECKING and USE_EXTENSIONS:
+    try:
+        import_compiled("pounce._speedups._hpack")
+    except ImportError as exc:
+        _hpack_error = exc
+record_selection("_hpack", "pounce._speedups._hpack", _hpack_error)
