@@ -30,11 +30,11 @@ from pounce import _headers  # noqa: F401  # selector of the header codec
 from pounce.asgi import cycle  # noqa: F401  # selector of the request/response cycle
 from pounce.http1.protocol import H1Protocol
 from pounce.http2.connection import IMPLEMENTATION as h2_core
-from pounce.http2.negotiate import AlpnSelector
 from pounce.websocket import mask  # noqa: F401  # selector of the WebSocket unmasking
 
 from ._compat import speedups_status
 from ._version import __version__
+from .alpn import AlpnSelector
 from .config import ASGIApp, Config, Receive, Scope, Send, new_event_loop, python_description
 from .errors import EXIT_APP, EXIT_USAGE, BindError, ConfigError
 from .importer import load_app
