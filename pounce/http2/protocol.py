@@ -85,6 +85,7 @@ from pounce.http2.constants import (
 )
 from pounce.http2.stream import STREAM_HIGH_WATER, H2Stream
 from pounce.state import ServerState
+from pounce.websocket.over_http2 import handle_h2_websocket_stream
 
 logger = logging.getLogger("pounce.error")
 
@@ -454,8 +455,6 @@ class H2Protocol(asyncio.Protocol):
             self._refuse_stream(event.stream_id, status, event.end_stream)
             return
         try:
-            from pounce.websocket.over_http2 import handle_h2_websocket_stream
-
             handle_h2_websocket_stream(self, event)
         except (BadRequest, UnicodeDecodeError):
             self.conn.reset_stream(event.stream_id, PROTOCOL_ERROR)
