@@ -31,7 +31,7 @@ import time
 
 
 from pounce.http2 import constants as h2constants
-from pounce.http2.connection import (
+from pounce.http2.events import (
     FloodLimits,
     H2BodyReceived,
     H2GoAway,

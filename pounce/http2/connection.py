@@ -1,8 +1,9 @@
 """Sans-I/O HTTP/2 server connection: the h2 library behind pounce's own typed events.
 
 This is the seam between the HTTP/2 ``asyncio.Protocol`` (``pounce/http2/protocol.py``) and
-an HTTP/2 implementation. The protocol only sees the events and methods defined here, never an
-h2 type, so that a compiled HTTP/2 core can implement the same API later.
+an HTTP/2 implementation. The protocol only sees the events (``pounce/http2/events.py``, which the
+compiled core imports too) and the methods defined here, never an h2 type, so that the compiled
+HTTP/2 core (``pounce/_speedups/_h2.pyx``) implements the same API.
 
 Bytes in: ``receive_data(data) -> list[H2Event]``. Bytes out: every method queues frames and
 ``data_to_send()`` hands them over. The connection also polices the peer (RFC 9113 §10.5,
@@ -39,11 +40,6 @@ from pounce._compat import (
     record_selection,
 )
 from pounce.http2.constants import (
-    DEFAULT_CONNECTION_WINDOW_SIZE,
-    DEFAULT_FRAME_SIZE,
-    DEFAULT_INITIAL_WINDOW_SIZE,
-    DEFAULT_MAX_CONCURRENT_STREAMS,
-    DEFAULT_MAX_HEADER_LIST_SIZE,
     DEFAULT_WINDOW,
     DRAIN_PING,
     ENHANCE_YOUR_CALM,
@@ -51,133 +47,23 @@ from pounce.http2.constants import (
     PROTOCOL_ERROR,
     REFUSED_STREAM,
 )
-from pounce.http2.request_headers import MalformedHeaders, check_trailers, split_request_headers
-
-Header = tuple[bytes, bytes]
-
-
-@dataclass(frozen=True)
-class H2Settings:
-    """What this server advertises in its SETTINGS frame (RFC 9113 §6.5.2) and enforces."""
-
-    max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
-    initial_window_size: int = DEFAULT_INITIAL_WINDOW_SIZE  # per stream, request bodies
-    connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE
-    max_header_list_size: int = DEFAULT_MAX_HEADER_LIST_SIZE
-    max_frame_size: int = DEFAULT_FRAME_SIZE
-
-
-@dataclass(frozen=True)
-class FloodLimits:
-    """How many of each frame a client may send per ``window`` seconds before GOAWAY."""
-
-    window: float = 1.0
-    settings: int = 100
-    pings: int = 100
-    empty_data: int = 100
-    # WINDOW_UPDATEs beyond this base allowance must be earned by DATA frames sent.
-    window_updates: int = 1000
-    # Client resets (and refused streams) per window: max(resets, 2 * max streams).
-    resets: int = 200
-    # PRIORITY frames (CVE-2019-9513); each new stream adds one to the allowance.
-    priority: int = 1000
-
-
-# Events --------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class RequestReceived:
-    """A request head: pseudo-header fields split out, regular fields as sent (lower-case)."""
-
-    method: bytes
-    path: bytes
-    scheme: bytes
-    authority: bytes | None
-    headers: list[Header]
-    protocol: bytes | None = None  # RFC 8441 extended CONNECT
-
-
-@dataclass(slots=True)
-class H2RequestReceived:
-    stream_id: int
-    request: RequestReceived
-    end_stream: bool
-
-
-@dataclass(slots=True)
-class H2WebSocketRequest:
-    """Extended CONNECT with ``:protocol = websocket`` (RFC 8441 §4)."""
-
-    stream_id: int
-    request: RequestReceived
-    ws_path: bytes
-    end_stream: bool = False
-
-
-@dataclass(slots=True)
-class H2BodyReceived:
-    """Request body bytes. The connection window is already replenished; the stream window
-    is replenished only through ``acknowledge_consumed`` as the application reads."""
-
-    stream_id: int
-    data: bytes
-    end_stream: bool
-
-
-@dataclass(slots=True)
-class H2TrailersReceived:
-    """Request trailers (RFC 9113 §8.1): they end the stream and stay apart from headers."""
-
-    stream_id: int
-    headers: list[Header]
-
-
-@dataclass(slots=True)
-class H2StreamReset:
-    """The client sent RST_STREAM: the stream's task is cancelled."""
-
-    stream_id: int
-    error_code: int
-
-
-@dataclass(slots=True)
-class H2GoAway:
-    """The client sent GOAWAY: no new streams; existing ones may finish."""
-
-    last_stream_id: int
-    error_code: int
-
-
-@dataclass(slots=True)
-class H2WindowUpdated:
-    """Send windows grew: stream 0 means the connection window (or every stream)."""
-
-    stream_id: int
-
-
-@dataclass(slots=True)
-class H2ProtocolError:
-    """The connection is finished: GOAWAY(error_code) is queued; write it out and close."""
-
-    error_code: int
-    message: str
-
-
-H2Event = (
-    H2RequestReceived
-    | H2WebSocketRequest
-    | H2BodyReceived
-    | H2TrailersReceived
-    | H2StreamReset
-    | H2GoAway
-    | H2WindowUpdated
-    | H2ProtocolError
+from pounce.http2.events import (
+    FloodLimits,
+    H2BodyReceived,
+    H2Event,
+    H2GoAway,
+    H2ProtocolError,
+    H2RequestReceived,
+    H2Settings,
+    H2StreamReset,
+    H2TrailersReceived,
+    H2WebSocketRequest,
+    H2WindowUpdated,
+    Header,
+    RequestReceived,
+    StreamGone,
 )
-
-
-class StreamGone(Exception):
-    """A stream can no longer be written: it was reset, or the connection is closed."""
+from pounce.http2.request_headers import MalformedHeaders, check_trailers, split_request_headers
 
 
 class _CalmDown(Exception):

@@ -62,9 +62,16 @@ from pounce.asgi.limits import (
 from pounce.asgi.response import OUT_BATCH
 from pounce.asgi.scope import ASGI_VERSION, METHODS, describe_connection
 from pounce.errors import BadRequest
-from pounce.http2.connection import (
+from pounce.http2.connection import H2Connection
+from pounce.http2.constants import (
+    CANCEL,
+    ENHANCE_YOUR_CALM,
+    INTERNAL_ERROR,
+    NO_ERROR,
+    PROTOCOL_ERROR,
+)
+from pounce.http2.events import (
     H2BodyReceived,
-    H2Connection,
     H2GoAway,
     H2ProtocolError,
     H2RequestReceived,
@@ -75,13 +82,6 @@ from pounce.http2.connection import (
     H2WindowUpdated,
     RequestReceived,
     StreamGone,
-)
-from pounce.http2.constants import (
-    CANCEL,
-    ENHANCE_YOUR_CALM,
-    INTERNAL_ERROR,
-    NO_ERROR,
-    PROTOCOL_ERROR,
 )
 from pounce.http2.stream import STREAM_HIGH_WATER, H2Stream
 from pounce.state import ServerState

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-from pounce.http2.connection import H2WebSocketRequest, RequestReceived
 from pounce.http2.constants import CANCEL
+from pounce.http2.events import H2WebSocketRequest, RequestReceived
 from pounce.http2.stream import H2Stream, StreamConnection
 from pounce.state import ServerState
 from pounce.websocket.session import WebSocketSession, websocket_scope

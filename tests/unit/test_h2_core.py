@@ -271,7 +271,7 @@ def test_random_frames_give_events_or_a_protocol_error(chunks: list[bytes]) -> N
     c = Client()
     for chunk in chunks:
         for event in c.send(chunk):
-            assert type(event).__module__ == "pounce.http2.connection"
+            assert type(event).__module__ == "pounce.http2.events"
     c.server.data_to_send()
 
 
@@ -282,5 +282,5 @@ def test_random_well_framed_input(parts: list[tuple[int, int, bytes]]) -> None:
     for ftype, flags, payload in parts:
         sid = 1 if ftype in (0, 1, 2, 3, 9) else 0
         for event in c.send(frame(ftype, flags, sid, payload)):
-            assert type(event).__module__ == "pounce.http2.connection"
+            assert type(event).__module__ == "pounce.http2.events"
     c.server.data_to_send()
