@@ -31,8 +31,8 @@ from .config import (
 )
 from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, BindError, ConfigError
 from .importer import AppPathError
+from .launch import run_config
 from .server import implementations
-from .supervisor import run_config
 
 # The options' defaults are Config's field defaults, defined there once (click shows them).
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)}

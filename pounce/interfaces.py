@@ -26,8 +26,12 @@ import inspect
 import sys
 from typing import Any
 
-from .config import INTERFACE_CHOICES, ASGIApp, Receive, Scope, Send
+from pounce.asgi.types import ASGIApp, Receive, Scope, Send
+
 from .errors import ConfigError
+
+# --interface: how the app is called (Config validates the choice).
+INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
 
 __all__ = ["ASGI2Adapter", "detect_interface", "have_a2wsgi", "wrap_app"]
 

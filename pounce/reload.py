@@ -30,6 +30,7 @@ from .errors import AppLoadError, ConfigError
 from .importer import AppPathError, check_app_path
 from .logs import configure_logging
 from .sockets import bind_socket, describe_socket
+from .supervisor import serve_config
 
 logger = logging.getLogger("pounce.error")
 
@@ -214,10 +215,9 @@ class Reloader:
 
 def _child_main(config: Config, sock: socket.socket) -> None:
     """The spawned child: run pounce on the reloader's socket; exit with its exit code."""
-    from .supervisor import run_config
-
     try:
-        code = run_config(config, [sock])
+        # The child's config has reload=False: the supervisor or one server serves it.
+        code = serve_config(config, [sock])
     except AppPathError as exc:
         logging.getLogger("pounce.error").error("Error: %s", exc)
         code = 2

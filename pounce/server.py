@@ -28,6 +28,7 @@ from typing import Any, cast
 # record: implementations() reports it, so every selector is imported here, at the top.
 from pounce import _headers  # noqa: F401  # selector of the header codec
 from pounce.asgi import cycle  # noqa: F401  # selector of the request/response cycle
+from pounce.asgi.types import ASGIApp, Receive, Scope, Send
 from pounce.http1.protocol import H1Protocol
 from pounce.http2.connection import IMPLEMENTATION as h2_core
 from pounce.websocket import mask  # noqa: F401  # selector of the WebSocket unmasking
@@ -35,12 +36,13 @@ from pounce.websocket import mask  # noqa: F401  # selector of the WebSocket unm
 from ._compat import speedups_status
 from ._version import __version__
 from .alpn import AlpnSelector
-from .config import ASGIApp, Config, Receive, Scope, Send, new_event_loop, python_description
+from .config import Config, python_description
 from .errors import EXIT_APP, EXIT_USAGE, BindError, ConfigError
 from .importer import load_app
 from .interfaces import is_wsgi_adapter
 from .lifespan import Lifespan
 from .logs import configure_logging
+from .loops import new_event_loop
 from .sockets import bind_socket, describe_socket
 from .state import RECHECK_DELAY, ServerState
 
