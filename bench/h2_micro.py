@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     batches = client_batches(args.requests, args.streams)
     cores: dict[str, Callable[[], Any]] = {"h2 (pure twin)": H2ConnectionPy}
     try:
-        from pounce._speedups._h2 import H2Connection as H2ConnectionC
+        from pounce._speedups._h2 import H2Connection as H2ConnectionC  # noqa: PLC0415  # may not be built
     except ImportError as exc:
         print(f"compiled core not available: {exc}")
     else:

@@ -465,7 +465,7 @@ class Config:
         if not os.path.isfile(self.env_file):
             raise ConfigError(f"--env-file: {self.env_file} does not exist")
         try:
-            from dotenv import load_dotenv
+            from dotenv import load_dotenv  # noqa: PLC0415  # optional (python-dotenv): --env-file
         except ImportError as exc:
             raise ConfigError(
                 "--env-file: python-dotenv is required (pip install pounce[dotenv])"

@@ -68,7 +68,7 @@ class ASGI2Adapter:
 
 def have_a2wsgi() -> bool:
     try:
-        import a2wsgi  # noqa: F401
+        import a2wsgi  # noqa: F401, PLC0415  # optional (a2wsgi): only WSGI apps need it
     except ImportError:
         return False
     return True
@@ -127,7 +127,7 @@ def wrap_app(app: Any, interface: str) -> ASGIApp:
     if chosen == "asgi2":
         return ASGI2Adapter(app)
     try:
-        from a2wsgi import WSGIMiddleware
+        from a2wsgi import WSGIMiddleware  # noqa: PLC0415  # optional (a2wsgi): WSGI apps
     except ImportError as exc:
         detected = " (auto-detected: the app takes environ, start_response)"
         raise ConfigError(

@@ -69,7 +69,7 @@ def _apply_log_config(log_config: str | dict[str, Any]) -> None:
                 logging.config.dictConfig(json.load(f))
         elif log_config.endswith((".yaml", ".yml")):
             try:
-                import yaml
+                import yaml  # noqa: PLC0415  # optional (PyYAML): a YAML --log-config
             except ImportError as exc:
                 raise ConfigError("--log-config: a YAML file needs PyYAML installed") from exc
             with open(log_config) as f:

@@ -44,7 +44,7 @@ def _import_loop_factory(import_str: str) -> Callable[[], asyncio.AbstractEventL
 
 
 def _uvloop_factory() -> asyncio.AbstractEventLoop:
-    import uvloop
+    import uvloop  # noqa: PLC0415  # optional (pounce[standard]): --loop uvloop
 
     return uvloop.new_event_loop()
 

@@ -62,7 +62,7 @@ class ReloadFilter:
         self.excludes = [p for p in excludes if not Path(p).is_dir()]
         self._default: Callable[[Any, str], bool] | None = None
         with contextlib.suppress(ImportError):
-            from watchfiles import DefaultFilter
+            from watchfiles import DefaultFilter  # noqa: PLC0415  # optional (watchfiles)
 
             # Still skip .git, __pycache__, .venv and the like, whatever the patterns say.
             self._default = DefaultFilter()
@@ -120,7 +120,7 @@ class Reloader:
     def run(self) -> int:
         configure_logging(self.config)
         try:
-            import watchfiles
+            import watchfiles  # noqa: PLC0415  # optional (watchfiles): --reload
         except ImportError as exc:
             raise ConfigError(
                 "--reload: watchfiles is not installed (pip install pounce[reload])"
