@@ -20,8 +20,9 @@ from typing import Any
 
 import hpack
 
-from pounce.http2.connection import H2ConnectionPy, H2RequestReceived
+from pounce.http2.connection import H2ConnectionPy
 from pounce.http2.constants import PREFACE
+from pounce.http2.events import H2RequestReceived
 
 REQUEST = [
     (b":method", b"GET"),

@@ -10,8 +10,8 @@ import hpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce.http2.connection import (
-    PROTOCOL_ERROR,
+from pounce.http2.constants import CONNECTION_HEADERS, PREFACE, PROTOCOL_ERROR, STREAM_CLOSED
+from pounce.http2.events import (
     H2BodyReceived,
     H2ProtocolError,
     H2RequestReceived,
@@ -21,7 +21,6 @@ from pounce.http2.connection import (
     H2WindowUpdated,
     RequestReceived,
 )
-from pounce.http2.constants import CONNECTION_HEADERS, PREFACE, STREAM_CLOSED
 from tests.conftest import compiled_module
 from tests.h2support import frame
 
