@@ -66,3 +66,20 @@ def test_import_compiled_refuses_a_module_that_is_not_an_extension():
         _compat.import_compiled("pounce.header_flags")
     if not PURE_RUN:
         assert _compat.import_compiled("pounce._speedups._cycle").__file__.endswith(".so")
+
+
+def test_status_needs_every_selector_imported(monkeypatch: pytest.MonkeyPatch):
+    # _compat imports no selector: a report made before one was imported would leave it out.
+    selected = {k: v for k, v in _compat._SELECTED.items() if k != "h1"}
+    monkeypatch.setattr(_compat, "_SELECTED", selected)
+    with pytest.raises(RuntimeError, match="selectors not imported yet: h1"):
+        _compat.speedups_status()
+
+
+def test_a_failed_compiled_import_is_reported(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(_compat, "_SELECTED", dict(_compat._SELECTED))
+    monkeypatch.setattr(_compat, "EXTENSION_IMPORT_ERRORS", {})
+    monkeypatch.setattr(_compat, "USE_EXTENSIONS", True)
+    _compat.record_selection("ws_mask", "pounce.websocket.mask", ImportError("no _wsmask"))
+    assert _compat.compiled_modules()["ws_mask"] is False
+    assert _compat.speedups_status() == "pure (pounce.websocket.mask: no _wsmask)"
