@@ -25,7 +25,7 @@ def extensions() -> list[Extension]:
         print("pounce build: pure Python (POUNCE_NO_EXTENSIONS is set)", file=sys.stderr)
         return []
     try:
-        from Cython.Build import cythonize
+        from Cython.Build import cythonize  # noqa: PLC0415  # optional: not in a pure build
     except ImportError as exc:  # pragma: no cover - Cython is a build requirement
         raise SystemExit(
             "pounce build: Cython is required to compile the speedups "

@@ -20,8 +20,9 @@ from typing import Any
 
 import hpack
 
-from pounce.http2.connection import H2ConnectionPy, H2RequestReceived
+from pounce.http2.connection import H2ConnectionPy
 from pounce.http2.constants import PREFACE
+from pounce.http2.events import H2RequestReceived
 
 REQUEST = [
     (b":method", b"GET"),
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     batches = client_batches(args.requests, args.streams)
     cores: dict[str, Callable[[], Any]] = {"h2 (pure twin)": H2ConnectionPy}
     try:
-        from pounce._speedups._h2 import H2Connection as H2ConnectionC
+        from pounce._speedups._h2 import H2Connection as H2ConnectionC  # noqa: PLC0415  # may not be built
     except ImportError as exc:
         print(f"compiled core not available: {exc}")
     else:

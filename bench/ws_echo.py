@@ -41,7 +41,7 @@ def server_argv(name: str, port: int) -> list[str]:
 
 
 async def _connection(url: str, size: int, window: int, stop_at: float) -> int:
-    from websockets.asyncio.client import connect
+    from websockets.asyncio.client import connect  # noqa: PLC0415  # optional (websockets)
 
     payload = os.urandom(size)
     done = 0

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .config import LOGGING_CONFIG, Config
+from .launch import run_config
 from .server import Server
-from .supervisor import run_config
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from .config import ASGIApp, SSLContextFactory
+    from .asgi.types import ASGIApp
+    from .config import SSLContextFactory
 
 __all__ = ["Config", "Server", "__version__", "run"]
 

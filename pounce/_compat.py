@@ -2,8 +2,10 @@
 
 ``POUNCE_NO_EXTENSIONS=1`` at run time forces the pure-Python twins even when the compiled
 speedups are installed. Each hot module ends with a selector that imports its compiled twin
-when ``USE_EXTENSIONS`` is true; a failed import is recorded here so that ``pounce --version``
-and the test suite can tell a silent fallback from a deliberate one.
+when ``USE_EXTENSIONS`` is true and records here what it loaded (``record_selection``), with
+the import error when the compiled twin failed, so that ``pounce --version`` and the test suite
+can tell a silent fallback from a deliberate one. This module imports nothing of pounce (every
+selector imports it); whoever reports the status imports the selectors first.
 """
 
 from __future__ import annotations
@@ -18,6 +20,22 @@ USE_EXTENSIONS: bool = os.environ.get("POUNCE_NO_EXTENSIONS", "") in ("", "0")
 
 # module name -> reason the compiled twin could not be imported (empty when all loaded)
 EXTENSION_IMPORT_ERRORS: dict[str, str] = {}
+
+# The hot modules whose build is reported, each named after its selector's module:
+# pounce._headers, pounce.asgi.cycle, pounce.http1.protocol, pounce.websocket.mask, and
+# pounce.http2.connection's check of the compiled HPACK codec.
+HOT_MODULES = ("_headers", "cycle", "h1", "ws_mask", "_hpack")
+# hot module -> whether its selector loaded the compiled twin; filled in by the selectors.
+_SELECTED: dict[str, bool] = {}
+
+
+def record_selection(part: str, module: str, error: ImportError | None = None) -> None:
+    """Record that the selector of ``part`` (in ``module``) loaded the compiled twin, or the
+    pure one (``error``: why the compiled one failed to import; None when it was not asked
+    for)."""
+    _SELECTED[part] = error is None and USE_EXTENSIONS
+    if error is not None:
+        EXTENSION_IMPORT_ERRORS[module] = str(error)
 
 
 def has_module(name: str) -> bool:
@@ -46,33 +64,15 @@ HAS_HTTPTOOLS: bool = has_module("httptools")
 
 
 def compiled_modules() -> dict[str, bool]:
-    """Each hot module and whether its compiled twin is the one in use."""
-    from pounce.asgi import cycle
-    from pounce.http1 import protocol as h1
-    from pounce.websocket import mask as ws_mask
+    """Each hot module and whether its compiled twin is in use.
 
-    from . import _headers
-
-    return {
-        "_headers": _headers.IMPLEMENTATION == "compiled",
-        "cycle": cycle.RequestResponseCycle is not cycle.RequestResponseCyclePy,
-        "h1": h1.H1Protocol is not h1.H1ProtocolPy,
-        "ws_mask": ws_mask.XorMasker is not ws_mask.XorMaskerPy,
-        "_hpack": _hpack_compiled(),
-    }
-
-
-def _hpack_compiled() -> bool:
-    """The compiled HPACK codec has no pure twin of its own (the pure HTTP/2 core uses the
-    ``hpack`` library): it is "in use" whenever extensions are, and must then import."""
-    if not USE_EXTENSIONS:
-        return False
-    try:
-        importlib.import_module("pounce._speedups._hpack")
-    except ImportError as exc:
-        EXTENSION_IMPORT_ERRORS["pounce._speedups._hpack"] = str(exc)
-        return False
-    return True
+    RuntimeError when a selector has not been imported yet: the caller must import it (at the
+    top of its module) before reporting, or the report would leave that module out.
+    """
+    missing = [part for part in HOT_MODULES if part not in _SELECTED]
+    if missing:
+        raise RuntimeError(f"selectors not imported yet: {', '.join(missing)}")
+    return {part: _SELECTED[part] for part in HOT_MODULES}
 
 
 def speedups_status() -> str:

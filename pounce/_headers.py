@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from ._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
+from ._compat import USE_EXTENSIONS, record_selection
 from .errors import BadRequest, InvalidHeader
 from .header_flags import (
     REQ_CHUNKED,
@@ -206,6 +206,7 @@ build_response_head_py = build_response_head
 analyze_request_headers_py = analyze_request_headers
 IMPLEMENTATION = "pure"
 
+_error: ImportError | None = None
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
         from ._speedups._headers import (
@@ -217,9 +218,10 @@ if not TYPE_CHECKING and USE_EXTENSIONS:
             validate_header_value,
         )
     except ImportError as exc:  # recorded: `pounce --version` and the tests report it
-        EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
+        _error = exc
     else:
         IMPLEMENTATION = "compiled"
+record_selection("_headers", __name__, _error)
 
 if not TYPE_CHECKING:
     try:

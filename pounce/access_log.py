@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import logging
 import os
 import re
 import time
@@ -24,7 +25,8 @@ from logging import INFO, LogRecord
 from time import perf_counter
 from typing import Any, cast
 
-from .logs import access_logger
+# The access log's logger (uvicorn's "uvicorn.access"); pounce/logs.py configures it.
+access_logger = logging.getLogger("pounce.access")
 
 ACCESS_MESSAGE = '%s - "%s %s HTTP/%s" %d'
 

@@ -31,6 +31,8 @@ from .config import (
 )
 from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, BindError, ConfigError
 from .importer import AppPathError
+from .launch import run_config
+from .server import implementations
 
 # The options' defaults are Config's field defaults, defined there once (click shows them).
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)}
@@ -353,8 +355,6 @@ def cli(app: str | None, version: bool, headers: tuple[str, ...], **options: Any
         raise click.UsageError("Missing argument 'APP' (for example: pounce main:app).")
     config = Config(app=app, **options)
     notes = _uvicorn_env_notes(click.get_current_context())
-    from .supervisor import run_config
-
     return run_config(config, notes=notes)
 
 
@@ -411,8 +411,6 @@ _add_uvicorn_envvars(cli)
 
 
 def version_text(config: Config) -> str:
-    from .server import implementations
-
     return f"pounce {__version__} running on {python_description()}\n" + "\n".join(
         part.strip() for part in implementations(config).split(",")
     )

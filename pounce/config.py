@@ -2,21 +2,21 @@
 
 Option names and defaults follow uvicorn's, so that a uvicorn command line works unchanged.
 Every error names the CLI option it comes from (``ConfigError("--port: ...")``).
-The registries at the bottom map ``--loop`` and ``--http`` choices to implementations.
+The event loop each ``--loop`` choice makes is created in ``pounce/loops.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
 import ssl
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pounce.asgi.types import ASGIApp
 from pounce.http2.constants import (
     DEFAULT_CONNECTION_WINDOW_SIZE,
     DEFAULT_INITIAL_WINDOW_SIZE,
@@ -25,14 +25,11 @@ from pounce.http2.constants import (
 )
 
 from ._compat import HAS_HTTPTOOLS, HAS_UVLOOP
-from .errors import AppLoadError, ConfigError
+from .access_log import AccessFormat
+from .errors import ConfigError
+from .interfaces import A2WSGI_MISSING, INTERFACE_CHOICES, have_a2wsgi
 from .proxy import DEFAULT_TRUSTED, ProxyTrust, parse_trusted
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 SSLContextFactory = Callable[["Config", Callable[[], ssl.SSLContext]], ssl.SSLContext]
 
 # ``none``: no loop of pounce's choosing, asyncio's own (its event loop policy decides). Any
@@ -46,8 +43,6 @@ LIFESPAN_CHOICES = ("auto", "on", "off")
 # since 0.52) select it too, and the CLI says so at start; "none" refuses WebSocket requests.
 WS_CHOICES = ("auto", "wsproto", "websockets", "websockets-sansio", "none")
 WEBSOCKETS_ALIASES = ("websockets", "websockets-sansio")
-# --interface (pounce/interfaces.py): how the app is called.
-INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
 
 # uvicorn's LOGGING_CONFIG (uvicorn/config.py) with pounce's names: the default ``log_config``,
 # a dict to copy and extend as uvicorn users do (``log_config=None`` leaves logging alone).
@@ -262,8 +257,6 @@ class Config:
                 f"must be one of {', '.join(LOG_LEVELS)}",
             )
         if self.access_log_format is not None:
-            from .access_log import AccessFormat
-
             try:
                 AccessFormat(self.access_log_format)
             except ValueError as exc:
@@ -347,8 +340,6 @@ class Config:
             f"must be one of {', '.join(INTERFACE_CHOICES)}",
         )
         if self.interface == "wsgi":
-            from .interfaces import A2WSGI_MISSING, have_a2wsgi
-
             if not have_a2wsgi():
                 raise ConfigError(f"--interface wsgi: {A2WSGI_MISSING}")
 
@@ -474,7 +465,7 @@ class Config:
         if not os.path.isfile(self.env_file):
             raise ConfigError(f"--env-file: {self.env_file} does not exist")
         try:
-            from dotenv import load_dotenv
+            from dotenv import load_dotenv  # noqa: PLC0415  # optional (python-dotenv): --env-file
         except ImportError as exc:
             raise ConfigError(
                 "--env-file: python-dotenv is required (pip install pounce[dotenv])"
@@ -532,55 +523,6 @@ def is_import_string(value: str) -> bool:
     """``module:attribute`` with both parts present (what ``--loop`` accepts as a factory)."""
     module, sep, attr = value.partition(":")
     return bool(sep and module and attr)
-
-
-def new_event_loop(config: Config) -> asyncio.AbstractEventLoop:
-    """Create the event loop ``--loop`` asks for.
-
-    A loop factory given as ``module:attribute`` is imported and called with no argument, as
-    uvicorn does; an import failure is an ``AppLoadError`` (exit code 3, as for the app)."""
-    name = config.loop_name
-    factory = LOOP_FACTORIES.get(name)
-    if factory is None:
-        factory = _import_loop_factory(name)
-    try:
-        loop = factory()
-    except Exception as exc:
-        raise AppLoadError(
-            f"--loop: the loop factory {name!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
-    if not isinstance(loop, asyncio.AbstractEventLoop):
-        raise AppLoadError(
-            f"--loop: the loop factory {name!r} returned {type(loop).__name__}, not an event loop"
-        )
-    return loop
-
-
-def _import_loop_factory(import_str: str) -> Callable[[], asyncio.AbstractEventLoop]:
-    from .importer import import_from_string
-
-    try:
-        factory = import_from_string(import_str)
-    except AppLoadError as exc:
-        raise AppLoadError(f"--loop: {exc}") from exc
-    if not callable(factory):
-        raise AppLoadError(f"--loop: {import_str!r} is not callable")
-    return factory
-
-
-def _uvloop_factory() -> asyncio.AbstractEventLoop:
-    import uvloop
-
-    return uvloop.new_event_loop()
-
-
-LOOP_FACTORIES: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-    # As uvicorn's: the selector loop itself, whatever event loop policy is set.
-    "asyncio": asyncio.SelectorEventLoop,
-    "uvloop": _uvloop_factory,
-    # The event loop policy's loop: asyncio's own, or the one a policy set by the app gives.
-    "none": asyncio.new_event_loop,
-}
 
 
 def python_description() -> str:

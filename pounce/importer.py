@@ -6,7 +6,9 @@ import importlib
 import sys
 from typing import Any
 
-from .config import ASGIApp, Config
+from pounce.asgi.types import ASGIApp
+
+from .config import Config
 from .errors import AppLoadError
 from .interfaces import wrap_app
 

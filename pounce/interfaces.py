@@ -26,8 +26,12 @@ import inspect
 import sys
 from typing import Any
 
-from .config import INTERFACE_CHOICES, ASGIApp, Receive, Scope, Send
+from pounce.asgi.types import ASGIApp, Receive, Scope, Send
+
 from .errors import ConfigError
+
+# --interface: how the app is called (Config validates the choice).
+INTERFACE_CHOICES = ("auto", "asgi3", "asgi2", "wsgi")
 
 __all__ = ["ASGI2Adapter", "detect_interface", "have_a2wsgi", "wrap_app"]
 
@@ -64,7 +68,7 @@ class ASGI2Adapter:
 
 def have_a2wsgi() -> bool:
     try:
-        import a2wsgi  # noqa: F401
+        import a2wsgi  # noqa: F401, PLC0415  # optional (a2wsgi): only WSGI apps need it
     except ImportError:
         return False
     return True
@@ -123,7 +127,7 @@ def wrap_app(app: Any, interface: str) -> ASGIApp:
     if chosen == "asgi2":
         return ASGI2Adapter(app)
     try:
-        from a2wsgi import WSGIMiddleware
+        from a2wsgi import WSGIMiddleware  # noqa: PLC0415  # optional (a2wsgi): WSGI apps
     except ImportError as exc:
         detected = " (auto-detected: the app takes environ, start_response)"
         raise ConfigError(

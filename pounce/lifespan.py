@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from .config import ASGIApp, Message
+from pounce.asgi.types import ASGIApp, Message
 
 logger = logging.getLogger("pounce.error")
 

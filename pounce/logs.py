@@ -10,22 +10,21 @@ import logging
 import logging.config
 from typing import Any
 
+from .access_log import access_logger, switches
 from .config import Config
 from .errors import ConfigError
+from .logging import AccessLogFormatter
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
 
 logger = logging.getLogger("pounce.error")
-access_logger = logging.getLogger("pounce.access")
 
 
 def configure_logging(config: Config) -> None:
     """uvicorn's ``Config.configure_logging``: apply ``log_config`` (by default
     ``pounce.config.LOGGING_CONFIG``; ``None`` leaves logging alone), then ``--log-level``,
     the access format and ``--no-access-log``."""
-    from .access_log import switches
-
     logging.addLevelName(TRACE, "TRACE")
     # Set again by an AccessLogFormatter whose format has a %({name}o)s atom.
     switches.response_headers = False
@@ -46,8 +45,6 @@ def configure_logging(config: Config) -> None:
     logging.getLogger("pounce.error").setLevel(level)
     logging.getLogger("pounce.access").setLevel(level)
     if config.access_log_format is not None or config.access_log_json:
-        from .logging import AccessLogFormatter
-
         try:
             formatter = AccessLogFormatter(config.access_log_format, json=config.access_log_json)
         except ValueError as exc:  # Config validated it already; this is for a dict made later
@@ -72,7 +69,7 @@ def _apply_log_config(log_config: str | dict[str, Any]) -> None:
                 logging.config.dictConfig(json.load(f))
         elif log_config.endswith((".yaml", ".yml")):
             try:
-                import yaml
+                import yaml  # noqa: PLC0415  # optional (PyYAML): a YAML --log-config
             except ImportError as exc:
                 raise ConfigError("--log-config: a YAML file needs PyYAML installed") from exc
             with open(log_config) as f:

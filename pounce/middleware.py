@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .config import ASGIApp, Receive, Scope, Send
+from pounce.asgi.types import ASGIApp, Receive, Scope, Send
+
 from .proxy import DEFAULT_TRUSTED, ProxyTrust
 
 

@@ -30,6 +30,7 @@ from .errors import AppLoadError, ConfigError
 from .importer import AppPathError, check_app_path
 from .logs import configure_logging
 from .sockets import bind_socket, describe_socket
+from .supervisor import serve_config
 
 logger = logging.getLogger("pounce.error")
 
@@ -61,7 +62,7 @@ class ReloadFilter:
         self.excludes = [p for p in excludes if not Path(p).is_dir()]
         self._default: Callable[[Any, str], bool] | None = None
         with contextlib.suppress(ImportError):
-            from watchfiles import DefaultFilter
+            from watchfiles import DefaultFilter  # noqa: PLC0415  # optional (watchfiles)
 
             # Still skip .git, __pycache__, .venv and the like, whatever the patterns say.
             self._default = DefaultFilter()
@@ -119,7 +120,7 @@ class Reloader:
     def run(self) -> int:
         configure_logging(self.config)
         try:
-            import watchfiles
+            import watchfiles  # noqa: PLC0415  # optional (watchfiles): --reload
         except ImportError as exc:
             raise ConfigError(
                 "--reload: watchfiles is not installed (pip install pounce[reload])"
@@ -214,10 +215,9 @@ class Reloader:
 
 def _child_main(config: Config, sock: socket.socket) -> None:
     """The spawned child: run pounce on the reloader's socket; exit with its exit code."""
-    from .supervisor import run_config
-
     try:
-        code = run_config(config, [sock])
+        # The child's config has reload=False: the supervisor or one server serves it.
+        code = serve_config(config, [sock])
     except AppPathError as exc:
         logging.getLogger("pounce.error").error("Error: %s", exc)
         code = 2

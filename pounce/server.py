@@ -24,17 +24,25 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, cast
 
+# Each selector records in _compat which build it loaded, and speedups_status() reads that
+# record: implementations() reports it, so every selector is imported here, at the top.
+from pounce import _headers  # noqa: F401  # selector of the header codec
+from pounce.asgi import cycle  # noqa: F401  # selector of the request/response cycle
+from pounce.asgi.types import ASGIApp, Receive, Scope, Send
 from pounce.http1.protocol import H1Protocol
-from pounce.http2.negotiate import AlpnSelector
+from pounce.http2.connection import IMPLEMENTATION as h2_core
+from pounce.websocket import mask  # noqa: F401  # selector of the WebSocket unmasking
 
 from ._compat import speedups_status
 from ._version import __version__
-from .config import ASGIApp, Config, Receive, Scope, Send, new_event_loop, python_description
+from .alpn import AlpnSelector
+from .config import Config, python_description
 from .errors import EXIT_APP, EXIT_USAGE, BindError, ConfigError
 from .importer import load_app
 from .interfaces import is_wsgi_adapter
 from .lifespan import Lifespan
 from .logs import configure_logging
+from .loops import new_event_loop
 from .sockets import bind_socket, describe_socket
 from .state import RECHECK_DELAY, ServerState
 
@@ -50,8 +58,6 @@ DRAIN_IDLE_GRACE = 1.0
 def implementations(config: Config) -> str:
     """``speedups: compiled, http: httptools, loop: uvloop, ws: wsproto, h2: compiled`` for
     logs and ``--version``. ``h2`` names the HTTP/2 core: ``compiled`` or ``h2`` (the library)."""
-    from pounce.http2.connection import IMPLEMENTATION as h2_core
-
     return (
         f"speedups: {speedups_status()}, http: {config.http_name}, loop: {config.loop_name}, "
         f"ws: {'none' if config.ws == 'none' else 'wsproto'}, h2: {h2_core}"

@@ -23,9 +23,12 @@ import time
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .config import ASGIApp, Config
+from pounce.asgi.limits import service_unavailable
+from pounce.asgi.types import ASGIApp
+
+from .access_log import access_logger
+from .config import Config
 from .header_flags import RESP_HAS_DATE, RESP_HAS_SERVER
-from .logs import access_logger
 from .proxy import ProxyTrust
 
 if TYPE_CHECKING:
@@ -180,8 +183,6 @@ class ServerState:
         ``--limit-concurrency``."""
         self.count_request()
         if self.limit_concurrency and self.over_concurrency_limit():
-            from pounce.asgi.limits import service_unavailable
-
             return service_unavailable
         return self.app
 

@@ -591,13 +591,10 @@ class Supervisor:
             self.workers.pop(pid).channel.close()
 
 
-def run_config(
-    config: Config, sockets: Sequence[socket.socket] | None = None, notes: Sequence[str] = ()
-) -> int:
-    """Run pounce as ``config`` says (reloader, supervisor or one server); the exit code.
-
-    ``notes`` (the CLI's ``UVICORN_*`` variables that took effect) and the ``--ws`` alias note
-    are logged once, here, by the process the command or ``pounce.run()`` started."""
+def log_start_notes(config: Config, notes: Sequence[str] = ()) -> None:
+    """Log ``notes`` (the CLI's ``UVICORN_*`` variables that took effect) and the ``--ws``
+    alias note, before pounce starts serving (``pounce.launch.run_config``, and each reload
+    child)."""
     notes = list(notes)
     if config.ws in WEBSOCKETS_ALIASES:
         notes.append(
@@ -609,10 +606,15 @@ def run_config(
         configure_logging(config)
         for note in notes:
             logger.info("%s", note)
-    if config.reload:
-        from .reload import Reloader
 
-        return Reloader(config).run()
+
+def serve_config(
+    config: Config, sockets: Sequence[socket.socket] | None = None, notes: Sequence[str] = ()
+) -> int:
+    """Serve as ``config`` says without the reloader (the supervisor or one server), after
+    ``log_start_notes``; the exit code. ``pounce.launch.run_config`` and the reload child
+    (``pounce/reload.py``, which the launcher imports) call it."""
+    log_start_notes(config, notes)
     if config.use_supervisor:
         return Supervisor(config, sockets).run()
     server = Server(config)

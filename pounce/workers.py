@@ -47,8 +47,9 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
 from ._version import __version__
-from .config import DEFAULT_MAX_HEAD_SIZE, Config, new_event_loop, python_description
+from .config import DEFAULT_MAX_HEAD_SIZE, Config, python_description
 from .errors import AppLoadError, ConfigError
+from .loops import new_event_loop
 from .server import Server, _cancel_all_tasks, implementations
 from .sockets import describe_socket
 

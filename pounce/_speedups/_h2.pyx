@@ -27,11 +27,13 @@ by RFC 9113, h2 picks a connection error):
 
 import base64
 import binascii
+import dataclasses
 import time
+import types
 
 
 from pounce.http2 import constants as h2constants
-from pounce.http2.connection import (
+from pounce.http2.events import (
     FloodLimits,
     H2BodyReceived,
     H2GoAway,
@@ -147,9 +149,6 @@ cdef class _EventMaker:
     cdef Py_ssize_t offsets[6]
 
     def __cinit__(self, cls):
-        import dataclasses
-        import types
-
         self.cls = cls
         names = [f.name for f in dataclasses.fields(cls)]
         self.direct = (

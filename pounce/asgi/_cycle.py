@@ -27,9 +27,8 @@ import logging
 from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
-from pounce.access_log import log_access, switches
-from pounce.config import ASGIApp, Message, Scope
-from pounce.logs import access_logger
+from pounce.access_log import access_logger, log_access, switches
+from pounce.asgi.types import ASGIApp, Message, Scope
 
 logger = logging.getLogger("pounce.error")
 

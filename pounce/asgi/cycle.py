@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS, import_compiled
+from pounce._compat import USE_EXTENSIONS, import_compiled, record_selection
 from pounce.asgi._cycle import Headers, RequestResponseCycle, ResponseWriter
 
 __all__ = [
@@ -28,9 +28,11 @@ RequestResponseCyclePy = RequestResponseCycle
 # task. HTTP/2 uses it per connection; the pure build starts a task per request.
 AppRunner: Any = None
 
+_error: ImportError | None = None
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
         RequestResponseCycle = import_compiled("pounce._speedups._cycle").RequestResponseCycle
         AppRunner = import_compiled("pounce._speedups._runner")._Runner
     except ImportError as exc:
-        EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
+        _error = exc
+record_selection("cycle", __name__, _error)

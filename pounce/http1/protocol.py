@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS, import_compiled
+from pounce._compat import USE_EXTENSIONS, import_compiled, record_selection
 from pounce.http1._protocol import H1Protocol
 
 __all__ = ["H1Protocol", "H1ProtocolPy"]
 
 H1ProtocolPy = H1Protocol
 
+_error: ImportError | None = None
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
         # The compiled H1Protocol cimports the compiled cycle; were that one missing, Python
@@ -24,4 +25,5 @@ if not TYPE_CHECKING and USE_EXTENSIONS:
         import_compiled("pounce._speedups._cycle")
         H1Protocol = import_compiled("pounce._speedups._http1").H1Protocol
     except ImportError as exc:
-        EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
+        _error = exc
+record_selection("h1", __name__, _error)

@@ -1,8 +1,9 @@
 """Sans-I/O HTTP/2 server connection: the h2 library behind pounce's own typed events.
 
 This is the seam between the HTTP/2 ``asyncio.Protocol`` (``pounce/http2/protocol.py``) and
-an HTTP/2 implementation. The protocol only sees the events and methods defined here, never an
-h2 type, so that a compiled HTTP/2 core can implement the same API later.
+an HTTP/2 implementation. The protocol only sees the events (``pounce/http2/events.py``, which the
+compiled core imports too) and the methods defined here, never an h2 type, so that the compiled
+HTTP/2 core (``pounce/_speedups/_h2.pyx``) implements the same API.
 
 Bytes in: ``receive_data(data) -> list[H2Event]``. Bytes out: every method queues frames and
 ``data_to_send()`` hands them over. The connection also polices the peer (RFC 9113 §10.5,
@@ -32,13 +33,14 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame, HeadersFrame, RstStreamFrame
 
-from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
+from pounce._compat import (
+    EXTENSION_IMPORT_ERRORS,
+    USE_EXTENSIONS,
+    import_compiled,
+    record_selection,
+)
+from pounce.http2 import events
 from pounce.http2.constants import (
-    DEFAULT_CONNECTION_WINDOW_SIZE,
-    DEFAULT_FRAME_SIZE,
-    DEFAULT_INITIAL_WINDOW_SIZE,
-    DEFAULT_MAX_CONCURRENT_STREAMS,
-    DEFAULT_MAX_HEADER_LIST_SIZE,
     DEFAULT_WINDOW,
     DRAIN_PING,
     ENHANCE_YOUR_CALM,
@@ -47,132 +49,6 @@ from pounce.http2.constants import (
     REFUSED_STREAM,
 )
 from pounce.http2.request_headers import MalformedHeaders, check_trailers, split_request_headers
-
-Header = tuple[bytes, bytes]
-
-
-@dataclass(frozen=True)
-class H2Settings:
-    """What this server advertises in its SETTINGS frame (RFC 9113 §6.5.2) and enforces."""
-
-    max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS
-    initial_window_size: int = DEFAULT_INITIAL_WINDOW_SIZE  # per stream, request bodies
-    connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE
-    max_header_list_size: int = DEFAULT_MAX_HEADER_LIST_SIZE
-    max_frame_size: int = DEFAULT_FRAME_SIZE
-
-
-@dataclass(frozen=True)
-class FloodLimits:
-    """How many of each frame a client may send per ``window`` seconds before GOAWAY."""
-
-    window: float = 1.0
-    settings: int = 100
-    pings: int = 100
-    empty_data: int = 100
-    # WINDOW_UPDATEs beyond this base allowance must be earned by DATA frames sent.
-    window_updates: int = 1000
-    # Client resets (and refused streams) per window: max(resets, 2 * max streams).
-    resets: int = 200
-    # PRIORITY frames (CVE-2019-9513); each new stream adds one to the allowance.
-    priority: int = 1000
-
-
-# Events --------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class RequestReceived:
-    """A request head: pseudo-header fields split out, regular fields as sent (lower-case)."""
-
-    method: bytes
-    path: bytes
-    scheme: bytes
-    authority: bytes | None
-    headers: list[Header]
-    protocol: bytes | None = None  # RFC 8441 extended CONNECT
-
-
-@dataclass(slots=True)
-class H2RequestReceived:
-    stream_id: int
-    request: RequestReceived
-    end_stream: bool
-
-
-@dataclass(slots=True)
-class H2WebSocketRequest:
-    """Extended CONNECT with ``:protocol = websocket`` (RFC 8441 §4)."""
-
-    stream_id: int
-    request: RequestReceived
-    ws_path: bytes
-    end_stream: bool = False
-
-
-@dataclass(slots=True)
-class H2BodyReceived:
-    """Request body bytes. The connection window is already replenished; the stream window
-    is replenished only through ``acknowledge_consumed`` as the application reads."""
-
-    stream_id: int
-    data: bytes
-    end_stream: bool
-
-
-@dataclass(slots=True)
-class H2TrailersReceived:
-    """Request trailers (RFC 9113 §8.1): they end the stream and stay apart from headers."""
-
-    stream_id: int
-    headers: list[Header]
-
-
-@dataclass(slots=True)
-class H2StreamReset:
-    """The client sent RST_STREAM: the stream's task is cancelled."""
-
-    stream_id: int
-    error_code: int
-
-
-@dataclass(slots=True)
-class H2GoAway:
-    """The client sent GOAWAY: no new streams; existing ones may finish."""
-
-    last_stream_id: int
-    error_code: int
-
-
-@dataclass(slots=True)
-class H2WindowUpdated:
-    """Send windows grew: stream 0 means the connection window (or every stream)."""
-
-    stream_id: int
-
-
-@dataclass(slots=True)
-class H2ProtocolError:
-    """The connection is finished: GOAWAY(error_code) is queued; write it out and close."""
-
-    error_code: int
-    message: str
-
-
-H2Event = (
-    H2RequestReceived
-    | H2WebSocketRequest
-    | H2BodyReceived
-    | H2TrailersReceived
-    | H2StreamReset
-    | H2GoAway
-    | H2WindowUpdated
-    | H2ProtocolError
-)
-
-
-class StreamGone(Exception):
-    """A stream can no longer be written: it was reset, or the connection is closed."""
 
 
 class _CalmDown(Exception):
@@ -227,13 +103,13 @@ class H2Connection:
 
     def __init__(
         self,
-        settings: H2Settings | None = None,
+        settings: events.H2Settings | None = None,
         *,
         client_side: bool = False,
-        limits: FloodLimits | None = None,
+        limits: events.FloodLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings = settings or H2Settings()
+        self.settings = settings = settings or events.H2Settings()
         # Request headers are validated here (pounce.http2.request_headers), so that a malformed
         # request is the stream error RFC 9113 §8.1.1 asks for (h2 would end the connection).
         # Outbound ones were already validated and lower-cased by the protocol.
@@ -277,7 +153,7 @@ class H2Connection:
         # the protocol's --timeout-request-header clock (see _head_in_progress).
         self.head_pending = 0
         self._clock = clock
-        limits = limits or FloodLimits()
+        limits = limits or events.FloodLimits()
         w = limits.window
         self._settings_budget = _Budget(limits.settings, w)
         self._ping_budget = _Budget(limits.pings, w)
@@ -387,14 +263,14 @@ class H2Connection:
 
     # Input -------------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> list[H2Event]:
+    def receive_data(self, data: bytes) -> list[events.H2Event]:
         """Feed bytes from the network; returns pounce events. Always call ``data_to_send``
         afterwards: acknowledgements and window updates may be pending."""
         if self._terminated:
             return []
         try:
             h2_events = self._conn.receive_data(data)
-            out: list[H2Event] = []
+            out: list[events.H2Event] = []
             conn_credit = 0
             for event in h2_events:
                 conn_credit += self._translate(event, out)
@@ -409,7 +285,7 @@ class H2Connection:
             # FLOW_CONTROL_ERROR, ENHANCE_YOUR_CALM for an oversized header list, ...).
             self._terminated = True
             self.head_pending = 0
-            return [H2ProtocolError(int(exc.error_code), str(exc) or type(exc).__name__)]
+            return [events.H2ProtocolError(int(exc.error_code), str(exc) or type(exc).__name__)]
         except _CalmDown as exc:
             self.head_pending = 0
             return [self._calm_down(str(exc))]
@@ -458,13 +334,13 @@ class H2Connection:
         self.close_connection(NO_ERROR)
         self._terminated = True
 
-    def _calm_down(self, message: str) -> H2ProtocolError:
+    def _calm_down(self, message: str) -> events.H2ProtocolError:
         self._terminated = True
         try:
             self._conn.close_connection(ENHANCE_YOUR_CALM, additional_data=message.encode())
         except h2.exceptions.ProtocolError:
             pass
-        return H2ProtocolError(ENHANCE_YOUR_CALM, message)
+        return events.H2ProtocolError(ENHANCE_YOUR_CALM, message)
 
     def _check_header_backlog(self) -> None:
         # CONTINUATION flood (2024): h2 caps a header block at 64 frames; cap its bytes too.
@@ -473,7 +349,7 @@ class H2Connection:
         if buffered and sum(len(f.data) for f in buffered) > self.settings.max_header_list_size:
             raise _CalmDown("header block too large")
 
-    def _translate(self, event: h2.events.Event, out: list[H2Event]) -> int:
+    def _translate(self, event: h2.events.Event, out: list[events.H2Event]) -> int:
         """Append the pounce event for one h2 event; returns connection-window credit."""
         if isinstance(event, h2.events.DataReceived):
             return self._on_data(event, out)
@@ -483,7 +359,7 @@ class H2Connection:
             state = self._streams.get(event.stream_id)
             if state is not None and not state.ended:
                 state.ended = True
-                out.append(H2BodyReceived(event.stream_id, b"", True))
+                out.append(events.H2BodyReceived(event.stream_id, b"", True))
         elif isinstance(event, h2.events.TrailersReceived):
             state = self._streams.get(event.stream_id)
             if state is not None:
@@ -501,26 +377,26 @@ class H2Connection:
                         rst = RstStreamFrame(event.stream_id)
                         rst.error_code = PROTOCOL_ERROR
                         self._queue_frame(rst.serialize())
-                    out.append(H2StreamReset(event.stream_id, PROTOCOL_ERROR))
+                    out.append(events.H2StreamReset(event.stream_id, PROTOCOL_ERROR))
                     return 0
                 state.ended = True
-                out.append(H2TrailersReceived(event.stream_id, list(event.headers)))
+                out.append(events.H2TrailersReceived(event.stream_id, list(event.headers)))
         elif isinstance(event, h2.events.StreamReset):
             if event.remote_reset and not self._reset_budget.hit(self._clock()):
                 raise _CalmDown("too many stream resets")  # Rapid Reset, CVE-2023-44487
             state = self._streams.pop(event.stream_id, None)
             if state is not None:
                 self._forget(state)
-                out.append(H2StreamReset(event.stream_id, int(event.error_code or 0)))
+                out.append(events.H2StreamReset(event.stream_id, int(event.error_code or 0)))
         elif isinstance(event, h2.events.WindowUpdated):
             if not self._window_budget.hit(self._clock()):
                 raise _CalmDown("WINDOW_UPDATE flood")
-            out.append(H2WindowUpdated(event.stream_id or 0))
+            out.append(events.H2WindowUpdated(event.stream_id or 0))
         elif isinstance(event, h2.events.RemoteSettingsChanged):
             if not self._settings_budget.hit(self._clock()):
                 raise _CalmDown("SETTINGS flood")
             if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
-                out.append(H2WindowUpdated(0))  # §6.9.2: every stream window moved
+                out.append(events.H2WindowUpdated(0))  # §6.9.2: every stream window moved
         elif isinstance(event, h2.events.PingAckReceived):
             if self._drain_ping is not None and event.ping_data == self._drain_ping:
                 self._drain_ping = None
@@ -537,14 +413,14 @@ class H2Connection:
                 # RFC 9113 §6.8: after a graceful GOAWAY the streams already open still
                 # complete, but h2 stops all sending once it has seen one. Undo that.
                 self._conn.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
-            out.append(H2GoAway(event.last_stream_id or 0, int(event.error_code or 0)))
+            out.append(events.H2GoAway(event.last_stream_id or 0, int(event.error_code or 0)))
         elif isinstance(event, h2.events.SettingsAcknowledged):
             # Same count as RemoteSettingsChanged: an ACK flood is a SETTINGS flood too.
             if not self._settings_budget.hit(self._clock()):
                 raise _CalmDown("SETTINGS flood")
         return 0
 
-    def _on_data(self, event: h2.events.DataReceived, out: list[H2Event]) -> int:
+    def _on_data(self, event: h2.events.DataReceived, out: list[events.H2Event]) -> int:
         stream_id = event.stream_id
         length = event.flow_controlled_length or 0
         data = event.data or b""
@@ -560,7 +436,7 @@ class H2Connection:
             state.pending_credit += padding
         if ended:
             state.ended = True
-        out.append(H2BodyReceived(stream_id, data, ended))
+        out.append(events.H2BodyReceived(stream_id, data, ended))
         state.buffered += size
         self._buffered_total += size
         if self._buffered_total > self.settings.connection_window_size:
@@ -568,7 +444,7 @@ class H2Connection:
             return padding
         return length
 
-    def _on_request(self, event: h2.events.RequestReceived, out: list[H2Event]) -> None:
+    def _on_request(self, event: h2.events.RequestReceived, out: list[events.H2Event]) -> None:
         stream_id = event.stream_id
         self._priority_budget.bonus += 1  # a HEADERS frame may carry priority
         self._highest_stream_id = max(self._highest_stream_id, stream_id)
@@ -593,7 +469,7 @@ class H2Connection:
         method = pseudo[b":method"]
         path = pseudo.get(b":path", b"")
         protocol = pseudo.get(b":protocol", b"")
-        request = RequestReceived(
+        request = events.RequestReceived(
             method,
             path,
             pseudo.get(b":scheme", b""),
@@ -603,9 +479,9 @@ class H2Connection:
         )
         self._streams[stream_id] = _StreamState(headers_received=True, ended=ended)
         if method == b"CONNECT" and protocol.lower() == b"websocket":
-            out.append(H2WebSocketRequest(stream_id, request, path, ended))
+            out.append(events.H2WebSocketRequest(stream_id, request, path, ended))
         else:
-            out.append(H2RequestReceived(stream_id, request, ended))
+            out.append(events.H2RequestReceived(stream_id, request, ended))
 
     def _refuse(self, stream_id: int) -> None:
         self._reset_untracked(stream_id, REFUSED_STREAM)
@@ -619,7 +495,7 @@ class H2Connection:
     # Responses ---------------------------------------------------------------------------
 
     def send_response_headers(
-        self, stream_id: int, status: int, headers: list[Header], *, end_stream: bool = False
+        self, stream_id: int, status: int, headers: list[events.Header], *, end_stream: bool = False
     ) -> None:
         """HEADERS with ``:status`` first (RFC 9113 §8.3.2); headers already validated.
         Raises StreamGone if the stream cannot be written any more."""
@@ -628,14 +504,14 @@ class H2Connection:
                 stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream
             )
         except h2.exceptions.ProtocolError as exc:
-            raise StreamGone(str(exc)) from exc
+            raise events.StreamGone(str(exc)) from exc
 
-    def send_trailers(self, stream_id: int, headers: list[Header]) -> None:
+    def send_trailers(self, stream_id: int, headers: list[events.Header]) -> None:
         """Trailers: a HEADERS frame that ends the stream (RFC 9113 §8.1)."""
         try:
             self._conn.send_headers(stream_id, headers, end_stream=True)
         except h2.exceptions.ProtocolError as exc:
-            raise StreamGone(str(exc)) from exc
+            raise events.StreamGone(str(exc)) from exc
 
     def send_data(
         self, stream_id: int, data: bytes | memoryview, *, end_stream: bool = False
@@ -664,7 +540,7 @@ class H2Connection:
                     sent += n
                     frames += 1
         except h2.exceptions.ProtocolError as exc:
-            raise StreamGone(str(exc)) from exc
+            raise events.StreamGone(str(exc)) from exc
         # Every DATA frame sent entitles the client to WINDOW_UPDATEs for it.
         self._window_budget.bonus += 2 * frames
         return sent
@@ -673,7 +549,7 @@ class H2Connection:
         try:
             self._conn.end_stream(stream_id)
         except h2.exceptions.ProtocolError as exc:
-            raise StreamGone(str(exc)) from exc
+            raise events.StreamGone(str(exc)) from exc
 
     def acknowledge_consumed(self, stream_id: int, nbytes: int) -> None:
         """The application read ``nbytes`` of this stream's body: WINDOW_UPDATE the stream
@@ -765,3 +641,14 @@ if not TYPE_CHECKING and USE_EXTENSIONS and os.environ.get("POUNCE_H2_CORE", "")
         IMPLEMENTATION = "compiled"
     except ImportError as exc:
         EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
+
+# The compiled HPACK codec (RFC 7541) has no pure twin of its own (the pure HTTP/2 core uses the
+# hpack library): it is "in use" whenever extensions are, even with POUNCE_H2_CORE=h2, and must
+# then import.
+_hpack_error: ImportError | None = None
+if not TYPE_CHECKING and USE_EXTENSIONS:
+    try:
+        import_compiled("pounce._speedups._hpack")
+    except ImportError as exc:
+        _hpack_error = exc
+record_selection("_hpack", "pounce._speedups._hpack", _hpack_error)

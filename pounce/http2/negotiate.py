@@ -1,13 +1,15 @@
 """How a connection becomes HTTP/2: ALPN on TLS, the preface on cleartext, ``Upgrade: h2c``.
 
 - TLS: the server offers ALPN ``h2, http/1.1`` (RFC 9113 §3.2, RFC 7301); ``AlpnSelector``
-  hands the connection to the protocol the client chose once the handshake is done.
+  (``pounce/alpn.py``, above both protocols) hands the connection to the protocol the client
+  chose once the handshake is done.
 - Prior knowledge (RFC 9113 §3.3): an HTTP/1.1 connection whose first bytes are the client
   preface is switched to ``H2Protocol`` with those bytes (``switch_to_h2``).
 - ``Upgrade: h2c`` (RFC 7540 §3.2; deprecated by RFC 9113 §3.1 but still sent by curl), only
   with ``--h2c-upgrade``: a bodyless HTTP/1.1 request with a valid ``HTTP2-Settings`` header
   is answered ``101`` and then, over HTTP/2, on stream 1 (``try_h2c_upgrade``).
-``--no-http2`` disables all three.
+``--no-http2`` disables all three. The last two start on an HTTP/1.1 connection, whose protocol
+imports them: they see it as an ``H1Handover``.
 
 Why the upgrade is off by default (h2c smuggling): a reverse proxy that passes the client's
 ``Upgrade`` and ``Connection`` headers on (nginx with ``proxy_set_header Connection
@@ -26,56 +28,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from pounce.asgi.limits import H2_REFUSE_CONNECTION, over_connection_limit
+from pounce.http1.handover import H1Handover
+from pounce.http2.connection import H2Connection
 from pounce.http2.constants import CONNECTION_HEADERS, PREFACE
-from pounce.http2.protocol import H2Protocol
-from pounce.state import ServerState
+from pounce.http2.protocol import H2Protocol, settings_from_state
 
-if TYPE_CHECKING:
-    from pounce.http1.protocol import H1Protocol
-
-__all__ = ["PREFACE", "AlpnSelector", "is_proxy_header", "switch_to_h2", "try_h2c_upgrade"]
+__all__ = ["PREFACE", "is_proxy_header", "switch_to_h2", "try_h2c_upgrade"]
 
 logger = logging.getLogger("pounce.error")
 
 
-class AlpnSelector(asyncio.Protocol):
-    """The first protocol of a TLS connection: picks HTTP/2 or HTTP/1.1 by ALPN."""
-
-    def __init__(self, state: ServerState, parser: str) -> None:
-        self.state = state
-        self.parser = parser
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        from pounce.http1.protocol import H1Protocol
-
-        ssl_object = transport.get_extra_info("ssl_object")
-        chosen = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
-        if chosen == "h2" and over_connection_limit(self.state):
-            # Past --limit-connections on HTTP/2: SETTINGS then GOAWAY(last stream 0,
-            # NO_ERROR), so the client knows no request was processed and may retry. An
-            # HTTP/1.1 connection gets H1Protocol's 503 instead.
-            transport.write(H2_REFUSE_CONNECTION)  # type: ignore[attr-defined]  # a write transport (TLS)
-            transport.close()
-            return
-        # (H1Protocol is an asyncio.Protocol by its methods: its base is the cycle's
-        # CompiledWriter, which the compiled build needs as its only base.)
-        protocol = cast(
-            asyncio.Protocol,
-            H2Protocol(self.state) if chosen == "h2" else H1Protocol(self.state, self.parser),
-        )
-        transport.set_protocol(protocol)
-        protocol.connection_made(transport)
-
-
-def _retire(h1: H1Protocol) -> asyncio.Transport:
+def _retire(h1: H1Handover) -> asyncio.Transport:
     """Detach an HTTP/1.1 protocol (either twin) before HTTP/2 takes over its transport."""
     return h1.detach()
 
 
-def switch_to_h2(h1: H1Protocol, data: bytes) -> None:
+def switch_to_h2(h1: H1Handover, data: bytes) -> None:
     """Prior knowledge: ``data`` starts with the preface; HTTP/2 takes the connection."""
     transport = _retire(h1)
     h2 = H2Protocol(h1.state)
@@ -99,7 +69,7 @@ def is_proxy_header(name: bytes) -> bool:
 
 
 def try_h2c_upgrade(
-    h1: H1Protocol, scope: dict[str, Any], headers: list[tuple[bytes, bytes]], more_body: bool
+    h1: H1Handover, scope: dict[str, Any], headers: list[tuple[bytes, bytes]], more_body: bool
 ) -> bool:
     """Switch to HTTP/2 for an ``Upgrade: h2c`` request; False to answer it as HTTP/1.1.
 
@@ -142,9 +112,6 @@ def try_h2c_upgrade(
     ]
     h2_scope["extensions"] = {"http.response.trailers": {}}
     # Validate the settings before anything is written (base64url SETTINGS payload).
-    from pounce.http2.connection import H2Connection
-    from pounce.http2.protocol import settings_from_state
-
     if not H2Connection(settings_from_state(h1.state)).initiate_upgrade_connection(settings[0]):
         return False
     transport = _retire(h1)

@@ -62,9 +62,16 @@ from pounce.asgi.limits import (
 from pounce.asgi.response import OUT_BATCH
 from pounce.asgi.scope import ASGI_VERSION, METHODS, describe_connection
 from pounce.errors import BadRequest
-from pounce.http2.connection import (
+from pounce.http2.connection import H2Connection
+from pounce.http2.constants import (
+    CANCEL,
+    ENHANCE_YOUR_CALM,
+    INTERNAL_ERROR,
+    NO_ERROR,
+    PROTOCOL_ERROR,
+)
+from pounce.http2.events import (
     H2BodyReceived,
-    H2Connection,
     H2GoAway,
     H2ProtocolError,
     H2RequestReceived,
@@ -76,15 +83,9 @@ from pounce.http2.connection import (
     RequestReceived,
     StreamGone,
 )
-from pounce.http2.constants import (
-    CANCEL,
-    ENHANCE_YOUR_CALM,
-    INTERNAL_ERROR,
-    NO_ERROR,
-    PROTOCOL_ERROR,
-)
 from pounce.http2.stream import STREAM_HIGH_WATER, H2Stream
 from pounce.state import ServerState
+from pounce.websocket.over_http2 import handle_h2_websocket_stream
 
 logger = logging.getLogger("pounce.error")
 
@@ -454,8 +455,6 @@ class H2Protocol(asyncio.Protocol):
             self._refuse_stream(event.stream_id, status, event.end_stream)
             return
         try:
-            from pounce.websocket.over_http2 import handle_h2_websocket_stream
-
             handle_h2_websocket_stream(self, event)
         except (BadRequest, UnicodeDecodeError):
             self.conn.reset_stream(event.stream_id, PROTOCOL_ERROR)

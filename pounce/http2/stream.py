@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pounce.asgi.cycle import Headers, RequestResponseCycle
 from pounce.asgi.response import NO_BODY_STATUSES
@@ -21,13 +21,48 @@ from pounce.errors import InvalidHeader
 from pounce.http2.constants import INTERNAL_ERROR
 from pounce.http2.response_fields import response_fields
 
-if TYPE_CHECKING:
-    from pounce.http2.protocol import H2Protocol
-
 logger = logging.getLogger("pounce.error")
 
 # Response bytes queued per stream before the app's send() waits for the windows.
 STREAM_HIGH_WATER = 64 * 1024
+
+
+class StreamConnection(Protocol):
+    """What a stream needs of its connection (``pounce.http2.protocol.H2Protocol``, which
+    imports this module: naming it here rather than importing it keeps the import graph
+    acyclic)."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def disconnected(self) -> bool: ...
+
+    @property
+    def write_paused(self) -> bool: ...
+
+    @property
+    def write_scheduled(self) -> bool: ...
+
+    @property
+    def pending_heads(self) -> list[H2Stream]:
+        """Streams whose response head waits for the connection's next write."""
+
+    def schedule_write(self) -> None: ...
+
+    def default_headers(self) -> list[tuple[bytes, bytes]]: ...
+
+    def send_head(self, stream: H2Stream, end_stream: bool) -> None: ...
+
+    def send_whole(self, stream: H2Stream, body: bytes, size: int) -> None: ...
+
+    def send_informational(self, stream: H2Stream, status: int) -> None: ...
+
+    def flush_stream(self, stream: H2Stream) -> None: ...
+
+    def body_consumed(self, stream: H2Stream, nbytes: int) -> None: ...
+
+    def reset(self, stream: H2Stream, error_code: int) -> None: ...
 
 
 class H2Stream:
@@ -54,7 +89,7 @@ class H2Stream:
         "waiter",
     )
 
-    def __init__(self, proto: H2Protocol, stream_id: int) -> None:
+    def __init__(self, proto: StreamConnection, stream_id: int) -> None:
         self.proto = proto
         self.stream_id = stream_id
         self.cycle: RequestResponseCycle = None  # type: ignore[assignment]  # set before the app runs

@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING, Any
 from wsproto import frame_protocol
 from wsproto.frame_protocol import XorMaskerSimple as XorMaskerPy
 
-from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
+from pounce._compat import USE_EXTENSIONS, record_selection
 
 XorMasker: Any = XorMaskerPy
 
+_error: ImportError | None = None
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
         from pounce._speedups._wsmask import XorMasker
     except ImportError as exc:
-        EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
+        _error = exc
+record_selection("ws_mask", __name__, _error)
 
 
 def install() -> None:

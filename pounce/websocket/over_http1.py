@@ -10,9 +10,10 @@ frames sent right behind the handshake are not lost.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pounce._headers import build_response_head
+from pounce.http1.handover import H1Handover
 from pounce.http1.support import error_response
 from pounce.state import ServerState
 from pounce.websocket.session import (
@@ -23,12 +24,9 @@ from pounce.websocket.session import (
     websocket_scope,
 )
 
-if TYPE_CHECKING:
-    from pounce.http1.protocol import H1Protocol
-
 
 def try_ws_upgrade(
-    h1: H1Protocol, scope: dict[str, Any], headers: list[tuple[bytes, bytes]], more_body: bool
+    h1: H1Handover, scope: dict[str, Any], headers: list[tuple[bytes, bytes]], more_body: bool
 ) -> bool:
     """Take the connection over for a WebSocket handshake; False to answer it as HTTP."""
     state: ServerState = h1.state
@@ -70,7 +68,7 @@ def try_ws_upgrade(
     return True
 
 
-def forward_leftover(h1: H1Protocol, data: bytes, offset: int) -> None:
+def forward_leftover(h1: H1Handover, data: bytes, offset: int) -> None:
     """Bytes after the handshake head (same read) go to the WebSocket that took over."""
     transport = h1.transport
     if transport is None or offset >= len(data):

@@ -14,20 +14,36 @@ session's ``Carrier`` and what ``H2Protocol`` sees as the stream's cycle:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+from typing import Any, Protocol
 
-from pounce.http2.connection import H2WebSocketRequest
 from pounce.http2.constants import CANCEL
+from pounce.http2.events import H2WebSocketRequest, RequestReceived
+from pounce.http2.stream import H2Stream, StreamConnection
+from pounce.state import ServerState
 from pounce.websocket.session import WebSocketSession, websocket_scope
 
-if TYPE_CHECKING:
-    from pounce.http2.protocol import H2Protocol, H2Stream
+
+class H2WebSocketConnection(StreamConnection, Protocol):
+    """What a WebSocket stream needs of its HTTP/2 connection (``H2Protocol``, which imports
+    this module to hand it extended CONNECT streams: named here, not imported, so that the
+    import graph stays acyclic)."""
+
+    @property
+    def state(self) -> ServerState: ...
+
+    @property
+    def transport(self) -> asyncio.Transport: ...
+
+    def _build_scope(self, request: RequestReceived) -> dict[str, Any]: ...
+
+    def open_stream(self, stream: H2Stream) -> None: ...
 
 
 class H2WebSocketStream:
     """The stream's "cycle" for H2Protocol, and the ``Carrier`` of the WebSocket session."""
 
-    def __init__(self, proto: H2Protocol, stream: H2Stream) -> None:
+    def __init__(self, proto: H2WebSocketConnection, stream: H2Stream) -> None:
         self.proto = proto
         self.stream = stream
         self.scope = {"method": "CONNECT", "extensions": {}}  # what H2Stream looks at
@@ -106,10 +122,8 @@ class H2WebSocketStream:
             self.proto.body_consumed(self.stream, nbytes)
 
 
-def handle_h2_websocket_stream(proto: H2Protocol, event: H2WebSocketRequest) -> None:
+def handle_h2_websocket_stream(proto: H2WebSocketConnection, event: H2WebSocketRequest) -> None:
     """Start the WebSocket session of an extended CONNECT stream (RFC 8441 §4)."""
-    from pounce.http2.protocol import H2Stream
-
     http_scope = proto._build_scope(event.request)
     stream = H2Stream(proto, event.stream_id)
     carrier = H2WebSocketStream(proto, stream)

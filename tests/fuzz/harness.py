@@ -200,7 +200,7 @@ def run_h2(connection_cls: type, chunks: list[bytes]) -> list[Any]:
     connection, and nothing raises but ``StreamGone`` from the write methods (documented: the
     stream was reset or the connection closed).
     """
-    from pounce.http2.connection import (
+    from pounce.http2.events import (
         H2BodyReceived,
         H2ProtocolError,
         H2RequestReceived,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pounce.http2.connection import H2ProtocolError, H2RequestReceived
 from pounce.http2.constants import PREFACE
+from pounce.http2.events import H2ProtocolError, H2RequestReceived
 
 from .conftest import FUZZ
 from .h2_frames import h2_stream

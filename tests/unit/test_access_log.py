@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 
 from pounce import Config
-from pounce.access_log import ACCESS_MESSAGE, AccessFormat, switches
+from pounce.access_log import ACCESS_MESSAGE, AccessFormat, access_logger, switches
 from pounce.config import LOGGING_CONFIG
 from pounce.errors import ConfigError
 from pounce.http1 import protocol as h1_module
 from pounce.logging import AccessFormatter, AccessLogFormatter, DefaultFormatter
-from pounce.logs import access_logger
 from tests.conftest import compiled, needs_compiled
 from tests.fakes import FakeTransport, spin, start_h1
 

@@ -10,8 +10,8 @@ import hpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pounce.http2.connection import (
-    PROTOCOL_ERROR,
+from pounce.http2.constants import CONNECTION_HEADERS, PREFACE, PROTOCOL_ERROR, STREAM_CLOSED
+from pounce.http2.events import (
     H2BodyReceived,
     H2ProtocolError,
     H2RequestReceived,
@@ -21,7 +21,6 @@ from pounce.http2.connection import (
     H2WindowUpdated,
     RequestReceived,
 )
-from pounce.http2.constants import CONNECTION_HEADERS, PREFACE, STREAM_CLOSED
 from tests.conftest import compiled_module
 from tests.h2support import frame
 
@@ -271,7 +270,7 @@ def test_random_frames_give_events_or_a_protocol_error(chunks: list[bytes]) -> N
     c = Client()
     for chunk in chunks:
         for event in c.send(chunk):
-            assert type(event).__module__ == "pounce.http2.connection"
+            assert type(event).__module__ == "pounce.http2.events"
     c.server.data_to_send()
 
 
@@ -282,5 +281,5 @@ def test_random_well_framed_input(parts: list[tuple[int, int, bytes]]) -> None:
     for ftype, flags, payload in parts:
         sid = 1 if ftype in (0, 1, 2, 3, 9) else 0
         for event in c.send(frame(ftype, flags, sid, payload)):
-            assert type(event).__module__ == "pounce.http2.connection"
+            assert type(event).__module__ == "pounce.http2.events"
     c.server.data_to_send()

@@ -30,8 +30,9 @@ from hyperframe.frame import Frame, GoAwayFrame, RstStreamFrame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pounce.http2.connection import H2ConnectionPy, H2ProtocolError, H2Settings, StreamGone
+from pounce.http2.connection import H2ConnectionPy
 from pounce.http2.constants import PREFACE, STREAM_CLOSED
+from pounce.http2.events import H2ProtocolError, H2Settings, StreamGone
 from tests.conftest import compiled_module
 from tests.h2support import frame
 

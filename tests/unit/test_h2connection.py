@@ -21,14 +21,18 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
-from pounce.http2.connection import (
+from pounce.http2.connection import H2Connection, H2ConnectionPy
+from pounce.http2.constants import (
+    CANCEL,
     ENHANCE_YOUR_CALM,
+    PREFACE,
     PROTOCOL_ERROR,
     REFUSED_STREAM,
+    STREAM_CLOSED,
+)
+from pounce.http2.events import (
     FloodLimits,
     H2BodyReceived,
-    H2Connection,
-    H2ConnectionPy,
     H2GoAway,
     H2ProtocolError,
     H2RequestReceived,
@@ -38,7 +42,6 @@ from pounce.http2.connection import (
     H2WebSocketRequest,
     H2WindowUpdated,
 )
-from pounce.http2.constants import CANCEL, PREFACE, STREAM_CLOSED
 
 REQUEST = [
     (b":method", b"POST"),

@@ -12,8 +12,9 @@ from collections.abc import Callable
 import pytest
 
 import pounce
-from pounce.config import Config, new_event_loop
+from pounce.config import Config
 from pounce.errors import AppLoadError, ConfigError
+from pounce.loops import new_event_loop
 
 
 def test_run_takes_every_config_field_by_name_with_configs_default():
