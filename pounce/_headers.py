@@ -11,7 +11,6 @@ Headers are ASGI-style sequences of ``(name, value)`` byte pairs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from ._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS
@@ -28,6 +27,7 @@ from .header_flags import (
     RESP_HAS_DATE,
     RESP_HAS_SERVER,
 )
+from .status_lines import STATUS_LINES
 
 Header = tuple[bytes, bytes]
 
@@ -39,26 +39,10 @@ _BAD_VALUE_BYTES = bytes(b for b in range(256) if (b < 0x20 and b != 0x09) or b 
 _DIGITS = frozenset(b"0123456789")
 
 
-def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode("latin-1")
-    except ValueError:
-        return b""
-
-
-def _make_status_lines() -> dict[int, bytes]:
-    return {code: b"HTTP/1.1 %d %s\r\n" % (code, _reason(code)) for code in range(100, 600)}
-
-
-_STATUS_LINES = _make_status_lines()
-
-
 def status_line(status: int) -> bytes:
     """``HTTP/1.1 <status> <reason>\\r\\n``; pre-built for 100-599."""
-    if type(status) is int:
-        line = _STATUS_LINES.get(status)
-        if line is not None:
-            return line
+    if type(status) is int and 100 <= status < 600:
+        return STATUS_LINES[status - 100]
     if type(status) is not int or not 100 <= status <= 999:
         raise InvalidHeader(f"invalid HTTP status code: {status!r}")
     return b"HTTP/1.1 %d \r\n" % status

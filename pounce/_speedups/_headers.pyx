@@ -11,9 +11,8 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.string cimport memcmp, memcpy
 
-from http import HTTPStatus
-
 from pounce.errors import BadRequest, InvalidHeader
+from pounce.status_lines import STATUS_LINES as _STATUS_LINES
 
 include "header_flags.pxi"
 
@@ -37,16 +36,8 @@ cdef void _init_tables():
 _init_tables()
 
 
-def _reason(int status):
-    try:
-        return HTTPStatus(status).phrase.encode("latin-1")
-    except ValueError:
-        return b""
-
-
-cdef tuple STATUS_LINES = tuple(
-    b"HTTP/1.1 %d %s\r\n" % (code, _reason(code)) for code in range(100, 600)
-)
+# The one table of pounce/status_lines.py, read once into a C-level name.
+cdef tuple STATUS_LINES = _STATUS_LINES
 
 
 cpdef bytes status_line(object status):
