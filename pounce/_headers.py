@@ -27,15 +27,12 @@ from .header_flags import (
     RESP_HAS_DATE,
     RESP_HAS_SERVER,
 )
+from .http_syntax import BAD_VALUE_BYTES, TOKEN_CHARS
 from .status_lines import STATUS_LINES
 
 Header = tuple[bytes, bytes]
 
-# RFC 9110 §5.6.2: token = 1*tchar
-_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-# RFC 9110 §5.5: field-value bytes are VCHAR, obs-text, SP and HTAB. CR, LF and NUL are the
-# dangerous ones (header injection, request smuggling); the other CTLs are refused as well.
-_BAD_VALUE_BYTES = bytes(b for b in range(256) if (b < 0x20 and b != 0x09) or b == 0x7F)
+_TCHAR = frozenset(TOKEN_CHARS)  # RFC 9110 §5.6.2
 _DIGITS = frozenset(b"0123456789")
 
 
@@ -68,7 +65,7 @@ def validate_header_value(value: bytes) -> None:
     """Raise InvalidHeader if ``value`` holds CR, LF, NUL or another control byte."""
     if type(value) is not bytes:
         raise InvalidHeader(f"header value must be bytes, not {type(value).__name__}")
-    if value.translate(None, _BAD_VALUE_BYTES) != value:
+    if value.translate(None, BAD_VALUE_BYTES) != value:
         raise InvalidHeader(f"invalid header value {value!r}")
 
 

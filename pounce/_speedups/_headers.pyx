@@ -12,6 +12,7 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.string cimport memcmp, memcpy
 
 from pounce.errors import BadRequest, InvalidHeader
+from pounce.http_syntax import BAD_VALUE_BYTES, TOKEN_CHARS
 from pounce.status_lines import STATUS_LINES as _STATUS_LINES
 
 include "header_flags.pxi"
@@ -22,15 +23,18 @@ cdef unsigned char LOWER[256]
 
 
 cdef void _init_tables():
+    # The byte classes of pounce/http_syntax.py (their one definition) as tables.
     cdef int i
-    cdef bytes tchars = (b"!#$%&'*+-.^_`|~0123456789"
-                         b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    cdef bytes tchars = TOKEN_CHARS
+    cdef bytes bad_value = BAD_VALUE_BYTES
     for i in range(256):
         TCHAR[i] = 0
-        BAD_VALUE[i] = 1 if ((i < 0x20 and i != 0x09) or i == 0x7F) else 0
+        BAD_VALUE[i] = 0
         LOWER[i] = i + 32 if 65 <= i <= 90 else i
     for i in range(len(tchars)):
         TCHAR[<unsigned char>tchars[i]] = 1
+    for i in range(len(bad_value)):
+        BAD_VALUE[<unsigned char>bad_value[i]] = 1
 
 
 _init_tables()
