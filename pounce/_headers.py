@@ -11,7 +11,6 @@ Headers are ASGI-style sequences of ``(name, value)`` byte pairs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from ._compat import USE_EXTENSIONS, record_selection
@@ -28,37 +27,19 @@ from .header_flags import (
     RESP_HAS_DATE,
     RESP_HAS_SERVER,
 )
+from .http_syntax import BAD_VALUE_BYTES, TOKEN_CHARS
+from .status_lines import STATUS_LINES
 
 Header = tuple[bytes, bytes]
 
-# RFC 9110 §5.6.2: token = 1*tchar
-_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-# RFC 9110 §5.5: field-value bytes are VCHAR, obs-text, SP and HTAB. CR, LF and NUL are the
-# dangerous ones (header injection, request smuggling); the other CTLs are refused as well.
-_BAD_VALUE_BYTES = bytes(b for b in range(256) if (b < 0x20 and b != 0x09) or b == 0x7F)
+_TCHAR = frozenset(TOKEN_CHARS)  # RFC 9110 §5.6.2
 _DIGITS = frozenset(b"0123456789")
-
-
-def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode("latin-1")
-    except ValueError:
-        return b""
-
-
-def _make_status_lines() -> dict[int, bytes]:
-    return {code: b"HTTP/1.1 %d %s\r\n" % (code, _reason(code)) for code in range(100, 600)}
-
-
-_STATUS_LINES = _make_status_lines()
 
 
 def status_line(status: int) -> bytes:
     """``HTTP/1.1 <status> <reason>\\r\\n``; pre-built for 100-599."""
-    if type(status) is int:
-        line = _STATUS_LINES.get(status)
-        if line is not None:
-            return line
+    if type(status) is int and 100 <= status < 600:
+        return STATUS_LINES[status - 100]
     if type(status) is not int or not 100 <= status <= 999:
         raise InvalidHeader(f"invalid HTTP status code: {status!r}")
     return b"HTTP/1.1 %d \r\n" % status
@@ -84,7 +65,7 @@ def validate_header_value(value: bytes) -> None:
     """Raise InvalidHeader if ``value`` holds CR, LF, NUL or another control byte."""
     if type(value) is not bytes:
         raise InvalidHeader(f"header value must be bytes, not {type(value).__name__}")
-    if value.translate(None, _BAD_VALUE_BYTES) != value:
+    if value.translate(None, BAD_VALUE_BYTES) != value:
         raise InvalidHeader(f"invalid header value {value!r}")
 
 

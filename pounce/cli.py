@@ -35,12 +35,14 @@ from .launch import run_config
 from .server import implementations
 
 # The options' defaults are Config's field defaults, defined there once (click shows them).
+# --log-config is the exception: its None means "not given", and cli() then leaves Config's
+# own default (LOGGING_CONFIG) in place.
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)}
 
 
 @click.command(context_settings={"auto_envvar_prefix": "POUNCE", "show_default": True})
 @click.argument("app", required=False, envvar="POUNCE_APP")
-@click.option("--host", default="127.0.0.1", help="Bind socket to this host.")
+@click.option("--host", default=DEFAULTS["host"], help="Bind socket to this host.")
 @click.option(
     "--port",
     type=int,
@@ -57,20 +59,27 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
 )
 @click.option(
     "--loop",
-    default="auto",
+    default=DEFAULTS["loop"],
     metavar="[" + "|".join(LOOP_CHOICES) + "|MODULE:FACTORY]",
     help="Event loop (none: asyncio's default; MODULE:FACTORY: a callable returning a loop).",
 )
-@click.option("--http", type=click.Choice(HTTP_CHOICES), default="auto", help="HTTP/1.1 parser.")
 @click.option(
-    "--lifespan", type=click.Choice(LIFESPAN_CHOICES), default="auto", help="Lifespan mode."
+    "--http", type=click.Choice(HTTP_CHOICES), default=DEFAULTS["http"], help="HTTP/1.1 parser."
+)
+@click.option(
+    "--lifespan",
+    type=click.Choice(LIFESPAN_CHOICES),
+    default=DEFAULTS["lifespan"],
+    help="Lifespan mode.",
 )
 @click.option("--env-file", type=click.Path(exists=True), default=None, help="Environment file.")
 @click.option("--log-config", type=click.Path(exists=True), default=None, help="Logging config.")
 @click.option(
     "--log-level", type=click.Choice(list(LOG_LEVELS)), default=None, help="Log level [info]."
 )
-@click.option("--access-log/--no-access-log", default=True, help="Log every response.")
+@click.option(
+    "--access-log/--no-access-log", default=DEFAULTS["access_log"], help="Log every response."
+)
 @click.option(
     "--access-log-format",
     default=None,
@@ -78,13 +87,13 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
 )
 @click.option(
     "--access-log-json/--no-access-log-json",
-    default=False,
+    default=DEFAULTS["access_log_json"],
     help="Access log as one JSON object per line.",
 )
 @click.option("--use-colors/--no-use-colors", default=None, help="Coloured log levels.")
 @click.option(
     "--proxy-headers/--no-proxy-headers",
-    default=True,
+    default=DEFAULTS["proxy_headers"],
     help="Trust X-Forwarded-For/Proto from --forwarded-allow-ips.",
 )
 @click.option(
@@ -95,13 +104,23 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
 )
 @click.option(
     "--proxy-headers-forwarded/--no-proxy-headers-forwarded",
-    default=False,
+    default=DEFAULTS["proxy_headers_forwarded"],
     help="Read RFC 7239 Forwarded (for, proto, host) instead of X-Forwarded-For/Proto.",
 )
-@click.option("--server-header/--no-server-header", default=True, help="Send 'server: pounce'.")
-@click.option("--date-header/--no-date-header", default=True, help="Send a 'date' header.")
+@click.option(
+    "--server-header/--no-server-header",
+    default=DEFAULTS["server_header"],
+    help="Send 'server: pounce'.",
+)
+@click.option(
+    "--date-header/--no-date-header", default=DEFAULTS["date_header"], help="Send a 'date' header."
+)
 @click.option("--header", "headers", multiple=True, help="Extra response header NAME:VALUE.")
-@click.option("--root-path", default="", help="ASGI root_path, for an app behind a path prefix.")
+@click.option(
+    "--root-path",
+    default=DEFAULTS["root_path"],
+    help="ASGI root_path, for an app behind a path prefix.",
+)
 @click.option(
     "--limit-concurrency", type=int, default=None, help="Answer 503 beyond this many tasks."
 )
@@ -171,12 +190,14 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
     default=None,
     help="Cancel what is left this many seconds after a stop was requested.",
 )
-@click.option("--app-dir", default=".", help="Look for APP in this directory.")
-@click.option("--factory", is_flag=True, default=False, help="APP is a factory to call.")
+@click.option("--app-dir", default=DEFAULTS["app_dir"], help="Look for APP in this directory.")
+@click.option(
+    "--factory", is_flag=True, default=DEFAULTS["factory"], help="APP is a factory to call."
+)
 @click.option(
     "--interface",
     type=click.Choice(INTERFACE_CHOICES),
-    default="auto",
+    default=DEFAULTS["interface"],
     help="How APP is called: ASGI 3, ASGI 2, or WSGI (needs pounce[wsgi]).",
 )
 @click.option(
@@ -186,12 +207,15 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
     help="Number of worker processes [$WEB_CONCURRENCY or 1].",
 )
 @click.option(
-    "--preload", is_flag=True, default=False, help="Import the app once, before forking workers."
+    "--preload",
+    is_flag=True,
+    default=DEFAULTS["preload"],
+    help="Import the app once, before forking workers.",
 )
 @click.option(
     "--reuse-port",
     is_flag=True,
-    default=False,
+    default=DEFAULTS["reuse_port"],
     help="Each worker binds its own SO_REUSEPORT socket; the kernel balances between them.",
 )
 @click.option(
@@ -212,7 +236,9 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
     default=DEFAULTS["limit_max_requests_jitter"],
     help="Add up to this many requests (random, per worker) to --limit-max-requests.",
 )
-@click.option("--reload", is_flag=True, default=False, help="Restart when files change (dev).")
+@click.option(
+    "--reload", is_flag=True, default=DEFAULTS["reload"], help="Restart when files change (dev)."
+)
 @click.option(
     "--reload-dir",
     "reload_dirs",
@@ -266,12 +292,12 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
 )
 @click.option(
     "--http2/--no-http2",
-    default=True,
+    default=DEFAULTS["http2"],
     help="HTTP/2: ALPN on TLS, h2c prior knowledge (and --h2c-upgrade).",
 )
 @click.option(
     "--h2c-upgrade/--no-h2c-upgrade",
-    default=False,
+    default=DEFAULTS["h2c_upgrade"],
     help="Accept 'Upgrade: h2c' (a proxy that forwards it can be tunnelled past: h2c smuggling).",
 )
 @click.option(
@@ -304,7 +330,9 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
     default=DEFAULTS["h2_write_timeout"],
     help="Reset an HTTP/2 response that cannot be written for this long.",
 )
-@click.option("--ws", type=click.Choice(WS_CHOICES), default="auto", help="WebSocket support.")
+@click.option(
+    "--ws", type=click.Choice(WS_CHOICES), default=DEFAULTS["ws"], help="WebSocket support."
+)
 @click.option(
     "--ws-max-size",
     type=int,
@@ -332,13 +360,13 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
 @click.option(
     "--ws-per-message-deflate",
     type=bool,
-    default=True,
+    default=DEFAULTS["ws_per_message_deflate"],
     help="WebSocket permessage-deflate (RFC 7692) when the client offers it.",
 )
 @click.option(
     "--reset-contextvars",
     is_flag=True,
-    default=False,
+    default=DEFAULTS["reset_contextvars"],
     help="Run each request in an empty contextvars.Context (hides context set in the lifespan).",
 )
 @click.option("--version", is_flag=True, default=False, help="Show versions and implementations.")

@@ -13,9 +13,11 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.string cimport memcmp
 
+from pounce.http_syntax import TOKEN_CHARS
 
-# The fast request-head scanner's character classes (RFC 9110 §5.6.2 tokens; RFC 3986
-# characters for the target; visible ASCII, SP and HTAB for values). Anything else is llhttp's.
+# The fast request-head scanner's character classes (RFC 9110 §5.6.2 tokens, from their one
+# definition in pounce/http_syntax.py; RFC 3986 characters for the target; visible ASCII, SP
+# and HTAB for values). Anything else is llhttp's.
 cdef unsigned char TOKEN_CHAR[256]
 cdef unsigned char URL_CHAR[256]
 cdef unsigned char VALUE_CHAR[256]
@@ -26,9 +28,7 @@ cdef void _init_fast_tables():
     cdef int c
     for c in range(256):
         LOWER_CHAR[c] = c + 32 if 65 <= c <= 90 else c
-        TOKEN_CHAR[c] = (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or (
-            c in b"!#$%&'*+-.^_`|~"
-        )
+        TOKEN_CHAR[c] = c in TOKEN_CHARS
         URL_CHAR[c] = (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or (
             c in b"-._~!$&'()*+,;=:@/?%"
         )

@@ -11,9 +11,9 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE
 from libc.string cimport memcmp, memcpy
 
-from http import HTTPStatus
-
 from pounce.errors import BadRequest, InvalidHeader
+from pounce.http_syntax import BAD_VALUE_BYTES, TOKEN_CHARS
+from pounce.status_lines import STATUS_LINES as _STATUS_LINES
 
 include "header_flags.pxi"
 
@@ -23,30 +23,25 @@ cdef unsigned char LOWER[256]
 
 
 cdef void _init_tables():
+    # The byte classes of pounce/http_syntax.py (their one definition) as tables.
     cdef int i
-    cdef bytes tchars = (b"!#$%&'*+-.^_`|~0123456789"
-                         b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    cdef bytes tchars = TOKEN_CHARS
+    cdef bytes bad_value = BAD_VALUE_BYTES
     for i in range(256):
         TCHAR[i] = 0
-        BAD_VALUE[i] = 1 if ((i < 0x20 and i != 0x09) or i == 0x7F) else 0
+        BAD_VALUE[i] = 0
         LOWER[i] = i + 32 if 65 <= i <= 90 else i
     for i in range(len(tchars)):
         TCHAR[<unsigned char>tchars[i]] = 1
+    for i in range(len(bad_value)):
+        BAD_VALUE[<unsigned char>bad_value[i]] = 1
 
 
 _init_tables()
 
 
-def _reason(int status):
-    try:
-        return HTTPStatus(status).phrase.encode("latin-1")
-    except ValueError:
-        return b""
-
-
-cdef tuple STATUS_LINES = tuple(
-    b"HTTP/1.1 %d %s\r\n" % (code, _reason(code)) for code in range(100, 600)
-)
+# The one table of pounce/status_lines.py, read once into a C-level name.
+cdef tuple STATUS_LINES = _STATUS_LINES
 
 
 cpdef bytes status_line(object status):
