@@ -29,6 +29,7 @@ import logging
 from typing import TYPE_CHECKING, Any, cast
 
 from pounce.asgi.limits import H2_REFUSE_CONNECTION, over_connection_limit
+from pounce.asgi.scope import http2_extensions
 from pounce.http2.constants import CONNECTION_HEADERS, PREFACE
 from pounce.http2.protocol import H2Protocol
 from pounce.state import ServerState
@@ -140,7 +141,7 @@ def try_h2c_upgrade(
     h2_scope["headers"] = [
         (n, v) for n, v in headers if n not in CONNECTION_HEADERS and n != b"http2-settings"
     ]
-    h2_scope["extensions"] = {"http.response.trailers": {}}
+    h2_scope["extensions"] = http2_extensions()
     # Validate the settings before anything is written (base64url SETTINGS payload).
     from pounce.http2.connection import H2Connection
     from pounce.http2.protocol import settings_from_state

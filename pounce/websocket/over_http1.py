@@ -13,15 +13,10 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from pounce._headers import build_response_head
+from pounce.asgi.scope import websocket_scope
 from pounce.http1.support import error_response
 from pounce.state import ServerState
-from pounce.websocket.session import (
-    WebSocketSession,
-    accept_token,
-    header_tokens,
-    valid_key,
-    websocket_scope,
-)
+from pounce.websocket.session import WebSocketSession, accept_token, header_tokens, valid_key
 
 if TYPE_CHECKING:
     from pounce.http1.protocol import H1Protocol

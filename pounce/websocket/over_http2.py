@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pounce.asgi.scope import websocket_scope
 from pounce.http2.connection import H2WebSocketRequest
 from pounce.http2.constants import CANCEL
-from pounce.websocket.session import WebSocketSession, websocket_scope
+from pounce.websocket.session import WebSocketSession
 
 if TYPE_CHECKING:
     from pounce.http2.protocol import H2Protocol, H2Stream
