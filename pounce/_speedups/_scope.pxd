@@ -17,7 +17,7 @@ cdef dict http_connection_scope(
 
 
 @cython.locals(scope=dict)
-cdef dict http_request_scope(
+cpdef dict http_request_scope(
     dict connection, object state, str http_version, bint forwarded, str method, str path,
     bytes raw_path, bytes query_string, list headers, dict lifespan_state, dict extensions
 )

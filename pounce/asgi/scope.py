@@ -16,11 +16,18 @@ scope through a C call.
 from __future__ import annotations
 
 import socket
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from wsproto.utilities import split_comma_header
 
+from pounce._compat import EXTENSION_IMPORT_ERRORS, USE_EXTENSIONS, import_compiled
 from pounce.state import ServerState
+
+try:
+    import cython  # type: ignore[import-untyped]  # Cython ships no type information
+except ImportError:  # a pure install without Cython: only ``cython.compiled`` is read
+    cython = SimpleNamespace(compiled=False)
 
 # scope["asgi"] of every HTTP/1.1, HTTP/2 and WebSocket scope.
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
@@ -175,3 +182,13 @@ def websocket_scope(http_scope: dict[str, Any], http_version: str) -> dict[str, 
     scope["subprotocols"] = protocols
     scope["extensions"] = {"websocket.http.response": {}}
     return scope
+
+
+if not cython.compiled:  # this file run as is (Cython drops the block from its compiled build)
+    if not TYPE_CHECKING and USE_EXTENSIONS:
+        # HTTP/2 builds each stream's scope with the compiled http_request_scope too (a copy
+        # and seven stores cost about 600 instructions more per request run as Python).
+        try:
+            http_request_scope = import_compiled("pounce._speedups._scope").http_request_scope
+        except ImportError as exc:
+            EXTENSION_IMPORT_ERRORS[__name__] = str(exc)
