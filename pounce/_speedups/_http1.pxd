@@ -11,6 +11,7 @@ from pounce._speedups._cycle cimport CompiledWriter, RequestResponseCycle
 from pounce._speedups._fields cimport immutable_fields
 from pounce._speedups._h1head cimport HeadScanner, split_target_fast
 from pounce._speedups._runner cimport _Runner
+from pounce._speedups._scope cimport http_connection_scope, http_request_scope
 
 cdef Py_ssize_t _BODY_HIGH_WATER
 cdef Py_ssize_t _BODY_LOW_WATER
@@ -86,8 +87,6 @@ cdef class H1Protocol(CompiledWriter):
     cdef bint _llhttp
     cdef long long _upgrade_body_left
     cdef HeadScanner _scanner
-    cdef str _root_path
-    cdef bytes _root_path_bytes
     cdef dict _lifespan_state
     cdef bint _access_log
     cdef double _keep_alive_timeout

@@ -56,7 +56,7 @@ from pounce.asgi.limits import (
     trailer_field_error,
 )
 from pounce.asgi.response import OUT_BATCH
-from pounce.asgi.scope import ASGI_VERSION, METHODS, describe_connection
+from pounce.asgi.scope import METHODS, describe_connection
 from pounce.asgi.tasks import start_task
 from pounce.errors import BadRequest
 from pounce.http1.h11_parser import H11Parser
@@ -95,6 +95,7 @@ if not cython.compiled:
     # The pure build. Compiled, these names come from the kernels _http1.pxd cimports (a
     # cimported name may not be assigned here: Cython drops this block).
     from pounce.asgi._cycle import CompiledWriter, RequestResponseCycle
+    from pounce.asgi.scope import http_connection_scope, http_request_scope
 
     _Runner: Any = None  # no runner without C: the pure build starts a task per request
     HeadScanner: Any = None  # no fast head scanner: the parser library reads every head
@@ -168,7 +169,6 @@ class H1Protocol(CompiledWriter):
         self.state = state
         self.loop = state.loop
         # Read once from the server state: none of these change while the server runs.
-        self._root_path, self._root_path_bytes = state.root_path, state.root_path_bytes
         self._lifespan_state = state.lifespan_state
         self._access_log = state.access_log
         self._keep_alive_timeout = state.keep_alive_timeout
@@ -279,23 +279,10 @@ class H1Protocol(CompiledWriter):
         self._plain_app = (
             state.app if state.on_request is None and not state.limit_concurrency else None
         )
-        # Each request's scope starts as a copy of this (a dict copy is cheaper than
-        # inserting the keys that never change on a connection).
-        self._scope_template = {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": None,
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": None,
-            "root_path": self._root_path,
-            "path": None,
-            "raw_path": None,
-            "query_string": None,
-            "headers": None,
-            "state": None,
-        }
+        # Each request's scope starts as a copy of this (http_version: 1.0 or 1.1 per request).
+        self._scope_template = http_connection_scope(
+            None, self.server, self.client, self.scheme, state.root_path
+        )
         if refuse:
             # Past --limit-connections. Which protocol the client speaks is not known yet on
             # cleartext; a 503 (with Retry-After) is what every HTTP/1.x client can read, and
@@ -527,25 +514,20 @@ class H1Protocol(CompiledWriter):
             raw_path, query = split_target(self._url)
             path = decode_path(raw_path)
         state = self.state
-        client = self.client
-        scheme = self.scheme
-        if self.proxy_trusted and (maybe_forwarded or self._read_forwarded):
-            client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]  # proxy_trusted implies a proxy
-        root_path = self._root_path
-        if root_path:
-            path = root_path + path
-            raw_path = self._root_path_bytes + raw_path
-        scope = self._scope_template.copy()
-        scope["http_version"] = version
-        if self.proxy_trusted:
-            scope["client"] = client
-            scope["scheme"] = scheme
-        scope["method"] = method
-        scope["path"] = path
-        scope["raw_path"] = raw_path
-        scope["query_string"] = query
-        scope["headers"] = headers
-        scope["state"] = self._lifespan_state.copy()
+        # A C call compiled (_speedups/_scope.pxd): no Python call per request.
+        scope = http_request_scope(
+            self._scope_template,
+            state,
+            version,
+            self.proxy_trusted and (maybe_forwarded or self._read_forwarded),
+            method,
+            path,
+            raw_path,
+            query,
+            headers,
+            self._lifespan_state,
+            None,
+        )
         more_body = content_length > 0 or (flags & REQ_CHUNKED) != 0
         if flags & REQ_HAS_UPGRADE and state.h2c_upgrade:
             if try_h2c_upgrade(self, scope, headers, more_body):

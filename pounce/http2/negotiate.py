@@ -30,6 +30,7 @@ import asyncio
 import logging
 from typing import Any
 
+from pounce.asgi.scope import http2_extensions
 from pounce.http1.handover import H1Handover
 from pounce.http2.connection import H2Connection
 from pounce.http2.constants import CONNECTION_HEADERS, PREFACE
@@ -110,7 +111,7 @@ def try_h2c_upgrade(
     h2_scope["headers"] = [
         (n, v) for n, v in headers if n not in CONNECTION_HEADERS and n != b"http2-settings"
     ]
-    h2_scope["extensions"] = {"http.response.trailers": {}}
+    h2_scope["extensions"] = http2_extensions()
     # Validate the settings before anything is written (base64url SETTINGS payload).
     if not H2Connection(settings_from_state(h1.state)).initiate_upgrade_connection(settings[0]):
         return False

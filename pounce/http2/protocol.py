@@ -60,7 +60,13 @@ from pounce.asgi.limits import (
     trailers_error,
 )
 from pounce.asgi.response import OUT_BATCH
-from pounce.asgi.scope import ASGI_VERSION, METHODS, describe_connection
+from pounce.asgi.scope import (
+    METHODS,
+    describe_connection,
+    http2_extensions,
+    http_connection_scope,
+    http_request_scope,
+)
 from pounce.errors import BadRequest
 from pounce.http2.connection import H2Connection
 from pounce.http2.constants import (
@@ -144,6 +150,7 @@ class H2Protocol(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
         self.proxy_trusted = False
+        self._scope_template: dict[str, Any] = {}  # its requests' shared keys (connection_made)
         self.deadline = 0.0
         self._idle_mark = 0.0  # the sweep time that marked this connection idle (state.py)
         # The header block in progress (its stream, as the core reports it) and its deadline.
@@ -186,6 +193,9 @@ class H2Protocol(asyncio.Protocol):
         state.connections.add(self)
         self.server, self.client, self.scheme, self.proxy_trusted = describe_connection(
             transport, state
+        )
+        self._scope_template = http_connection_scope(
+            "2", self.server, self.client, self.scheme, state.root_path
         )
         upgrade = self._upgrade
         if upgrade is None:
@@ -318,7 +328,6 @@ class H2Protocol(asyncio.Protocol):
         self._start_stream(event.stream_id, scope, more_body=not event.end_stream)
 
     def _build_scope(self, request: RequestReceived) -> dict[str, Any]:
-        state = self.state
         target = _targets.get(request.path)
         if target is None:
             target = _split(request.path)
@@ -332,31 +341,21 @@ class H2Protocol(asyncio.Protocol):
                     break
             else:
                 headers.insert(0, (b"host", authority))
-        client = self.client
-        scheme = self.scheme
-        if self.proxy_trusted:
-            client, scheme = state.proxy.apply(headers, client, scheme)  # type: ignore[union-attr]  # proxy_trusted implies a proxy
-        root_path = state.root_path
-        if root_path:
-            path = root_path + path
-            raw_path = state.root_path_bytes + raw_path
         method = request.method
-        return {
-            "type": "http",
-            "asgi": ASGI_VERSION,
-            "http_version": "2",
-            "server": self.server,
-            "client": client,
-            "scheme": scheme,
-            "method": METHODS.get(method) or method.decode("ascii"),
-            "root_path": root_path,
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "headers": headers,
-            "state": state.lifespan_state.copy(),
-            "extensions": {"http.response.trailers": {}},
-        }
+        state = self.state
+        return http_request_scope(
+            self._scope_template,
+            state,
+            None,
+            self.proxy_trusted,
+            METHODS.get(method) or method.decode("ascii"),
+            path,
+            raw_path,
+            query,
+            headers,
+            state.lifespan_state,
+            http2_extensions(),
+        )
 
     def _start_stream(self, stream_id: int, scope: dict[str, Any], more_body: bool) -> None:
         state = self.state

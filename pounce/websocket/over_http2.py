@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
+from pounce.asgi.scope import websocket_scope
 from pounce.http2.constants import CANCEL
 from pounce.http2.events import H2WebSocketRequest, RequestReceived
 from pounce.http2.stream import H2Stream, StreamConnection
 from pounce.state import ServerState
-from pounce.websocket.session import WebSocketSession, websocket_scope
+from pounce.websocket.session import WebSocketSession
 
 
 class H2WebSocketConnection(StreamConnection, Protocol):

@@ -49,7 +49,6 @@ from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError, split_comma_header
 
 from pounce.access_log import log_websocket
-from pounce.asgi.scope import ASGI_VERSION
 from pounce.errors import ClientDisconnected
 from pounce.state import ServerState
 from pounce.websocket import mask as ws_mask
@@ -122,18 +121,6 @@ def header_tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[s
         if key == name:
             tokens.extend(split_comma_header(value))
     return tokens
-
-
-def websocket_scope(http_scope: dict[str, Any], http_version: str) -> dict[str, Any]:
-    """The ASGI ``websocket`` scope, made from the ``http`` scope the carrier built."""
-    scope = {k: v for k, v in http_scope.items() if k not in ("method", "extensions")}
-    scope["type"] = "websocket"
-    scope["asgi"] = ASGI_VERSION
-    scope["http_version"] = http_version
-    scope["scheme"] = "wss" if http_scope["scheme"] in ("https", "wss") else "ws"
-    scope["subprotocols"] = header_tokens(http_scope["headers"], b"sec-websocket-protocol")
-    scope["extensions"] = {"websocket.http.response": {}}
-    return scope
 
 
 class BoundedPerMessageDeflate(PerMessageDeflate):

@@ -12,6 +12,7 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
+from pounce.asgi.scope import websocket_scope
 from pounce.config import Config
 from pounce.errors import ClientDisconnected
 from pounce.state import ServerState
@@ -21,7 +22,6 @@ from pounce.websocket.session import (
     WebSocketSession,
     accept_token,
     valid_key,
-    websocket_scope,
 )
 from tests.fakes import FakeCarrier, spin
 
