@@ -76,7 +76,8 @@ from pounce.http1.support import (
     error_response,
     httptools,
 )
-from pounce.http2.negotiate import PREFACE, switch_to_h2, try_h2c_upgrade
+from pounce.http2.constants import PREFACE
+from pounce.http2.negotiate import switch_to_h2, try_h2c_upgrade
 from pounce.websocket.over_http1 import forward_leftover, try_ws_upgrade
 
 try:

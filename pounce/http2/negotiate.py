@@ -26,29 +26,23 @@ cannot be told apart from a client: that is the risk ``--h2c-upgrade`` accepts.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from pounce.asgi.scope import http2_extensions
 from pounce.http1.handover import H1Handover
 from pounce.http2.connection import H2Connection
-from pounce.http2.constants import CONNECTION_HEADERS, PREFACE
+from pounce.http2.constants import CONNECTION_HEADERS
 from pounce.http2.protocol import H2Protocol, settings_from_state
 
-__all__ = ["PREFACE", "is_proxy_header", "switch_to_h2", "try_h2c_upgrade"]
+__all__ = ["is_proxy_header", "switch_to_h2", "try_h2c_upgrade"]
 
 logger = logging.getLogger("pounce.error")
 
 
-def _retire(h1: H1Handover) -> asyncio.Transport:
-    """Detach an HTTP/1.1 protocol (either twin) before HTTP/2 takes over its transport."""
-    return h1.detach()
-
-
 def switch_to_h2(h1: H1Handover, data: bytes) -> None:
     """Prior knowledge: ``data`` starts with the preface; HTTP/2 takes the connection."""
-    transport = _retire(h1)
+    transport = h1.detach()
     h2 = H2Protocol(h1.state)
     transport.set_protocol(h2)
     h2.connection_made(transport)
@@ -115,7 +109,7 @@ def try_h2c_upgrade(
     # Validate the settings before anything is written (base64url SETTINGS payload).
     if not H2Connection(settings_from_state(h1.state)).initiate_upgrade_connection(settings[0]):
         return False
-    transport = _retire(h1)
+    transport = h1.detach()
     h2 = H2Protocol(h1.state, upgrade=(settings[0], h2_scope))
     transport.set_protocol(h2)
     h2.connection_made(transport)
