@@ -21,7 +21,7 @@ cdef dict _disconnect()
 
 
 @cython.locals(as_dict=dict)
-cdef inline object _get(object message, str key, object default)
+cdef object _get(object message, str key, object default)
 
 
 cdef class _ReadyAwaitable:
