@@ -19,11 +19,17 @@ environment.
     python -m bench.callgrind --root /tmp/main-tree  # another checkout's pounce (built in place)
     python -m bench.callgrind --http2 -- --no-access-log
     POUNCE_H2_CORE=h2 python -m bench.callgrind --http2 -- --no-access-log
+    python -m bench.callgrind --app bench.apps.json_10k:app -- --no-access-log
+    python -m bench.callgrind --keep /tmp/cg -- --no-access-log  # keep callgrind.N.out
+
+With ``--keep DIR`` the callgrind outputs (``callgrind.N.out``) and pounce's stderr stay in
+DIR, for ``callgrind_annotate --inclusive=yes DIR/callgrind.10000.out``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shutil
@@ -97,7 +103,7 @@ def send_requests(port: int, count: int) -> None:
                 buf += chunk
 
 
-def send_h2_requests(port: int, count: int) -> None:
+def send_h2_requests(port: int, count: int, check_body: bool = True) -> None:
     """``count`` requests as streams 1, 3, 5, ... of one HTTP/2 connection (h2c with prior
     knowledge), each answered before the next is sent."""
     conn = h2.connection.H2Connection(
@@ -134,7 +140,7 @@ def send_h2_requests(port: int, count: int) -> None:
                 pending = conn.data_to_send()  # SETTINGS and PING acknowledgements
                 if pending:
                     sock.sendall(pending)
-            if status != b"200" or body != HELLO_BODY:
+            if status != b"200" or (check_body and body != HELLO_BODY):
                 raise SystemExit(f"unexpected response: {status!r} {body[:200]!r}")
 
 
@@ -144,6 +150,8 @@ def run(
     pounce_args: list[str],
     outdir: Path,
     send: Callable[[int, int], None],
+    *,
+    app: str = "bench.apps.hello:app",
 ) -> int:
     """Total instructions (Ir) of one pounce process that served ``requests`` requests."""
     port = free_port()
@@ -160,7 +168,7 @@ def run(
         sys.executable,
         "-m",
         "pounce",
-        "bench.apps.hello:app",
+        app,
         "--port",
         str(port),
         "--no-use-colors",
@@ -194,6 +202,10 @@ def main() -> None:
     parser.add_argument(
         "--http2", action="store_true", help="HTTP/2 (h2c prior knowledge) instead of HTTP/1.1"
     )
+    parser.add_argument(
+        "--app", default="bench.apps.hello:app", help="the ASGI app (module:attribute)"
+    )
+    parser.add_argument("--keep", type=Path, help="keep the callgrind outputs in this directory")
     parser.add_argument("pounce_args", nargs="*", help="after --: extra pounce options")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("taskset") is None:
@@ -201,11 +213,17 @@ def main() -> None:
     if args.requests <= args.baseline:
         raise SystemExit("--requests must be more than --baseline")
     os.sched_setaffinity(0, {1})  # the client on core 1, the server on core 0
+    hello = args.app == "bench.apps.hello:app"
+    send: Callable[[int, int], None] = send_requests
+    if args.http2:
+        send = functools.partial(send_h2_requests, check_body=hello)
     with tempfile.TemporaryDirectory(prefix="pounce-callgrind-") as tmp:
         outdir = Path(tmp)
-        send = send_h2_requests if args.http2 else send_requests
-        small = run(args.root, args.baseline, args.pounce_args, outdir, send)
-        large = run(args.root, args.requests, args.pounce_args, outdir, send)
+        if args.keep is not None:
+            outdir = args.keep
+            outdir.mkdir(parents=True, exist_ok=True)
+        small = run(args.root, args.baseline, args.pounce_args, outdir, send, app=args.app)
+        large = run(args.root, args.requests, args.pounce_args, outdir, send, app=args.app)
     per_request = (large - small) / (args.requests - args.baseline)
     # The environment variables that choose the server's twins (pounce/_compat.py,
     # pounce/http2/connection.py).
@@ -216,6 +234,7 @@ def main() -> None:
     ]
     print(
         f"root={args.root} {'http2' if args.http2 else 'http1.1'} {' '.join(chosen)} "
+        f"{'' if hello else 'app=' + args.app + ' '}"
         f"args={' '.join(args.pounce_args) or '-'}: "
         f"{per_request:,.0f} instructions per request "
         f"(Ir {small:,} for {args.baseline}, {large:,} for {args.requests})"

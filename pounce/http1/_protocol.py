@@ -614,7 +614,10 @@ class H1Protocol(CompiledWriter):
     # Running requests ---------------------------------------------------------------------
 
     def _run_next(self) -> None:
-        cycle, keep_alive, error = self.pipeline.pop(0)
+        # Not pipeline.pop(0): compiled, that is a Python method call (Cython makes only the
+        # last item's pop a C call) and it reallocates the list each time it empties.
+        cycle, keep_alive, error = self.pipeline[0]
+        del self.pipeline[0]
         if cycle is None:
             self._write_error_and_close(error[0], error[1])
             return
