@@ -35,6 +35,7 @@ import re
 from collections.abc import Iterable
 
 from .errors import ConfigError
+from .http_syntax import TOKEN_CHARS
 
 Header = tuple[bytes, bytes]
 Address = tuple[str, int]
@@ -58,7 +59,7 @@ _MAX_CACHED_HOST = 253  # longer than any DNS name or address: never trusted, ne
 
 # RFC 7239 §4: forwarded-pair = token "=" value; value = token / quoted-string (RFC 9110
 # §5.6.2, §5.6.4). OWS is tolerated around ";" as around "," (RFC 9110 §5.6.1).
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN = "[" + re.escape(TOKEN_CHARS.decode("ascii")) + "]+"
 _QUOTED = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
 _PAIR = re.compile(rf"[ \t]*({_TOKEN})=({_TOKEN}|{_QUOTED})[ \t]*")
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)

@@ -116,6 +116,17 @@ def http2_extensions() -> dict[str, Any]:
     return {"http.response.trailers": {}}
 
 
+def h2c_upgrade_scope(http1_scope: dict[str, Any], headers: list[Any]) -> dict[str, Any]:
+    """The scope of stream 1 after ``Upgrade: h2c`` (RFC 7540 §3.2): the upgraded HTTP/1.1
+    request, answered over HTTP/2. ``headers`` are the request's without the connection-specific
+    fields (RFC 9113 §8.2.2) and ``HTTP2-Settings``, which belonged to the HTTP/1.1 hop."""
+    scope = http1_scope.copy()
+    scope["http_version"] = "2"
+    scope["headers"] = headers
+    scope["extensions"] = http2_extensions()
+    return scope
+
+
 def http_request_scope(  # noqa: PLR0917  # positional: the compiled HTTP/1.1 calls it as a C function
     connection: dict[str, Any],
     state: ServerState,

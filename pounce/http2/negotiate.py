@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pounce.asgi.scope import http2_extensions
+from pounce.asgi.scope import h2c_upgrade_scope
 from pounce.http1.handover import H1Handover
 from pounce.http2.connection import H2Connection
 from pounce.http2.constants import CONNECTION_HEADERS
@@ -100,12 +100,10 @@ def try_h2c_upgrade(
             proxied.decode("latin-1"),
         )
         return False
-    h2_scope = dict(scope)
-    h2_scope["http_version"] = "2"
-    h2_scope["headers"] = [
-        (n, v) for n, v in headers if n not in CONNECTION_HEADERS and n != b"http2-settings"
-    ]
-    h2_scope["extensions"] = http2_extensions()
+    h2_scope = h2c_upgrade_scope(
+        scope,
+        [(n, v) for n, v in headers if n not in CONNECTION_HEADERS and n != b"http2-settings"],
+    )
     # Validate the settings before anything is written (base64url SETTINGS payload).
     if not H2Connection(settings_from_state(h1.state)).initiate_upgrade_connection(settings[0]):
         return False
