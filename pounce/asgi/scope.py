@@ -16,6 +16,7 @@ scope through a C call.
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +174,16 @@ def http_request_scope(  # noqa: PLR0917  # positional: the compiled HTTP/1.1 ca
     return scope
 
 
+def header_tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    """The comma-separated tokens of every field called ``name`` (RFC 9110 §5.3: fields of one
+    name combine as one comma-separated list)."""
+    tokens: list[str] = []
+    for key, value in headers:
+        if key == name:
+            tokens.extend(split_comma_header(value))
+    return tokens
+
+
 def websocket_scope(http_scope: dict[str, Any], http_version: str) -> dict[str, Any]:
     """The ``websocket`` scope of a handshake, made from the ``http`` scope its carrier built
     (an HTTP/1.1 GET with Upgrade, RFC 6455 §4.1, or an HTTP/2 extended CONNECT, RFC 8441 §4).
@@ -186,11 +197,7 @@ def websocket_scope(http_scope: dict[str, Any], http_version: str) -> dict[str, 
     scope["asgi"] = ASGI_VERSION
     scope["http_version"] = http_version
     scope["scheme"] = "wss" if http_scope["scheme"] in ("https", "wss") else "ws"
-    protocols: list[str] = []
-    for name, value in http_scope["headers"]:
-        if name == b"sec-websocket-protocol":
-            protocols.extend(split_comma_header(value))
-    scope["subprotocols"] = protocols
+    scope["subprotocols"] = header_tokens(http_scope["headers"], b"sec-websocket-protocol")
     scope["extensions"] = {"websocket.http.response": {}}
     return scope
 

@@ -13,11 +13,11 @@ import asyncio
 from typing import Any
 
 from pounce._headers import build_response_head
-from pounce.asgi.scope import websocket_scope
+from pounce.asgi.scope import header_tokens, websocket_scope
 from pounce.http1.handover import H1Handover
 from pounce.http1.support import error_response
 from pounce.state import ServerState
-from pounce.websocket.session import WebSocketSession, accept_token, header_tokens, valid_key
+from pounce.websocket.session import WebSocketSession, accept_token, valid_key
 
 
 def try_ws_upgrade(

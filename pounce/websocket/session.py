@@ -37,7 +37,7 @@ import hashlib
 import logging
 import zlib
 from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
 from time import perf_counter
 from typing import Any, Protocol
 
@@ -46,9 +46,10 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessag
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
 from wsproto.handshake import server_extensions_handshake
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError, split_comma_header
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from pounce.access_log import log_websocket
+from pounce.asgi.scope import header_tokens
 from pounce.errors import ClientDisconnected
 from pounce.state import ServerState
 from pounce.websocket import mask as ws_mask
@@ -112,15 +113,6 @@ def valid_key(key: bytes) -> bool:
         return len(base64.b64decode(key, validate=True)) == 16
     except ValueError:
         return False
-
-
-def header_tokens(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
-    """The comma-separated tokens of every field called ``name``."""
-    tokens: list[str] = []
-    for key, value in headers:
-        if key == name:
-            tokens.extend(split_comma_header(value))
-    return tokens
 
 
 class BoundedPerMessageDeflate(PerMessageDeflate):
