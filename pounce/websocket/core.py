@@ -29,6 +29,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from pounce.websocket import mask as ws_mask
 from pounce.websocket.frames import (
     TOO_BIG,
+    TOO_BIG_REASON,
     BytesMessage,
     Close,
     ConnectionClosed,
@@ -40,9 +41,6 @@ from pounce.websocket.frames import (
 )
 
 ws_mask.install()
-
-# The reason sent with 1009 (RFC 6455 §7.4.1), whichever limit was crossed.
-TOO_BIG_REASON = "Message too big"
 
 
 class BoundedPerMessageDeflate(PerMessageDeflate):
@@ -108,6 +106,49 @@ class BoundedPerMessageDeflate(PerMessageDeflate):
         return super().frame_inbound_complete(proto, fin)
 
 
+class SizeLimit(Extension):
+    """Not an extension on the wire: wsproto's hook on every frame header, used to fail a
+    message over ``max_size`` from its frames' lengths, before their payload is buffered
+    (RFC 6455 §10.4; 1009, §7.4.1), as the compiled core does. wsproto may parse a header again
+    when its masking key has not arrived: the count moves on when the frame is complete."""
+
+    name = "pounce-size-limit"
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._message = 0  # payload bytes of the message's earlier frames
+        self._frame_total = 0  # with this frame's
+        self._control = False
+
+    def enabled(self) -> bool:
+        return True
+
+    def offer(self) -> bool | str:  # never offered: the session negotiates deflate only
+        return False
+
+    def frame_inbound_header(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        payload_length: int,
+    ) -> CloseReason | RsvBits:
+        self._control = opcode.iscontrol()
+        if not self._control:
+            previous = self._message if opcode is Opcode.CONTINUATION else 0
+            self._frame_total = previous + payload_length
+            if self._frame_total > self.max_size:
+                return CloseReason.MESSAGE_TOO_BIG
+        return RsvBits(False, False, False)
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes | CloseReason | None:
+        if not self._control:
+            self._message = 0 if fin else self._frame_total
+        return None
+
+
 class WsprotoCore:
     """The frame core API (``frames.py``) over ``wsproto.Connection``."""
 
@@ -116,7 +157,6 @@ class WsprotoCore:
         self._extensions: list[Extension] = []
         self._conn: Connection | None = None
         self._parts: list[Any] = []  # the fragments of the message being received
-        self._size = 0  # its payload bytes so far
         self._text = False
         self._done = False  # a close frame or a failure came: nothing more is read
 
@@ -124,7 +164,8 @@ class WsprotoCore:
     def conn(self) -> Connection:
         conn = self._conn
         if conn is None:
-            conn = self._conn = Connection(ConnectionType.SERVER, extensions=self._extensions)
+            extensions = [SizeLimit(self.max_size), *self._extensions]
+            conn = self._conn = Connection(ConnectionType.SERVER, extensions=extensions)
         return conn
 
     @property
@@ -155,10 +196,7 @@ class WsprotoCore:
         for event in conn.events():
             tp = type(event)
             if tp is WsText or tp is WsBytes:
-                failure = self._on_data(event, out)  # type: ignore[arg-type]  # narrowed above
-                if failure is not None:
-                    out.append(failure)
-                    return out
+                self._on_data(event, out)  # type: ignore[arg-type]  # narrowed by type(event)
             elif tp is WsPing:
                 out.append(Ping(bytes(event.payload)))  # type: ignore[attr-defined]  # narrowed
             elif tp is WsPong:
@@ -178,23 +216,18 @@ class WsprotoCore:
                 return out
         return out
 
-    def _on_data(self, event: WsText | WsBytes, out: list[Event]) -> Failure | None:
-        data = event.data
+    def _on_data(self, event: WsText | WsBytes, out: list[Event]) -> None:
+        # The size was checked from the frame headers (SizeLimit) and, compressed, while
+        # inflating (BoundedPerMessageDeflate).
         if not self._parts:
             self._text = type(event) is WsText
-        self._parts.append(data)
-        # RFC 6455 §5.2: the limit counts payload bytes (UTF-8 bytes for text).
-        self._size += len(data.encode("utf-8")) if type(data) is str else len(data)
-        if self._size > self.max_size:
-            self._done = True
-            return Failure(TOO_BIG, TOO_BIG_REASON)  # RFC 6455 §7.4.1
+        self._parts.append(event.data)
         if event.message_finished:
-            parts, self._parts, self._size = self._parts, [], 0
+            parts, self._parts = self._parts, []
             if self._text:
                 out.append(TextMessage("".join(parts)))
             else:
                 out.append(BytesMessage(bytes(parts[0] if len(parts) == 1 else b"".join(parts))))
-        return None
 
     def _fail(self, hint: Any, text: str) -> list[Event]:  # pragma: no cover - see above
         self._done = True
@@ -207,9 +240,13 @@ class WsprotoCore:
         return self.conn.send(WsBytes(data=data))
 
     def send_ping(self, payload: bytes) -> bytes:
+        if self.conn.state is not ConnectionState.OPEN:
+            return b""  # RFC 6455 §5.5.1: nothing after a close frame
         return self.conn.send(WsPing(payload=payload))
 
     def send_pong(self, payload: bytes) -> bytes:
+        if self.conn.state is not ConnectionState.OPEN:
+            return b""  # RFC 6455 §5.5.1: nothing after a close frame
         return self.conn.send(WsPong(payload=payload))
 
     def send_close(self, code: int, reason: str) -> bytes:

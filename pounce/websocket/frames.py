@@ -20,7 +20,8 @@ The API (``FrameCore``):
   ``Close`` ends it too (RFC 6455 §5.5.1: nothing follows a close frame). After either,
   ``receive_data`` raises ``ConnectionClosed``.
 - ``send_message(data)``, ``send_ping(payload)``, ``send_pong(payload)``: frame bytes, one
-  buffer each, unmasked (RFC 6455 §5.1).
+  buffer each, unmasked (RFC 6455 §5.1); ``b""`` once a close frame was sent or received
+  (§5.5.1: nothing follows a close frame; a ping that arrives while ours is out gets no pong).
 - ``send_close(code, reason)``: the close frame (RFC 6455 §5.5.1), or ``b""`` once one was sent;
   ``close_sent`` tells which.
 """
@@ -34,6 +35,8 @@ from typing import Protocol
 PROTOCOL_ERROR = 1002
 INVALID_DATA = 1007  # a text message that is not UTF-8 (§8.1), a payload that does not inflate
 TOO_BIG = 1009
+# The reason sent with 1009, whichever limit was crossed (wire length or inflated size).
+TOO_BIG_REASON = "Message too big"
 
 
 class ConnectionClosed(Exception):
