@@ -13,7 +13,7 @@ recorded with ``record_selection`` as ``ws`` (``pounce --version``'s ``ws:`` lin
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage as WsBytes
@@ -26,6 +26,7 @@ from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opc
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from pounce._compat import USE_EXTENSIONS, record_selection
 from pounce.websocket import mask as ws_mask
 from pounce.websocket.frames import (
     TOO_BIG,
@@ -39,6 +40,7 @@ from pounce.websocket.frames import (
     Pong,
     TextMessage,
 )
+from pounce.websocket.frames import FrameCore as FrameCoreAPI
 
 ws_mask.install()
 
@@ -252,9 +254,42 @@ class WsprotoCore:
     def send_close(self, code: int, reason: str) -> bytes:
         if self.close_sent:
             return b""
+        if code == CloseReason.NO_STATUS_RCVD:
+            # No code received to echo (RFC 6455 §7.1.5): an empty close frame. wsproto sends
+            # one for the enum member only (a plain 1005 would go out as 1000).
+            return self.conn.send(CloseConnection(code=CloseReason.NO_STATUS_RCVD))
         return self.conn.send(CloseConnection(code=code, reason=reason))
 
 
-# The core in use (the compiled twin, pounce/_speedups/_ws.pyx, comes next).
 FrameCore: Any = WsprotoCore
+# Which core is in use: "compiled" (pounce/_speedups/_ws.pyx) whenever the speedups are, else
+# "wsproto" (this module).
 IMPLEMENTATION = "wsproto"
+
+_error: ImportError | None = None
+if not TYPE_CHECKING and USE_EXTENSIONS:
+    try:
+        from pounce._speedups._ws import FrameCore as CompiledFrameCore
+
+        FrameCore = CompiledFrameCore
+        IMPLEMENTATION = "compiled"
+    except ImportError as exc:
+        _error = exc
+record_selection("ws", __name__, _error)
+
+
+def open_core(max_size: int, offers: list[str]) -> tuple[FrameCoreAPI, bytes | None]:
+    """A core for a new session, and the permessage-deflate agreement (RFC 7692 §5) for the
+    client's ``offers`` (None: no extension). The compiled core declines deflate for now: a
+    session whose client offers it and that the wsproto core agrees to runs on the wsproto
+    core, so a deflate client keeps compression while the others get the compiled core."""
+    core: FrameCoreAPI = FrameCore(max_size)
+    if not offers:
+        return core, None
+    agreed = core.negotiate(offers)
+    if agreed is None and FrameCore is not WsprotoCore:
+        fallback = WsprotoCore(max_size)
+        agreed = fallback.negotiate(offers)
+        if agreed is not None:
+            return fallback, agreed
+    return core, agreed

@@ -45,7 +45,7 @@ from wsproto.utilities import split_comma_header
 from pounce.access_log import log_websocket
 from pounce.errors import ClientDisconnected
 from pounce.state import ServerState
-from pounce.websocket.core import FrameCore
+from pounce.websocket.core import open_core
 from pounce.websocket.frames import (
     BytesMessage,
     Close,
@@ -454,15 +454,13 @@ class WebSocketSession:
         subprotocol = message.get("subprotocol")
         if subprotocol is not None:
             headers.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
-        core = FrameCore(self.max_size)
+        offers: list[str] = []
         if self.deflate:
             offers = header_tokens(self.scope["headers"], b"sec-websocket-extensions")
-            if offers:
-                # RFC 7692 §5: agree on permessage-deflate and its window parameters (a core
-                # may decline: the session then runs without the extension).
-                agreed = core.negotiate(offers)
-                if agreed is not None:
-                    headers.append((b"sec-websocket-extensions", agreed))
+        # RFC 7692 §5: agree on permessage-deflate and its window parameters, or run without.
+        core, agreed = open_core(self.max_size, offers)
+        if agreed is not None:
+            headers.append((b"sec-websocket-extensions", agreed))
         for name, value in message.get("headers", ()):
             headers.append((bytes(name).lower(), bytes(value)))
         self.carrier.accept(headers)
