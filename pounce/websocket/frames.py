@@ -43,35 +43,35 @@ class ConnectionClosed(Exception):
     """``receive_data`` after a close frame or a failure: the core reads nothing more."""
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class TextMessage:
     """A complete text message (all its fragments, RFC 6455 §5.4), decoded from UTF-8."""
 
     data: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class BytesMessage:
     """A complete binary message (all its fragments, RFC 6455 §5.4)."""
 
     data: bytes
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Ping:
     """RFC 6455 §5.5.2: the session answers with a pong carrying the same payload."""
 
     payload: bytes
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Pong:
     """RFC 6455 §5.5.3."""
 
     payload: bytes
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Close:
     """The client's close frame (RFC 6455 §5.5.1); 1005 when it carried no code (§7.1.5)."""
 
@@ -79,7 +79,7 @@ class Close:
     reason: str
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Failure:
     """The client broke the protocol: fail the connection with ``code`` (RFC 6455 §7.1.7)."""
 
