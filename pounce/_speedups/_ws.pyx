@@ -367,6 +367,8 @@ cdef class FrameCore:
 
     def send_message(self, data):
         cdef bytes payload
+        if self._close_sent or self._close_received:
+            return b""  # §5.5.1: nothing after a close frame
         if isinstance(data, str):
             payload = (<str>data).encode("utf-8")
             return self._frame(OP_TEXT, <const unsigned char*>PyBytes_AS_STRING(payload),

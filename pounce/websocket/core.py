@@ -237,6 +237,8 @@ class WsprotoCore:
         return [Failure(int(code), text[:100] if code != 1002 else "")]
 
     def send_message(self, data: bytes | str) -> bytes:
+        if self.conn.state is not ConnectionState.OPEN:
+            return b""  # RFC 6455 §5.5.1: nothing after a close frame
         if isinstance(data, str):
             return self.conn.send(WsText(data=data))
         return self.conn.send(WsBytes(data=data))

@@ -188,6 +188,18 @@ def test_cores_build_the_same_frames(data: Any, ping: bytes, code: int, reason: 
     assert fast.close_sent and slow.close_sent
     assert fast.send_close(code, reason) == slow.send_close(code, reason) == b""
     assert fast.send_pong(ping) == slow.send_pong(ping) == b""
+    assert fast.send_message(data) == slow.send_message(data) == b""
+
+
+def test_nothing_is_sent_after_the_client_close() -> None:
+    close = frame(CLOSE, struct.pack("!H", 1000))
+    for core in (FrameCoreC(100), WsprotoCore(100)):
+        assert core.receive_data(close)[0].code == 1000
+        assert core.send_message("late") == core.send_ping(b"") == core.send_pong(b"") == b""
+        assert core.send_close(1000, "") == b"\x88\x02\x03\xe8"  # the echo (RFC 6455 §5.5.1)
+        assert core.close_sent
+        with pytest.raises(ConnectionClosed):
+            core.receive_data(b"")
 
 
 def test_compiled_core_declines_deflate() -> None:
