@@ -353,3 +353,42 @@ def test_denial_response_without_a_body_message() -> None:
         assert carrier.response == (500, [], b"")
 
     asyncio.run(main())
+
+
+def test_ping_after_our_close_gets_no_pong_and_the_close_completes() -> None:
+    """RFC 6455 §5.5.1: nothing follows our close frame; the wsproto core raised here."""
+
+    async def main() -> None:
+        session, carrier = await make()
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        await session.send({"type": "websocket.close", "code": 4001})
+        sent = len(carrier.out)
+        client = Connection(ConnectionType.CLIENT)
+        client.receive_data(bytes(carrier.out))
+        assert [e.code for e in client.events() if isinstance(e, CloseConnection)] == [4001]
+        # (a fresh client builds the frames: this one, closing, refuses to send a ping)
+        late = Connection(ConnectionType.CLIENT)
+        session.feed(late.send(Ping(payload=b"late")))
+        assert len(carrier.out) == sent and not carrier.finished  # no pong
+        session.feed(late.send(CloseConnection(code=4001)))
+        assert carrier.finished and session.status == CLOSED
+        assert len(carrier.out) == sent  # our close went first: the handshake is complete
+
+    asyncio.run(main())
+
+
+def test_close_without_a_code_is_echoed_without_one() -> None:
+    """RFC 6455 §5.5.1, §7.1.5: a close frame with no code is answered with an empty one and
+    the app sees 1005."""
+
+    async def main() -> None:
+        session, carrier = await make()
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        session.feed(b"\x88\x80\x01\x02\x03\x04")  # masked close frame, empty payload
+        assert bytes(carrier.out) == b"\x88\x00"
+        assert (await session.receive())["code"] == 1005
+        assert carrier.finished and session.status == CLOSED
+
+    asyncio.run(main())
