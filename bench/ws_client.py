@@ -6,7 +6,8 @@ Run by ``bench/ws_load.py`` pinned to the load core; it prints one line ``RESULT
 
 Each of ``--connections`` connections does the opening handshake (wsproto's ``H11Handshake``
 builds the request and checks the 101 answer, RFC 6455 §4.1), then keeps ``--window`` messages
-in flight: it writes ``--batch`` messages at a time, as one pre-built buffer of masked frames
+in flight (by default about 1 MiB, at most 256 messages: ``default_flow``): it writes
+``--batch`` messages at a time (a quarter of the window), as one pre-built buffer of masked frames
 (built once per run), and answers the echoes by reading only the frame headers of what comes
 back (server frames are not masked, RFC 6455 §5.1, so there is nothing to unmask): a data frame
 with FIN set ends one message. With ``--deflate`` the client offers permessage-deflate and sends
@@ -57,7 +58,22 @@ CLOSE_NORMAL = 1000
 MASK_KEY = b"\x37\xfa\x21\x3d"
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
 DRAIN_TIMEOUT_SECONDS = 10.0
+# The default window: about this many bytes in flight per connection, at most MAX_WINDOW
+# messages, refilled in BATCHES_PER_WINDOW writes. Large windows and batches make the client
+# cheaper per message (measured here against uvicorn, 64 B: 5.2 us of client CPU per message
+# with 64 in flight written 16 at a time, 2.6 us with 512 written 128 at a time), and 64 KiB
+# messages still stay at 1 MiB per connection.
+WINDOW_BYTES = 1 << 20
+MAX_WINDOW = 256
+BATCHES_PER_WINDOW = 4
 CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+def default_flow(size: int) -> tuple[int, int]:
+    """(messages in flight per connection, messages per write) for messages of ``size``."""
+    window = max(BATCHES_PER_WINDOW, min(MAX_WINDOW, WINDOW_BYTES // max(size, 1)))
+    window -= window % BATCHES_PER_WINDOW
+    return window, window // BATCHES_PER_WINDOW
 
 
 def payload_for(size: int) -> bytes:
@@ -308,6 +324,8 @@ class Result:
     deflate: bool
     # False when the client offered permessage-deflate and the server declined it.
     deflate_agreed: bool
+    window: int
+    batch: int
     # Without deflate: the echoed payload bytes equal messages x size (checked after draining).
     bytes_ok: bool | None
 
@@ -345,7 +363,7 @@ async def run(
         # (RFC 6455 §5.2), so there is nothing to measure.
         for conn in conns:
             conn.close()
-        return Result(0, 0.0, 0.0, 0.0, deflate=True, deflate_agreed=False, bytes_ok=None)
+        return Result(0, 0.0, 0.0, 0.0, True, False, window, batch, bytes_ok=None)
     for conn in conns:
         conn.start()
     await asyncio.sleep(warmup)
@@ -375,6 +393,8 @@ async def run(
         client_cpu=(c1 - c0) / seconds,
         deflate=deflate,
         deflate_agreed=all(agreed),
+        window=window,
+        batch=batch,
         bytes_ok=bytes_ok,
     )
 
@@ -386,11 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64, help="message size in bytes")
     parser.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
     parser.add_argument("-c", "--connections", type=int, default=4)
-    parser.add_argument("--window", type=int, default=64, help="messages in flight per connection")
-    parser.add_argument("--batch", type=int, default=16, help="messages per write")
+    parser.add_argument("--window", type=int, help="messages in flight per connection")
+    parser.add_argument("--batch", type=int, help="messages per write")
     parser.add_argument("-d", "--duration", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=0.5)
     args = parser.parse_args(argv)
+    window, batch = default_flow(args.size)
+    window, batch = args.window or window, args.batch or batch
     loop_factory: Callable[[], asyncio.AbstractEventLoop]
     try:
         import uvloop  # noqa: PLC0415  # optional: the plain asyncio loop costs more per read
@@ -402,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = loop.run_until_complete(
             run(args.host, args.port, size=args.size, deflate=args.deflate,
-                connections=args.connections, window=args.window, batch=args.batch,
+                connections=args.connections, window=window, batch=batch,
                 duration=args.duration, warmup=args.warmup)
         )  # fmt: skip
     except (OSError, ProtocolViolation, asyncio.TimeoutError) as exc:

@@ -26,6 +26,7 @@ from .loadgen import LOAD_CPU, LoadError
 from .procs import ServerProcess, ServerStartError, pinned, stopped_on_exit
 from .runner import REPO, start_server
 from .servers import WS_SERVERS, ServerSpec
+from .ws_client import default_flow
 
 APP = "bench.apps.ws_echo:app"
 BASELINE = "uvicorn"
@@ -57,8 +58,9 @@ CASES = {c.name: c for c in (Case(s, d) for d in (False, True) for s in SIZES)}
 @dataclass(frozen=True)
 class Client:
     connections: int
-    window: int
-    batch: int
+    # None: the client's default for the message size (ws_client.default_flow).
+    window: int | None
+    batch: int | None
     duration: float
     warmup: float
 
@@ -78,8 +80,9 @@ class Measurement:
 def run_client(port: int, case: Case, client: Client, raw: Path) -> dict[str, object]:
     argv = pinned(LOAD_CPU, [
         sys.executable, "-m", "bench.ws_client", "--port", str(port), "--size", str(case.size),
-        "-c", str(client.connections), "--window", str(client.window),
-        "--batch", str(client.batch), "-d", str(client.duration), "--warmup", str(client.warmup),
+        "-c", str(client.connections), "-d", str(client.duration), "--warmup", str(client.warmup),
+        *(["--window", str(client.window)] if client.window else []),
+        *(["--batch", str(client.batch)] if client.batch else []),
         *(["--deflate"] if case.deflate else []),
     ])  # fmt: skip
     timeout = client.warmup + client.duration + CLIENT_SLACK_SECONDS
@@ -166,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-d", "--duration", type=float, default=5.0, help="measured seconds per run")
     p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
     p.add_argument("-c", "--connections", type=int, default=4)
-    p.add_argument("--window", type=int, default=64, help="messages in flight per connection")
-    p.add_argument("--batch", type=int, default=16, help="messages per write")
+    p.add_argument("--window", type=int, help="messages in flight per connection")
+    p.add_argument("--batch", type=int, help="messages per write")
     args = p.parse_args(argv)
     servers = [n.strip() for n in args.servers.split(",") if n.strip()]
     case_names = [n.strip() for n in args.cases.split(",") if n.strip()]
@@ -175,9 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown += [n for n in case_names if n not in CASES]
     if unknown:
         p.error("unknown: " + ", ".join(unknown))
-    if args.window % args.batch:
-        p.error("--window must be a multiple of --batch")
     cases = [CASES[n] for n in case_names]
+    flows: dict[str, tuple[int, int]] = {}
+    for case in cases:
+        window, batch = default_flow(case.size)
+        flows[case.size_label] = (args.window or window, args.batch or batch)
+    bad = [f"{label} {w}/{b}" for label, (w, b) in flows.items() if w % b]
+    if bad:
+        p.error("the window must be a multiple of the batch: " + ", ".join(bad))
     client = Client(args.connections, args.window, args.batch, args.duration, args.warmup)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = OUT_ROOT / stamp
@@ -195,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
                         what = "declined permessage-deflate" if m.declined else f"FAILED: {m.error}"
                     print(f"[round {round_no}/{args.rounds}] {case.name:<13} {name:<16} {what}",
                           flush=True)  # fmt: skip
+    flow_text = ", ".join(f"{label} {w}/{b}" for label, (w, b) in flows.items())
     (out / "results.json").write_text(json.dumps([asdict(m) for m in results], indent=1))
     print(
         f"\nWebSocket echo, messages/s: median of {args.rounds} round(s), {args.duration:g} s"
-        f" each after {args.warmup:g} s warm-up; {args.connections} connections x {args.window}"
-        f" in flight, {args.batch} per write; servers on core 0, client on core 1;"
-        f" (ratio against {BASELINE})\n"
+        f" each after {args.warmup:g} s warm-up; {args.connections} connections, messages in"
+        f" flight / per write: {flow_text}; servers on core 0, client on core 1;"
+        f" ratio against {BASELINE}\n"
     )
     print(table(results, servers, cases))
     return 0

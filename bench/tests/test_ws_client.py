@@ -16,10 +16,13 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.extensions import Extension, PerMessageDeflate
 
 from bench.ws_client import (
+    BATCHES_PER_WINDOW,
+    WINDOW_BYTES,
     FrameCounter,
     ProtocolViolation,
     client_frame,
     close_frame,
+    default_flow,
     message_frame,
     payload_for,
     run,
@@ -124,6 +127,15 @@ def test_counter_refuses_masked_frames_and_records_a_close() -> None:
     wire = conn.send(TextMessage("a")) + conn.send(CloseConnection(code=1011))
     assert counter.feed(wire) == 1
     assert counter.close_code == 1011
+
+
+@pytest.mark.parametrize("size", [0, 64, 4096, 65536, 1 << 20, 1 << 24])
+def test_default_window_is_whole_batches_within_its_byte_budget(size: int) -> None:
+    window, batch = default_flow(size)
+    assert batch >= 1
+    assert window % batch == 0
+    # Within the byte budget, except that a window always holds BATCHES_PER_WINDOW messages.
+    assert window * size <= WINDOW_BYTES or window == BATCHES_PER_WINDOW
 
 
 @pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
