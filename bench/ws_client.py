@@ -35,6 +35,8 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import ProtocolError
 
+from .procs import cpu_seconds
+
 # RFC 6455 §5.2: frame header bits and opcodes.
 FIN = 0x80
 RSV1 = 0x40  # RFC 7692 §6: set on the first frame of a compressed message
@@ -321,6 +323,9 @@ class Result:
     # Share of one core this client used while measuring: near 1.0 means the client, not the
     # server, may have been the limit.
     client_cpu: float
+    # The same for the server's process tree (with --server-pid): well below 1.0 means the
+    # server was starved by other jobs on its core, or the client could not keep it busy.
+    server_cpu: float | None
     deflate: bool
     # False when the client offered permessage-deflate and the server declined it.
     deflate_agreed: bool
@@ -337,7 +342,7 @@ def _cpu_seconds() -> float:
 
 async def run(
     host: str, port: int, *, size: int, deflate: bool, connections: int, window: int,
-    batch: int, duration: float, warmup: float,
+    batch: int, duration: float, warmup: float, server_pid: int | None = None,
 ) -> Result:  # fmt: skip
     """Open the connections, load them for ``warmup`` + ``duration`` seconds, count the echoes
     of the measured part, then drain, check and close."""
@@ -363,13 +368,15 @@ async def run(
         # (RFC 6455 §5.2), so there is nothing to measure.
         for conn in conns:
             conn.close()
-        return Result(0, 0.0, 0.0, 0.0, True, False, window, batch, bytes_ok=None)
+        return Result(0, 0.0, 0.0, 0.0, None, True, False, window, batch, bytes_ok=None)
     for conn in conns:
         conn.start()
     await asyncio.sleep(warmup)
+    s0 = cpu_seconds(server_pid) if server_pid else 0.0
     m0, c0, t0 = totals.messages, _cpu_seconds(), time.monotonic()
     await asyncio.sleep(duration)
     m1, c1, t1 = totals.messages, _cpu_seconds(), time.monotonic()
+    s1 = cpu_seconds(server_pid) if server_pid else 0.0
     totals.sending = False
     for conn in conns:
         conn.stop_sending()
@@ -391,6 +398,7 @@ async def run(
         seconds=seconds,
         messages_per_s=(m1 - m0) / seconds,
         client_cpu=(c1 - c0) / seconds,
+        server_cpu=(s1 - s0) / seconds if server_pid else None,
         deflate=deflate,
         deflate_agreed=all(agreed),
         window=window,
@@ -410,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, help="messages per write")
     parser.add_argument("-d", "--duration", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--server-pid", type=int, help="also report this process tree's CPU")
     args = parser.parse_args(argv)
     window, batch = default_flow(args.size)
     window, batch = args.window or window, args.batch or batch
@@ -425,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         result = loop.run_until_complete(
             run(args.host, args.port, size=args.size, deflate=args.deflate,
                 connections=args.connections, window=window, batch=batch,
-                duration=args.duration, warmup=args.warmup)
+                duration=args.duration, warmup=args.warmup, server_pid=args.server_pid)
         )  # fmt: skip
     except (OSError, ProtocolViolation, asyncio.TimeoutError) as exc:
         # One line for ws_load's table; OSError covers ConnectionError (a lost connection).

@@ -19,6 +19,7 @@ import json
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from .loadgen import LOAD_CPU, LoadError
 from .procs import ServerProcess, ServerStartError, pinned, stopped_on_exit
 from .runner import REPO, start_server
 from .servers import WS_SERVERS, ServerSpec
-from .ws_client import default_flow
+from .ws_client import Result, default_flow
 
 APP = "bench.apps.ws_echo:app"
 BASELINE = "uvicorn"
@@ -72,14 +73,23 @@ class Measurement:
     round: int
     messages_per_s: float | None = None
     client_cpu: float | None = None
+    server_cpu: float | None = None
     # The client offered permessage-deflate and the server declined it (granian does).
     declined: bool = False
     error: str | None = None
 
+    @property
+    def per_server_cpu_second(self) -> float | None:
+        """Messages per second of server CPU: on a busy machine, far steadier than messages/s."""
+        if self.messages_per_s is None or not self.server_cpu:
+            return None
+        return self.messages_per_s / self.server_cpu
 
-def run_client(port: int, case: Case, client: Client, raw: Path) -> dict[str, object]:
+
+def run_client(server: ServerProcess, case: Case, client: Client, raw: Path) -> Result:
     argv = pinned(LOAD_CPU, [
-        sys.executable, "-m", "bench.ws_client", "--port", str(port), "--size", str(case.size),
+        sys.executable, "-m", "bench.ws_client", "--port", str(server.port),
+        "--server-pid", str(server.pid), "--size", str(case.size),
         "-c", str(client.connections), "-d", str(client.duration), "--warmup", str(client.warmup),
         *(["--window", str(client.window)] if client.window else []),
         *(["--batch", str(client.batch)] if client.batch else []),
@@ -96,8 +106,7 @@ def run_client(port: int, case: Case, client: Client, raw: Path) -> dict[str, ob
     raw.write_text(f"$ {' '.join(argv)}\n{done.stdout}{done.stderr}")
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            result: dict[str, object] = json.loads(line[len("RESULT ") :])
-            return result
+            return Result(**json.loads(line[len("RESULT ") :]))
         if line.startswith("ERROR "):
             raise LoadError(f"ws_client: {line[len('ERROR ') :]} ({raw})")
     tail = "\n".join(done.stderr.splitlines()[-5:])
@@ -109,7 +118,7 @@ def measure(spec: ServerSpec, case: Case, round_no: int, client: Client, out: Pa
     server: ServerProcess | None = None
     try:
         server = start_server(spec, APP, out / "logs" / f"{label}.log")
-        result = run_client(server.port, case, client, out / "raw" / f"{label}.txt")
+        result = run_client(server, case, client, out / "raw" / f"{label}.txt")
         if server.proc.poll() is not None:
             raise ServerStartError(f"{spec.name} exited during the load; log {server.log_path}")
     except (ServerStartError, LoadError, OSError) as exc:
@@ -117,47 +126,56 @@ def measure(spec: ServerSpec, case: Case, round_no: int, client: Client, out: Pa
     finally:
         if server is not None:
             server.stop()
-    if case.deflate and not result["deflate_agreed"]:
+    if case.deflate and not result.deflate_agreed:
         return Measurement(spec.name, case.name, round_no, declined=True)
-    if result["bytes_ok"] is False:
+    if result.bytes_ok is False:
         return Measurement(spec.name, case.name, round_no, error="echoed bytes != messages x size")
     return Measurement(
         spec.name, case.name, round_no,
-        messages_per_s=float(result["messages_per_s"]),  # type: ignore[arg-type]
-        client_cpu=float(result["client_cpu"]),  # type: ignore[arg-type]
+        messages_per_s=result.messages_per_s,
+        client_cpu=result.client_cpu,
+        server_cpu=result.server_cpu,
     )  # fmt: skip
 
 
-def table(results: list[Measurement], servers: list[str], cases: list[Case]) -> str:
-    """Median messages/s per case and server, the ratio to uvicorn, and the client's CPU."""
+def table(
+    results: list[Measurement],
+    servers: list[str],
+    cases: list[Case],
+    value: Callable[[Measurement], float | None],
+) -> str:
+    """The median of ``value`` per case and server with its ratio to uvicorn; then the highest
+    client CPU share (near 100 %: the client may be the limit) and the lowest server CPU share
+    (well below 100 %: a server was starved or not kept busy) over the case's runs."""
     lines = [
-        "| case | " + " | ".join(servers) + " | client CPU (max) |",
-        "|---|" + "--:|" * (len(servers) + 1),
+        "| case | " + " | ".join(servers) + " | client CPU (max) | server CPU (min) |",
+        "|---|" + "--:|" * (len(servers) + 2),
     ]
     for case in cases:
         here = [m for m in results if m.case == case.name]
         medians: dict[str, float] = {}
         for name in servers:
-            rates = [m.messages_per_s for m in here if m.server == name and m.messages_per_s]
-            if rates:
-                medians[name] = statistics.median(rates)
+            values = [v for m in here if m.server == name and (v := value(m)) is not None]
+            if values:
+                medians[name] = statistics.median(values)
         cells = []
         for name in servers:
-            mine = [m for m in here if m.server == name]
             if name in medians:
                 cell = f"{medians[name]:,.0f}"
                 if name != BASELINE and BASELINE in medians:
                     cell += f" ({medians[name] / medians[BASELINE]:.2f}x)"
-            elif any(m.declined for m in mine):
+            elif any(m.declined for m in here if m.server == name):
                 cell = "declined"
             else:
                 cell = "FAILED"
             cells.append(cell)
-        cpus = [m.client_cpu for m in here if m.client_cpu is not None]
-        cpu = f"{max(cpus):.0%}" if cpus else "-"
-        if cpus and max(cpus) > CLIENT_CPU_LIMIT:
-            cpu += " (client-bound?)"
-        lines.append(f"| {case.name} | " + " | ".join(cells) + f" | {cpu} |")
+        clients = [m.client_cpu for m in here if m.client_cpu is not None]
+        client = f"{max(clients):.0%}" if clients else "-"
+        if clients and max(clients) > CLIENT_CPU_LIMIT:
+            client += " (client-bound?)"
+        server_shares = [m.server_cpu for m in here if m.server_cpu is not None]
+        server = f"{min(server_shares):.0%}" if server_shares else "-"
+        lines.append(f"| {case.name} | " + " | ".join(cells) + f" | {client} | {server} |")
     return "\n".join(lines)
 
 
@@ -211,7 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         f" flight / per write: {flow_text}; servers on core 0, client on core 1;"
         f" ratio against {BASELINE}\n"
     )
-    print(table(results, servers, cases))
+    print("Messages/s:\n")
+    print(table(results, servers, cases, lambda m: m.messages_per_s))
+    print("\nMessages per second of server CPU (the steadier column on a busy machine):\n")
+    print(table(results, servers, cases, lambda m: m.per_server_cpu_second))
     return 0
 
 
