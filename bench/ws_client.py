@@ -14,6 +14,8 @@ with FIN set ends one message. With ``--deflate`` the client offers permessage-d
 every message compressed on its own (RFC 7692 §7.2.1, no context takeover, which it offers as
 ``client_no_context_takeover``); the server's compressed echoes are counted by their FIN bits,
 never inflated. Without it, the echoed payload bytes are also checked to be messages x size.
+Pings are skipped, not answered: runs must end before a server's ping timeout (uvicorn and
+pounce: 20 s interval + 20 s timeout).
 """
 
 from __future__ import annotations
