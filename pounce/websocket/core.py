@@ -23,11 +23,11 @@ from wsproto.events import Pong as WsPong
 from wsproto.events import TextMessage as WsText
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
-from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from pounce._compat import USE_EXTENSIONS, record_selection
 from pounce.websocket import mask as ws_mask
+from pounce.websocket.deflate import agree
 from pounce.websocket.frames import (
     TOO_BIG,
     TOO_BIG_REASON,
@@ -53,6 +53,7 @@ class BoundedPerMessageDeflate(PerMessageDeflate):
       of a compressed frame whole, so a 1 MB frame of zeros became 1 GiB in memory before the
       session's size check saw it; now inflating stops one byte past the limit and the
       connection fails with 1009 (§7.4.1).
+    - The bytes that the §7.2.2 tail (inflated with the message's last piece) adds count too.
     - A control frame between the fragments of a compressed message (allowed: RFC 6455 §5.4)
       no longer ends the message's compressed state: wsproto reset it after the control frame,
       read the next continuation frame as uncompressed and failed the connection (1007 on
@@ -103,9 +104,14 @@ class BoundedPerMessageDeflate(PerMessageDeflate):
     ) -> bytes | CloseReason | None:
         if not self._inbound_is_compressible:
             return None  # a control frame: the message in progress (if any) goes on
-        if fin:
-            self._inflated = 0
-        return super().frame_inbound_complete(proto, fin)
+        if not fin:
+            return None
+        inflated, self._inflated = self._inflated, 0
+        # Appends the tail (RFC 7692 §7.2.2); at most a few KiB come out of 4 bytes.
+        tail = super().frame_inbound_complete(proto, fin)
+        if isinstance(tail, bytes) and inflated + len(tail) > self.max_size:
+            return CloseReason.MESSAGE_TOO_BIG
+        return tail
 
 
 class SizeLimit(Extension):
@@ -177,7 +183,7 @@ class WsprotoCore:
     def negotiate(self, offers: list[str]) -> bytes | None:
         deflate = BoundedPerMessageDeflate(self.max_size)
         # RFC 7692 §5: agree on permessage-deflate and its window parameters.
-        agreed = server_extensions_handshake(offers, [deflate])
+        agreed = agree(offers, deflate)
         if agreed is not None:
             self._extensions.append(deflate)
         return agreed
