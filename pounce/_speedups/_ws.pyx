@@ -11,8 +11,13 @@ reader (RFC 6455 §5), the twin of ``pounce/websocket/core.py``'s wsproto-backed
   with CPython's UTF-8 decoder (``codecs``' incremental one for fragments), as wsproto does.
 - Control frames (§5.5): at most 125 bytes, not fragmented, allowed between fragments; close
   codes (§7.4): a code that may not be sent is 1002, a reason that is not UTF-8 1007.
-- RSV bits: no extension is negotiated here (§5.2: a set bit without one is 1002); the core
-  declines permessage-deflate (RFC 7692), so the session runs without it.
+- permessage-deflate (RFC 7692): agreed as the wsproto twin agrees (``deflate.agree``, wsproto's
+  offer parser), then done here on zlib's objects: RSV1 on a message's first frame only (§6.1;
+  a set RSV bit that no agreement defines is 1002, RFC 6455 §5.2), each piece inflated as it
+  arrives and bounded by ``max_size`` (one byte past it is 1009, RFC 6455 §10.4), the tail
+  appended to the last piece (§7.2.2), a payload that does not inflate 1007 (as wsproto), and
+  the window bits and context takeover of the agreement (§7.1). A message sent is compressed
+  whole, the tail stripped (§7.2.1), RSV1 set, in one buffer.
 - The rules and their order follow wsproto's reader, so the twins fail the same frame with the
   same code (``tests/unit/test_ws_differential.py``).
 - Frames sent are built in one buffer each and are not masked (§5.1).
@@ -24,6 +29,12 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 from codecs import getincrementaldecoder
+from zlib import DEFLATED, Z_DEFAULT_COMPRESSION, Z_SYNC_FLUSH, compressobj, decompressobj
+from zlib import error as ZlibError
+
+from wsproto.extensions import PerMessageDeflate
+
+from pounce.websocket.deflate import TAIL, TAIL_SIZE, agree
 
 from pounce.websocket.frames import (
     INVALID_DATA,
@@ -47,6 +58,12 @@ cdef enum:
     OP_CLOSE = 0x8
     OP_PING = 0x9
     OP_PONG = 0xA
+
+# RFC 6455 §5.2: the RSV bits of a frame's first byte; RFC 7692 §6: RSV1 marks a compressed
+# message ("Per-Message Compressed" bit).
+cdef enum:
+    RSV1 = 0x40
+    RSV_ALL = 0x70
 
 # RFC 6455 §5.2: payload lengths up to this fit the 7-bit field; 126 and 127 announce 2 and 8
 # bytes of length. §5.5: a control frame carries at most MAX_CONTROL bytes.
@@ -116,6 +133,16 @@ cdef class FrameCore:
     cdef bytearray _bytes  # binary pieces, unmasked
     cdef list _text  # text pieces, decoded
     cdef object _decoder
+    # permessage-deflate (RFC 7692), when agreed.
+    cdef bint _deflate
+    cdef int _client_bits  # client_max_window_bits: the window we inflate with (§7.1.2.2)
+    cdef int _server_bits  # server_max_window_bits: the window we compress with (§7.1.2.1)
+    cdef bint _client_no_takeover  # a fresh inflater per message (§7.1.1.2)
+    cdef bint _server_no_takeover  # a fresh compressor per message (§7.1.1.1)
+    cdef bint _compressed  # the message being received is compressed (RSV1 on its first frame)
+    cdef Py_ssize_t _inflated  # bytes inflated so far of that message
+    cdef object _decompressor
+    cdef object _compressor
 
     def __init__(self, Py_ssize_t max_size):
         self.max_size = max_size
@@ -128,9 +155,16 @@ cdef class FrameCore:
         return self._close_sent
 
     def negotiate(self, offers):
-        # permessage-deflate (RFC 7692) is not implemented here yet: decline every offer
-        # (RFC 6455 §9.1: the server answers without the extension, the client goes on without).
-        return None
+        # RFC 7692 §5: the twin's agreement (wsproto's parser), its parameters read back.
+        extension = PerMessageDeflate()
+        agreed = agree(offers, extension)
+        if agreed is not None:
+            self._deflate = True
+            self._client_bits = extension.client_max_window_bits
+            self._server_bits = extension.server_max_window_bits
+            self._client_no_takeover = extension.client_no_context_takeover
+            self._server_no_takeover = extension.server_no_context_takeover
+        return agreed
 
     # Receiving ---------------------------------------------------------------------------
 
@@ -218,8 +252,10 @@ cdef class FrameCore:
                     if total > <uint64_t>self.max_size:
                         self._fail(out, TOO_BIG, TOO_BIG_REASON)
                         break
-                if b0 & 0x70:
-                    # §5.2: RSV1-3 must be 0 unless an extension defines them (none here).
+                if b0 & (RSV_ALL ^ RSV1 if self._deflate and OP_TEXT <= opcode <= OP_BINARY
+                         else RSV_ALL):
+                    # §5.2: RSV1-3 must be 0 unless an extension defines them; RFC 7692 §6.1:
+                    # RSV1 on the first frame of a message only, not continuation or control.
                     self._fail(out, PROTOCOL_ERROR, "reserved bit set")
                     break
                 if not (b1 & 0x80):
@@ -237,6 +273,10 @@ cdef class FrameCore:
                 self._left = length
                 if opcode < OP_CLOSE:
                     self._message_size = 0 if fin else total
+                    if not self._message:
+                        # RFC 7692 §6.1: the first frame's RSV1 covers the whole message,
+                        # whatever control frames come between its fragments.
+                        self._compressed = (b0 & RSV1) != 0
             if self._opcode >= OP_CLOSE:
                 # A control frame is read whole (§5.5: at most 125 bytes).
                 if <uint64_t>(n - pos) < self._left:
@@ -287,6 +327,7 @@ cdef class FrameCore:
     cdef int _data(self, const unsigned char* p, Py_ssize_t n, list out) except -1:
         """A piece of a data frame's payload: n bytes, maybe all that remains of it."""
         cdef int opcode = self._opcode
+        cdef bint misplaced = False  # a new message inside one (§5.4)
         if not self._started:
             # §5.4: a message is one TEXT or BINARY frame and CONTINUATION frames up to FIN.
             self._started = True
@@ -295,17 +336,27 @@ cdef class FrameCore:
                     self._fail(out, PROTOCOL_ERROR, "continuation frame without a message")
                     return 0
             elif self._message:
-                self._fail(out, PROTOCOL_ERROR, "new message before the last one ended")
-                return 0
+                misplaced = True
             else:
                 self._message = opcode
         self._left -= n
         cdef bint finished = self._fin and self._left == 0
         cdef Py_ssize_t size
-        cdef bytes chunk
+        cdef object chunk
         cdef int offset = self._key_offset
         self._key_offset = (offset + <int>(n & 3)) & 3
-        if self._message == OP_BINARY:
+        if self._compressed:
+            # The message's inflater takes the piece before the message rule is checked, as in
+            # wsproto (its extension runs before its message decoder): the same code first.
+            chunk = self._inflate(p, n, offset, self._fin and self._left == 0, out)
+            if chunk is None:
+                return 0
+        if misplaced:
+            self._fail(out, PROTOCOL_ERROR, "new message before the last one ended")
+            return 0
+        if self._compressed:
+            self._add(<bytes>chunk, finished, out)
+        elif self._message == OP_BINARY:
             if finished and not self._pieces:
                 chunk = PyBytes_FromStringAndSize(NULL, n)
                 unmask_copy(<unsigned char*>PyBytes_AS_STRING(chunk), p, n, self._key, offset)
@@ -322,31 +373,80 @@ cdef class FrameCore:
         else:
             chunk = PyBytes_FromStringAndSize(NULL, n)
             unmask_copy(<unsigned char*>PyBytes_AS_STRING(chunk), p, n, self._key, offset)
-            try:
-                if finished and not self._pieces:
-                    out.append(TextMessage(chunk.decode("utf-8")))
-                else:
-                    # §8.1: validated as it arrives, failing at the first bad byte.
-                    if self._decoder is None:
-                        self._decoder = _Utf8Decoder()
-                    self._text.append(self._decoder.decode(chunk, finished))
-                    self._pieces = True
-                    if finished:
-                        out.append(TextMessage("".join(self._text)))
-                        self._text = []
-                        self._decoder = None
-            except UnicodeDecodeError:
-                self._fail(out, INVALID_DATA, "text message is not UTF-8")  # §8.1
-                return 0
+            self._add(<bytes>chunk, finished, out)
         if finished:
             self._message = 0
             self._pieces = False
         return 0
 
+    cdef object _inflate(self, const unsigned char* p, Py_ssize_t n, int offset, bint last,
+                         list out):
+        """A piece of a compressed message (RFC 7692 §6.2), unmasked and inflated, and with its
+        last piece what the tail gives (§7.2.2); None once the connection failed."""
+        cdef bytes chunk = PyBytes_FromStringAndSize(NULL, n)
+        unmask_copy(<unsigned char*>PyBytes_AS_STRING(chunk), p, n, self._key, offset)
+        if self._decompressor is None:
+            # §7.1.2.2: the client compresses with at most client_max_window_bits (raw deflate).
+            self._decompressor = decompressobj(-self._client_bits)
+        try:
+            # RFC 6455 §10.4: at most one byte past max_size is inflated, then 1009 (§7.4.1).
+            chunk = self._decompressor.decompress(chunk, self.max_size - self._inflated + 1)
+            self._inflated += PyBytes_GET_SIZE(chunk)
+            if self._inflated > self.max_size:
+                self._fail(out, TOO_BIG, TOO_BIG_REASON)
+                return None
+            if last:
+                tail = self._decompressor.decompress(TAIL) + self._decompressor.flush()
+                if tail:
+                    self._inflated += PyBytes_GET_SIZE(tail)
+                    if self._inflated > self.max_size:
+                        self._fail(out, TOO_BIG, TOO_BIG_REASON)
+                        return None
+                    chunk += tail
+        except ZlibError:
+            # Not a deflate stream: 1007, as wsproto (its INVALID_FRAME_PAYLOAD_DATA).
+            self._fail(out, INVALID_DATA, "compressed payload does not inflate")
+            return None
+        if last:
+            self._inflated = 0
+            if self._client_no_takeover:
+                self._decompressor = None  # §7.1.1.2: each message from an empty window
+        return chunk
+
+    cdef int _add(self, bytes chunk, bint finished, list out) except -1:
+        """A piece of the message, unmasked (and inflated)."""
+        if self._message == OP_BINARY:
+            if finished and not self._pieces:
+                out.append(BytesMessage(chunk))
+            else:
+                self._bytes += chunk
+                self._pieces = True
+                if finished:
+                    out.append(BytesMessage(bytes(self._bytes)))
+                    self._bytes = bytearray()
+            return 0
+        try:
+            if finished and not self._pieces:
+                out.append(TextMessage(chunk.decode("utf-8")))
+            else:
+                # §8.1: validated as it arrives, failing at the first bad byte.
+                if self._decoder is None:
+                    self._decoder = _Utf8Decoder()
+                self._text.append(self._decoder.decode(chunk, finished))
+                self._pieces = True
+                if finished:
+                    out.append(TextMessage("".join(self._text)))
+                    self._text = []
+                    self._decoder = None
+        except UnicodeDecodeError:
+            self._fail(out, INVALID_DATA, "text message is not UTF-8")  # §8.1
+        return 0
+
     # Sending -----------------------------------------------------------------------------
 
     cdef bytes _frame(self, int opcode, const unsigned char* data, Py_ssize_t n):
-        """One frame, FIN set, unmasked (§5.1), header and payload in one buffer."""
+        """One frame, FIN set, unmasked (§5.1), header and payload in one buffer; ``opcode``
+        may carry RSV1 (RFC 7692 §6)."""
         cdef Py_ssize_t head = 2 if n <= MAX_CONTROL else (4 if n <= MAX_LENGTH_16 else 10)
         cdef bytes frame = PyBytes_FromStringAndSize(NULL, head + n)
         cdef unsigned char* q = <unsigned char*>PyBytes_AS_STRING(frame)
@@ -369,13 +469,24 @@ cdef class FrameCore:
         cdef bytes payload
         if self._close_sent or self._close_received:
             return b""  # §5.5.1: nothing after a close frame
-        if isinstance(data, str):
+        cdef int opcode = OP_TEXT if isinstance(data, str) else OP_BINARY
+        if opcode == OP_TEXT:
             payload = (<str>data).encode("utf-8")
-            return self._frame(OP_TEXT, <const unsigned char*>PyBytes_AS_STRING(payload),
-                               PyBytes_GET_SIZE(payload))
-        payload = data if type(data) is bytes else bytes(data)
-        return self._frame(OP_BINARY, <const unsigned char*>PyBytes_AS_STRING(payload),
-                           PyBytes_GET_SIZE(payload))
+        else:
+            payload = data if type(data) is bytes else bytes(data)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(payload)
+        if self._deflate:
+            # RFC 7692 §7.2.1: the whole message compressed and sync-flushed, the tail left off
+            # (not copied: the frame takes n - TAIL_SIZE bytes), RSV1 set (§6).
+            if self._compressor is None:
+                # §7.1.2.1: at most server_max_window_bits of window (raw deflate).
+                self._compressor = compressobj(Z_DEFAULT_COMPRESSION, DEFLATED, -self._server_bits)
+            payload = self._compressor.compress(payload) + self._compressor.flush(Z_SYNC_FLUSH)
+            if self._server_no_takeover:
+                self._compressor = None  # §7.1.1.1: each message from an empty window
+            n = PyBytes_GET_SIZE(payload) - TAIL_SIZE
+            opcode |= RSV1
+        return self._frame(opcode, <const unsigned char*>PyBytes_AS_STRING(payload), n)
 
     def send_ping(self, payload):
         return self._control_frame(OP_PING, payload)

@@ -288,16 +288,9 @@ record_selection("ws", __name__, _error)
 
 def open_core(max_size: int, offers: list[str]) -> tuple[FrameCoreAPI, bytes | None]:
     """A core for a new session, and the permessage-deflate agreement (RFC 7692 §5) for the
-    client's ``offers`` (None: no extension). The compiled core declines deflate for now: a
-    session whose client offers it and that the wsproto core agrees to runs on the wsproto
-    core, so a deflate client keeps compression while the others get the compiled core."""
+    client's ``offers`` (None: no extension). Both cores agree to the same offers
+    (``deflate.agree``), so a deflate client runs on the compiled core too."""
     core: FrameCoreAPI = FrameCore(max_size)
     if not offers:
         return core, None
-    agreed = core.negotiate(offers)
-    if agreed is None and FrameCore is not WsprotoCore:
-        fallback = WsprotoCore(max_size)
-        agreed = fallback.negotiate(offers)
-        if agreed is not None:
-            return fallback, agreed
-    return core, agreed
+    return core, core.negotiate(offers)

@@ -10,12 +10,19 @@ byte, with codes that may not be sent or with a reason that is not UTF-8, and me
 ``max_size`` (some announced by a header alone). The stream is cut at random points and each
 piece goes to both cores: each call must return the same events, and a failure the same close
 code (the reason is each core's own text). Frames the server sends are compared byte for byte.
-permessage-deflate is not compared: the compiled core declines it (see ``core.open_core``).
+
+permessage-deflate (RFC 7692) too: Hypothesis makes the client's offers (every parameter, with
+and without values, out of range or not numbers, several offers, other extensions), both cores
+must give the same answer, and then a client compressor from zlib (with the agreed window and
+context takeover, or a wrong window) makes compressed messages, fragmented, with control frames
+between the fragments, some inflating past ``max_size``, some corrupt, RSV1 where it may not be,
+mixed with the streams above; after them the server's compressed messages must be identical.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from typing import Any
 
 import pytest
@@ -23,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pounce.websocket.core import WsprotoCore
-from pounce.websocket.frames import ConnectionClosed, Failure
+from pounce.websocket.frames import ConnectionClosed, Failure, Ping, TextMessage
 from tests.conftest import compiled_module
 
 FrameCoreC = compiled_module("_ws").FrameCore
@@ -202,10 +209,195 @@ def test_nothing_is_sent_after_the_client_close() -> None:
             core.receive_data(b"")
 
 
-def test_compiled_core_declines_deflate() -> None:
-    offer = ["permessage-deflate; client_max_window_bits"]
-    assert FrameCoreC(100).negotiate(offer) is None
-    assert WsprotoCore(100).negotiate(offer) is not None
+# permessage-deflate (RFC 7692) --------------------------------------------------------------
+
+DEFLATE = "permessage-deflate"
+# RFC 7692 §7.1 parameters, right and wrong: window bits out of 8..15 (wsproto takes 9..15),
+# not numbers, a value where none belongs (wsproto ignores it), and a parameter it ignores.
+PARAMETERS = [
+    "client_no_context_takeover",
+    "server_no_context_takeover",
+    "client_max_window_bits",
+    *(f"client_max_window_bits={b}" for b in (8, 9, 12, 15, 16)),
+    "server_max_window_bits",
+    *(f"server_max_window_bits={b}" for b in (8, 9, 11, 15, 16)),
+    "client_max_window_bits=x",
+    'server_max_window_bits="10"',
+    "server_no_context_takeover=1",
+    "unknown_parameter",
+]
+offer = st.lists(st.sampled_from(PARAMETERS), max_size=4).map(
+    lambda params: "; ".join([DEFLATE, *params])
+)
+offer_lists = st.lists(
+    st.one_of(
+        offer,
+        offer,
+        st.just(DEFLATE),
+        st.sampled_from(["x-webkit-deflate-frame", "permessage-deflat"]),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def agreement(core: WsprotoCore) -> Any:
+    """The twin's extension with the agreed parameters (None without an agreement)."""
+    return core._extensions[0] if core._extensions else None
+
+
+class Client:
+    """A client's compressor (RFC 7692 §7.2.1) for the agreed parameters; ``takeover`` keeps
+    its window from one message to the next, which the client may unless it agreed
+    client_no_context_takeover (§7.1.1.2)."""
+
+    def __init__(self, bits: int, takeover: bool) -> None:
+        self.bits = bits
+        self.takeover = takeover
+        self._compressor: Any = None
+
+    def compress(self, data: bytes, *, strip: bool = True, bits: int | None = None) -> bytes:
+        if bits is not None or self._compressor is None or not self.takeover:
+            self._compressor = zlib.compressobj(wbits=-(bits or self.bits))
+        body = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        return body[:-4] if strip else body
+
+
+@st.composite
+def deflate_message(draw: Any, client: Client, max_size: int) -> list[bytes]:
+    """A compressed message (RSV1 on its first frame), maybe fragmented with control frames
+    between the fragments; some inflate past max_size (or to it, or one byte past), some are
+    not UTF-8 or not deflate."""
+    text = draw(st.booleans())
+    kind = draw(st.integers(0, 11))
+    if kind == 0:
+        data = b"\x00" * draw(st.integers(60, 5000))  # a few bytes that inflate past max_size
+    elif kind >= 7 and kind <= 9:  # the limit's edge: 1009 one byte past it (RFC 6455 §10.4)
+        data = b"a" * (min(max_size, 200) + draw(st.integers(-1, 1)))
+    elif text:
+        data = draw(st.text(max_size=60)).encode("utf-8")
+        if kind == 1:
+            data += draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90"]))
+    else:
+        data = draw(st.binary(max_size=120))
+    if kind == 2:
+        body = draw(st.binary(min_size=1, max_size=30))  # not a deflate stream (mostly)
+    elif kind == 3:
+        body = client.compress(data, bits=15)  # a window larger than agreed: may not inflate
+    else:
+        body = client.compress(data, strip=kind != 4)  # the tail twice is an empty block
+    cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=3)))
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    frames: list[bytes] = []
+    for i, piece in enumerate(pieces):
+        opcode = (TEXT if text else BINARY) if i == 0 else CONT
+        # RSV1 on the first frame only (§6.1); now and then on a continuation too (1002).
+        rsv = 4 if i == 0 or (kind == 5 and i == len(pieces) - 1) else 0
+        frames.append(frame(opcode, piece, fin=i == len(pieces) - 1, rsv=rsv, key=draw(keys)))
+        if i < len(pieces) - 1 and draw(st.booleans()):
+            control = draw(st.sampled_from([PING, PONG]))
+            frames.append(frame(control, draw(st.binary(max_size=8)), rsv=4 * (kind == 6)))
+    return frames
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.data(),
+    offers=offer_lists,
+    max_size=st.sampled_from([64, 100, 1 << 20]),
+    takeover=st.booleans(),
+    cuts=st.lists(st.integers(0, 3000), max_size=8),
+)
+def test_cores_agree_with_deflate(
+    data: Any, offers: list[str], max_size: int, takeover: bool, cuts: list[int]
+) -> None:
+    fast, slow = FrameCoreC(max_size), WsprotoCore(max_size)
+    agreed = slow.negotiate(offers)
+    assert fast.negotiate(offers) == agreed
+    extension = agreement(slow)
+    assert (agreed is None) == (extension is None)
+    parts: list[bytes] = []
+    if extension is not None:
+        takeover = takeover and not extension.client_no_context_takeover
+        client = Client(extension.client_max_window_bits, takeover)
+        for _ in range(data.draw(st.integers(1, 6))):
+            chosen = data.draw(
+                st.one_of(
+                    deflate_message(client, max_size),
+                    deflate_message(client, max_size),
+                    message(),
+                    close_frame(),
+                    odd_frame(),
+                )
+            )
+            parts.append(b"".join(chosen) if isinstance(chosen, list) else chosen)
+    else:
+        parts.append(data.draw(streams))  # without an agreement RSV1 is an error (1002)
+    stream = b"".join(parts)
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
+    pieces.append(b"")
+    assert feed(fast, pieces) == feed(slow, pieces)
+    # The server's messages: compressed alike, with the agreed window and takeover (§7.1.1.1).
+    for message_ in (b"", "twice " * 20, "twice " * 20, bytes(range(256)) * 3):
+        assert fast.send_message(message_) == slow.send_message(message_)
+
+
+def test_deflate_examples() -> None:
+    """Compressed streams and the events or codes each must give (the test above compares)."""
+    squeeze = zlib.compressobj(wbits=-15)
+    hello = squeeze.compress(b"hello") + squeeze.flush(zlib.Z_SYNC_FLUSH)
+    assert hello.endswith(b"\x00\x00\xff\xff")
+    hello = hello[:-4]  # RFC 7692 §7.2.1
+    zeros = zlib.compressobj(wbits=-15)
+    bomb = (zeros.compress(b"\x00" * 100_000) + zeros.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    text = TextMessage("hello")
+    # §6.1: RSV1 on the first frame covers the message, a ping between its fragments too.
+    with_ping = frame(TEXT, hello[:2], rsv=4, fin=False) + frame(PING, b"p")
+    cases: dict[bytes, Any] = {
+        frame(TEXT, hello, rsv=4): [text],
+        with_ping + frame(CONT, hello[2:]): [Ping(b"p"), text],
+        frame(TEXT, hello[:2], rsv=4, fin=False) + frame(CONT, hello[2:], rsv=4): 1002,
+        frame(PING, b"", rsv=4): 1002,  # §6.1: control frames are not compressed
+        frame(BINARY, b"\xff\xff\xff", rsv=4): 1007,  # not a deflate stream
+        frame(BINARY, bomb, rsv=4): 1009,  # 100,000 bytes from a few hundred (RFC 6455 §10.4)
+        frame(BINARY, b"x", rsv=2): 1002,  # RSV2: no extension defines it
+    }
+    for stream, expected in cases.items():
+        for core in (FrameCoreC(1000), WsprotoCore(1000)):
+            assert core.negotiate([DEFLATE]) == DEFLATE.encode()
+            events = core.receive_data(stream)
+            if isinstance(expected, int):
+                assert type(events[-1]) is Failure and events[-1].code == expected, events
+            else:
+                assert events == expected
+
+
+def test_deflate_agreement() -> None:
+    """The first acceptable offer (RFC 7692 §5), its parameters answered; an offer with a value
+    that is not a number or out of range is declined (§7.1), not an exception."""
+    cases = {
+        (DEFLATE,): b"permessage-deflate",
+        ("x-webkit-deflate-frame",): None,
+        (f"{DEFLATE}; client_max_window_bits",): b"permessage-deflate; client_max_window_bits=15",
+        (f"{DEFLATE}; client_max_window_bits=x",): None,
+        (f"{DEFLATE}; server_max_window_bits=8",): None,  # zlib's raw deflate needs 9..15
+        (
+            f"{DEFLATE}; client_no_context_takeover; server_max_window_bits=16",
+            f"{DEFLATE}; server_max_window_bits=10",
+        ): b"permessage-deflate; server_max_window_bits=10",
+        (f"{DEFLATE}; server_no_context_takeover", DEFLATE): (
+            b"permessage-deflate; server_no_context_takeover"
+        ),
+    }
+    for offers, expected in cases.items():
+        for core in (FrameCoreC(100), WsprotoCore(100)):
+            assert core.negotiate(list(offers)) == expected, (offers, core)
+    # The declined first offer leaves nothing on the extension (wsproto's handshake kept its
+    # client_no_context_takeover though the answer to the second did not name it).
+    core = WsprotoCore(100)
+    core.negotiate([f"{DEFLATE}; client_no_context_takeover; server_max_window_bits=16", DEFLATE])
+    assert not agreement(core).client_no_context_takeover
 
 
 def test_examples_fail_with_the_rfc_code() -> None:

@@ -16,6 +16,7 @@ from pounce.asgi.scope import websocket_scope
 from pounce.config import Config
 from pounce.errors import ClientDisconnected
 from pounce.state import ServerState
+from pounce.websocket import core as ws_core
 from pounce.websocket.session import (
     CLOSED,
     OPEN,
@@ -169,6 +170,8 @@ async def open_deflate(**options: Any) -> tuple[WebSocketSession, FakeCarrier, C
     await session.send({"type": "websocket.accept"})
     assert carrier.accepted is not None
     agreed = dict(carrier.accepted)[b"sec-websocket-extensions"].decode()
+    # The build's core agrees itself: no fallback to the wsproto core (compiled unless pure).
+    assert type(session.core) is ws_core.FrameCore
     client_deflate = PerMessageDeflate()
     client_deflate.finalize(agreed)
     return session, carrier, Connection(ConnectionType.CLIENT, extensions=[client_deflate])
