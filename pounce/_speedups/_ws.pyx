@@ -348,7 +348,7 @@ cdef class FrameCore:
         if self._compressed:
             # The message's inflater takes the piece before the message rule is checked, as in
             # wsproto (its extension runs before its message decoder): the same code first.
-            chunk = self._inflate(p, n, offset, self._fin and self._left == 0, out)
+            chunk = self._inflate(p, n, offset, finished, out)
             if chunk is None:
                 return 0
         if misplaced:
