@@ -103,3 +103,24 @@ SERVERS: dict[str, ServerSpec] = {
                    note="asyncio + h11"),
     )
 }  # fmt: skip
+
+
+def _with_args(base: ServerSpec, name: str, extra: tuple[str, ...], note: str) -> ServerSpec:
+    """``base`` started with ``extra`` options appended to its command line, against uvicorn."""
+
+    def argv(launch: Launch) -> list[str]:
+        return [*base.command(launch), *extra]
+
+    return ServerSpec(name, base.package, argv, baseline="uvicorn", env=base.env, note=note)
+
+
+# The WebSocket echo bench (ws_load.py): the servers above as they are, plus uvicorn on wsproto.
+# Each keeps its default WebSocket options; permessage-deflate is on only when the client offers
+# it (RFC 7692 §5), so the client alone decides it.
+WS_SERVERS: dict[str, ServerSpec] = {
+    "pounce": SERVERS["pounce"],
+    "uvicorn": SERVERS["uvicorn"],
+    "uvicorn-wsproto": _with_args(SERVERS["uvicorn"], "uvicorn-wsproto", ("--ws", "wsproto"),
+                                  "--ws wsproto"),
+    "granian": SERVERS["granian"],
+}  # fmt: skip

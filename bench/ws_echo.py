@@ -3,11 +3,14 @@
     python -m bench.ws_echo                      # 2 rounds x 3 s per size and server
     python -m bench.ws_echo --rounds 1 -d 2 --servers pounce,uvicorn
 
-Each server runs ``bench.apps.ws_echo:app`` pinned to core 0 (one worker, uvloop + httptools,
-permessage-deflate off on both sides); the client (the ``websockets`` library,
-``--connections`` connections each keeping ``--window`` messages in flight) is pinned to core 1.
-Rounds are interleaved across servers; the table shows the median of rounds. A message counts
-when its echo has arrived and matches in size.
+Each server (``servers.WS_SERVERS``) runs ``bench.apps.ws_echo:app`` pinned to core 0; the
+client (the ``websockets`` library, permessage-deflate off, ``--connections`` connections each
+keeping ``--window`` messages in flight) is pinned to core 1. Rounds are interleaved across
+servers; the table shows the median of rounds. A message counts when its echo has arrived and
+matches in size.
+
+The ``websockets`` client saturates its own core near 70k messages/s, before a fast server does:
+``bench/ws_load.py`` is the bench to quote; this one checks an ordinary client library's view.
 """
 
 from __future__ import annotations
@@ -18,26 +21,13 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-from .procs import ServerProcess, free_port, stopped_on_exit
-from .servers import BIN, HOST
+from .procs import stopped_on_exit
+from .runner import REPO, start_server
+from .servers import HOST, WS_SERVERS
+from .ws_load import APP
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"64B": 64, "64KiB": 64 * 1024}
-
-
-def server_argv(name: str, port: int) -> list[str]:
-    common = ["--host", HOST, "--port", str(port), "--loop", "uvloop", "--http", "httptools"]
-    common += ["--no-access-log", "--log-level", "warning"]
-    common += ["--ws-per-message-deflate", "false"]
-    if name == "pounce":
-        return [str(BIN / "pounce"), "bench.apps.ws_echo:app", *common]
-    if name == "uvicorn":
-        return [str(BIN / "uvicorn"), "bench.apps.ws_echo:app", *common]
-    if name == "uvicorn-wsproto":
-        return [str(BIN / "uvicorn"), "bench.apps.ws_echo:app", *common, "--ws", "wsproto"]
-    raise SystemExit(f"unknown server {name!r}")
 
 
 async def _connection(url: str, size: int, window: int, stop_at: float) -> int:
@@ -84,24 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
         os.sched_setaffinity(0, {1})  # the client on core 1, servers on core 0
     results: dict[tuple[str, str], list[float]] = {}
-    out = ROOT / "bench" / "out" / "ws_echo"
     with stopped_on_exit():
         for _ in range(args.rounds):
             for name in servers:
                 for label, size in sizes.items():
-                    port = free_port()
-                    with ServerProcess(
-                        name,
-                        argv=server_argv(name, port),
-                        port=port,
-                        log_path=out / f"{name}.log",
-                        env={"PYTHONPATH": str(ROOT)},
-                        cwd=ROOT,
-                    ) as server:
-                        server.wait_listening()
+                    log = REPO / "bench" / "out" / "ws_echo" / f"{name}.log"
+                    server = start_server(WS_SERVERS[name], APP, log)
+                    try:
                         rate = asyncio.run(
-                            measure(port, size, args.duration, args.connections, args.window)
-                        )
+                            measure(server.port, size, args.duration, args.connections,
+                                    args.window)
+                        )  # fmt: skip
+                    finally:
+                        server.stop()
                     results.setdefault((name, label), []).append(rate)
     print(f"WebSocket echo, messages/s (median of {args.rounds} rounds, {args.duration:g} s each,")
     print(f"{args.connections} connections x {args.window} in flight, client on core 1)\n")

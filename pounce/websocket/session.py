@@ -1,10 +1,10 @@
-"""One WebSocket session (ASGI WebSocket spec 2.4) over wsproto, independent of its carrier.
+"""One WebSocket session (ASGI WebSocket spec 2.4), independent of its carrier and frame core.
 
 The carrier is an HTTP/1.1 connection after an ``Upgrade`` (``over_http1.py``, RFC 6455 §4)
 or one HTTP/2 stream opened by an extended CONNECT (``over_http2.py``, RFC 8441). The carrier
 feeds the bytes it receives to ``WebSocketSession.feed`` and offers a small ``Carrier``
-interface for writing; frames are parsed and produced by ``wsproto.connection.Connection``
-(sans-I/O).
+interface for writing; frames are parsed and produced by a frame core (sans-I/O, the API in
+``frames.py``): the compiled one or its wsproto twin (``core.py``).
 
 Rules and where they come from:
 - The app must answer ``websocket.connect`` with ``websocket.accept``; ``websocket.close``
@@ -35,26 +35,26 @@ import asyncio
 import base64
 import hashlib
 import logging
-import zlib
 from collections import deque
 from collections.abc import Awaitable
 from time import perf_counter
 from typing import Any, Protocol
 
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
-from wsproto.extensions import Extension, PerMessageDeflate
-from wsproto.frame_protocol import CloseReason, FrameDecoder, FrameProtocol, Opcode, RsvBits
-from wsproto.handshake import server_extensions_handshake
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
-
 from pounce.access_log import log_websocket
 from pounce.asgi.scope import header_tokens
 from pounce.errors import ClientDisconnected
 from pounce.state import ServerState
-from pounce.websocket import mask as ws_mask
-
-ws_mask.install()
+from pounce.websocket.core import open_core
+from pounce.websocket.frames import (
+    BytesMessage,
+    Close,
+    ConnectionClosed,
+    Failure,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from pounce.websocket.frames import FrameCore as FrameCoreAPI
 
 logger = logging.getLogger("pounce.error")
 
@@ -66,7 +66,6 @@ CLOSE_TIMEOUT = 5.0
 # RFC 6455 §7.4.1 close codes used by the server.
 NORMAL = 1000
 ABNORMAL = 1006
-TOO_BIG = 1009
 INTERNAL_ERROR = 1011
 SERVICE_RESTART = 1012
 
@@ -115,69 +114,6 @@ def valid_key(key: bytes) -> bool:
         return False
 
 
-class BoundedPerMessageDeflate(PerMessageDeflate):
-    """wsproto's permessage-deflate (RFC 7692) with two corrections on the receiving side.
-
-    - Inflating is bounded by ``max_size`` per message. RFC 6455 §10.4: an endpoint MUST
-      protect itself against messages over its limits. wsproto inflates every received piece
-      of a compressed frame whole, so a 1 MB frame of zeros became 1 GiB in memory before the
-      session's size check saw it; now inflating stops one byte past the limit and the
-      connection fails with 1009 (§7.4.1).
-    - A control frame between the fragments of a compressed message (allowed: RFC 6455 §5.4)
-      no longer ends the message's compressed state: wsproto reset it after the control frame,
-      read the next continuation frame as uncompressed and failed the connection (1007 on
-      text). Per RFC 7692 §6.1 RSV1 is set on the first frame only and covers the whole
-      message, whatever control frames come in between.
-    """
-
-    def __init__(self, max_size: int) -> None:
-        super().__init__()
-        self.max_size = max_size
-        self._inflated = 0  # bytes inflated so far of the message being received
-
-    def frame_inbound_header(
-        self,
-        proto: FrameDecoder | FrameProtocol,
-        opcode: Opcode,
-        rsv: RsvBits,
-        payload_length: int,
-    ) -> CloseReason | RsvBits:
-        if opcode.iscontrol():
-            # A control frame neither starts nor ends a message (RFC 6455 §5.4, §5.5).
-            compressed = self._inbound_compressed
-            result = super().frame_inbound_header(proto, opcode, rsv, payload_length)
-            self._inbound_compressed = compressed
-            return result
-        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
-
-    def frame_inbound_payload_data(
-        self, proto: FrameDecoder | FrameProtocol, data: bytes
-    ) -> bytes | CloseReason:
-        if not self._inbound_compressed or not self._inbound_is_compressible:
-            return data
-        decompressor = self._decompressor
-        assert decompressor is not None
-        # At most one byte past the limit (max_length 0 would mean no limit: budget + 1 >= 1).
-        budget = self.max_size - self._inflated
-        try:
-            inflated = decompressor.decompress(bytes(data), budget + 1)
-        except zlib.error:
-            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
-        self._inflated += len(inflated)
-        if self._inflated > self.max_size:
-            return CloseReason.MESSAGE_TOO_BIG
-        return inflated
-
-    def frame_inbound_complete(
-        self, proto: FrameDecoder | FrameProtocol, fin: bool
-    ) -> bytes | CloseReason | None:
-        if not self._inbound_is_compressible:
-            return None  # a control frame: the message in progress (if any) goes on
-        if fin:
-            self._inflated = 0
-        return super().frame_inbound_complete(proto, fin)
-
-
 def _disconnect(code: int, reason: str = "") -> dict[str, Any]:
     return {"type": "websocket.disconnect", "code": code, "reason": reason}
 
@@ -203,16 +139,13 @@ class WebSocketSession:
         self.ping_interval = config.ws_ping_interval or 0.0
         self.ping_timeout = config.ws_ping_timeout or 0.0
         self.deflate = config.ws_per_message_deflate
-        self.conn: Connection | None = None
+        self.core: FrameCoreAPI | None = None
         self._pending = bytearray()  # bytes received before accept
         self._queue: deque[dict[str, Any]] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._connect_sent = False
         self._disconnected: dict[str, Any] | None = None  # the disconnect message, once known
         self._read_paused = False
-        self._parts: list[Any] = []
-        self._size = 0
-        self._text = False
         self._pong_due = 0.0  # when the pong of the ping in flight is late (0: none in flight)
         self._next_ping = 0.0  # when the next ping is due
         self._ping_due_at = 0.0  # when the ping in flight was due (the next one follows it)
@@ -288,74 +221,53 @@ class WebSocketSession:
         if self.status in (CONNECTING, RESPONDING):
             self._pending += data
             return
-        conn = self.conn
-        if conn is None or self.status == CLOSED:
+        core = self.core
+        if core is None or self.status == CLOSED:
             return
         try:
-            conn.receive_data(data)
-            self._process(conn)
-        except RemoteProtocolError as exc:
-            # wsproto names the close code for what the client got wrong (1002, 1007, 1009).
-            hint = exc.event_hint
-            code = hint.code if isinstance(hint, CloseConnection) else 1002
-            logger.debug("WebSocket protocol error from %s: %s", self.scope.get("client"), exc)
-            self._fail(code, str(exc)[:100] if code != 1002 else "")
-        except LocalProtocolError:
-            # Bytes after wsproto considers the connection closed: nothing more to read.
+            events = core.receive_data(data)
+        except ConnectionClosed:
+            # Bytes after the core has read a close frame or failed: nothing more to read.
             self._set_disconnected(_disconnect(ABNORMAL))
             self._end()
-
-    def _process(self, conn: Connection) -> None:
-        for event in conn.events():
+            return
+        for event in events:
             tp = type(event)
-            if tp is TextMessage or tp is BytesMessage:
-                self._on_message(event)  # type: ignore[arg-type]  # narrowed by type(event)
+            if tp is TextMessage:
+                self._on_message({"type": "websocket.receive", "text": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
+            elif tp is BytesMessage:
+                self._on_message({"type": "websocket.receive", "bytes": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
             elif tp is Ping:
-                self._write(conn.send(event.response()))  # type: ignore[attr-defined]  # narrowed by type(event)
+                self._write(core.send_pong(event.payload))  # type: ignore[union-attr]  # narrowed by type(event)
             elif tp is Pong:
                 self._on_pong()
-            elif tp is CloseConnection:
+            elif tp is Close:
                 self._on_close(event)  # type: ignore[arg-type]  # narrowed by type(event)
+            elif tp is Failure:
+                # The core names the close code for what the client got wrong (RFC 6455 §7.4.1:
+                # 1002, 1007, 1009).
+                logger.debug(
+                    "WebSocket protocol error from %s: %s",
+                    self.scope.get("client"),
+                    event.reason,  # type: ignore[union-attr]  # narrowed by type(event)
+                )
+                self._fail(event.code, event.reason)  # type: ignore[union-attr]  # narrowed by type(event)
             if self.status == CLOSED:
                 return
 
-    def _on_message(self, event: TextMessage | BytesMessage) -> None:
-        if not self._parts:
-            self._text = type(event) is TextMessage
-        self._parts.append(event.data)
-        self._size += len(event.data)
-        if self._size > self.max_size:
-            # RFC 6455 §7.4.1: 1009, a message too big to process.
-            self._fail(TOO_BIG, "Message too big")
-            return
-        if not event.message_finished:
-            return
-        parts, self._parts, self._size = self._parts, [], 0
-        if self._text:
-            message: dict[str, Any] = {"type": "websocket.receive", "text": "".join(parts)}
-        else:
-            data = parts[0] if len(parts) == 1 else b"".join(parts)
-            message = {"type": "websocket.receive", "bytes": bytes(data)}
+    def _on_message(self, message: dict[str, Any]) -> None:
         self._enqueue(message)
         if len(self._queue) >= self.max_queue and not self._read_paused:
             self._read_paused = True
             self.carrier.pause_reading()
 
-    def _on_close(self, event: CloseConnection) -> None:
-        conn = self.conn
-        assert conn is not None
-        if conn.state is ConnectionState.REMOTE_CLOSING:
-            # RFC 6455 §5.5.1: answer with a close frame (the client's code echoed).
-            self._write(conn.send(event.response()))
-        elif conn.state is ConnectionState.OPEN:
-            # wsproto reports what the client got wrong (1002, 1007, ...) as a close event
-            # of its own: fail the connection with that code (RFC 6455 §7.1.7). A compressed
-            # message inflated past --ws-max-size (BoundedPerMessageDeflate) is one of them:
-            # the same reason as a message too big on the wire.
-            if event.code == TOO_BIG:
-                event = CloseConnection(code=TOO_BIG, reason="Message too big")
-            self._write(conn.send(CloseConnection(code=event.code, reason=event.reason or "")))
-        self._set_disconnected(_disconnect(event.code, event.reason or ""))
+    def _on_close(self, event: Close) -> None:
+        core = self.core
+        assert core is not None
+        # RFC 6455 §5.5.1: answer a close frame with one (the client's code echoed), unless
+        # ours went first (§7.1.2: then the closing handshake is complete).
+        self._write(core.send_close(event.code, event.reason))
+        self._set_disconnected(_disconnect(event.code, event.reason))
         self._end()
 
     def connection_lost(self) -> None:
@@ -368,12 +280,9 @@ class WebSocketSession:
 
     def _fail(self, code: int, reason: str) -> None:
         """Close at once (RFC 6455 §7.1.7), telling the app the same code."""
-        conn = self.conn
-        if conn is not None and conn.state in (
-            ConnectionState.OPEN,
-            ConnectionState.REMOTE_CLOSING,
-        ):
-            self._write(conn.send(CloseConnection(code=code, reason=reason)))
+        core = self.core
+        if core is not None:
+            self._write(core.send_close(code, reason))  # b"" when ours went out already
         self._set_disconnected(_disconnect(code, reason))
         self._end()
 
@@ -427,7 +336,7 @@ class WebSocketSession:
             self._set_disconnected(_disconnect(ABNORMAL))
             self._end()
             return
-        if self.status != OPEN or self.conn is None:
+        if self.status != OPEN or self.core is None:
             self.deadline = 0.0
             return
         if self._pong_due and now >= self._pong_due:
@@ -437,7 +346,7 @@ class WebSocketSession:
             return
         if self._next_ping and now >= self._next_ping:
             due, self._next_ping = self._next_ping, 0.0
-            self._write(self.conn.send(Ping(payload=b"pounce")))
+            self._write(self.core.send_ping(b"pounce"))
             if self.ping_timeout:
                 # The client has the whole timeout from the moment the ping went out.
                 self._ping_due_at = due
@@ -516,14 +425,13 @@ class WebSocketSession:
         if kind == "websocket.send":
             data = message.get("bytes")
             if data is not None:
-                event: Any = BytesMessage(data=bytes(data))
+                payload: bytes | str = bytes(data)
             else:
-                text = message.get("text")
-                if text is None:
+                payload = message.get("text")  # type: ignore[assignment]  # checked below
+                if payload is None:
                     raise RuntimeError("websocket.send needs 'bytes' or 'text'")
-                event = TextMessage(data=text)
-            assert self.conn is not None
-            waiter = self.carrier.write(self.conn.send(event))
+            assert self.core is not None
+            waiter = self.carrier.write(self.core.send_message(payload))
             if waiter is not None:
                 await waiter
         elif kind == "websocket.close":
@@ -536,22 +444,19 @@ class WebSocketSession:
         subprotocol = message.get("subprotocol")
         if subprotocol is not None:
             headers.append((b"sec-websocket-protocol", subprotocol.encode("ascii")))
-        extensions: list[Extension] = []
+        offers: list[str] = []
         if self.deflate:
             offers = header_tokens(self.scope["headers"], b"sec-websocket-extensions")
-            if offers:
-                deflate = BoundedPerMessageDeflate(self.max_size)
-                # RFC 7692 §5: agree on permessage-deflate and its window parameters.
-                agreed = server_extensions_handshake(offers, [deflate])
-                if agreed is not None:
-                    headers.append((b"sec-websocket-extensions", agreed))
-                    extensions.append(deflate)
+        # RFC 7692 §5: agree on permessage-deflate and its window parameters, or run without.
+        core, agreed = open_core(self.max_size, offers)
+        if agreed is not None:
+            headers.append((b"sec-websocket-extensions", agreed))
         for name, value in message.get("headers", ()):
             headers.append((bytes(name).lower(), bytes(value)))
         self.carrier.accept(headers)
         # RFC 6455 §4.2.2: 101 on HTTP/1.1; RFC 8441 §5: 200 on HTTP/2.
         self._log_handshake(200 if self.scope.get("http_version") == "2" else 101, headers)
-        self.conn = Connection(ConnectionType.SERVER, extensions=extensions)
+        self.core = core
         self.status = OPEN
         self._arm_ping()
         if self._pending:
@@ -580,13 +485,10 @@ class WebSocketSession:
 
     def _close(self, code: int, reason: str) -> None:
         """Our close frame (RFC 6455 §5.5.1); the session ends when the client answers."""
-        conn = self.conn
-        if conn is None or self.status != OPEN:
+        core = self.core
+        if core is None or self.status != OPEN:
             return
-        try:
-            self._write(conn.send(CloseConnection(code=code, reason=reason)))
-        except LocalProtocolError:  # pragma: no cover - wsproto state already closing
-            pass
+        self._write(core.send_close(code, reason))
         self.status = CLOSING
         self._next_ping = self._pong_due = 0.0
         self.deadline = self.loop.time() + CLOSE_TIMEOUT

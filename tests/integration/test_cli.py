@@ -36,7 +36,7 @@ def test_version_lists_implementations():
     assert ("speedups: pure" if PURE_RUN else "speedups: compiled") in out
     assert "http: httptools" in out
     assert "loop: uvloop" in out
-    assert "ws: wsproto" in out
+    assert ("ws: wsproto" if PURE_RUN else "ws: compiled") in out  # the WebSocket core
     assert ("h2: h2" if PURE_RUN else "h2: compiled") in out  # the HTTP/2 core
 
 

@@ -12,6 +12,7 @@ from pounce import _compat, _headers
 from pounce.asgi import cycle
 from pounce.http1 import protocol as h1
 from pounce.http2 import connection as h2connection
+from pounce.websocket import core as ws_core
 from pounce.websocket import mask as ws_mask
 from tests.conftest import PURE_RUN
 from tests.support import run_pounce
@@ -25,6 +26,8 @@ def test_compiled_is_default():
         assert _compat.speedups_status().startswith("pure (POUNCE_NO_EXTENSIONS")
         assert h2connection.IMPLEMENTATION == "h2"
         assert h2connection.H2Connection is h2connection.H2ConnectionPy
+        assert ws_core.IMPLEMENTATION == "wsproto"
+        assert ws_core.FrameCore is ws_core.WsprotoCore
     else:
         # A silent fallback to the pure twin (extension not built, import failing) fails here.
         assert _compat.EXTENSION_IMPORT_ERRORS == {}
@@ -41,6 +44,10 @@ def test_compiled_is_default():
         from pounce._speedups import _wsmask
 
         assert ws_mask.XorMasker is _wsmask.XorMasker
+        from pounce._speedups import _ws  # the WebSocket frame core
+
+        assert ws_core.IMPLEMENTATION == "compiled"
+        assert ws_core.FrameCore is _ws.FrameCore
         from pounce._speedups import _hpack  # no pure twin: must import in a normal build
 
         assert _hpack.Decoder is not None

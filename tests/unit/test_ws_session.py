@@ -16,6 +16,7 @@ from pounce.asgi.scope import websocket_scope
 from pounce.config import Config
 from pounce.errors import ClientDisconnected
 from pounce.state import ServerState
+from pounce.websocket import core as ws_core
 from pounce.websocket.session import (
     CLOSED,
     OPEN,
@@ -169,6 +170,8 @@ async def open_deflate(**options: Any) -> tuple[WebSocketSession, FakeCarrier, C
     await session.send({"type": "websocket.accept"})
     assert carrier.accepted is not None
     agreed = dict(carrier.accepted)[b"sec-websocket-extensions"].decode()
+    # The build's core agrees itself: no fallback to the wsproto core (compiled unless pure).
+    assert type(session.core) is ws_core.FrameCore
     client_deflate = PerMessageDeflate()
     client_deflate.finalize(agreed)
     return session, carrier, Connection(ConnectionType.CLIENT, extensions=[client_deflate])
@@ -351,5 +354,44 @@ def test_denial_response_without_a_body_message() -> None:
         session.start()
         await spin()
         assert carrier.response == (500, [], b"")
+
+    asyncio.run(main())
+
+
+def test_ping_after_our_close_gets_no_pong_and_the_close_completes() -> None:
+    """RFC 6455 §5.5.1: nothing follows our close frame; the wsproto core raised here."""
+
+    async def main() -> None:
+        session, carrier = await make()
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        await session.send({"type": "websocket.close", "code": 4001})
+        sent = len(carrier.out)
+        client = Connection(ConnectionType.CLIENT)
+        client.receive_data(bytes(carrier.out))
+        assert [e.code for e in client.events() if isinstance(e, CloseConnection)] == [4001]
+        # (a fresh client builds the frames: this one, closing, refuses to send a ping)
+        late = Connection(ConnectionType.CLIENT)
+        session.feed(late.send(Ping(payload=b"late")))
+        assert len(carrier.out) == sent and not carrier.finished  # no pong
+        session.feed(late.send(CloseConnection(code=4001)))
+        assert carrier.finished and session.status == CLOSED
+        assert len(carrier.out) == sent  # our close went first: the handshake is complete
+
+    asyncio.run(main())
+
+
+def test_close_without_a_code_is_echoed_without_one() -> None:
+    """RFC 6455 §5.5.1, §7.1.5: a close frame with no code is answered with an empty one and
+    the app sees 1005."""
+
+    async def main() -> None:
+        session, carrier = await make()
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        session.feed(b"\x88\x80\x01\x02\x03\x04")  # masked close frame, empty payload
+        assert bytes(carrier.out) == b"\x88\x00"
+        assert (await session.receive())["code"] == 1005
+        assert carrier.finished and session.status == CLOSED
 
     asyncio.run(main())
