@@ -43,6 +43,7 @@ from .interfaces import is_wsgi_adapter
 from .lifespan import Lifespan
 from .logs import configure_logging
 from .loops import new_event_loop
+from .rss import MIB, RssLimit
 from .sockets import bind_socket, describe_socket
 from .state import RECHECK_DELAY, ServerState
 
@@ -98,6 +99,7 @@ class Server:
         self._lifespan_state: dict[str, Any] = {}
         self._last_notified = float("-inf")
         self._notify_task: asyncio.Future[Any] | None = None
+        self._rss_limit: RssLimit | None = None
 
     # Running ----------------------------------------------------------------------------
 
@@ -166,6 +168,8 @@ class Server:
         if config.reset_contextvars:
             state.app = _in_fresh_context(app)
         self._count_requests()
+        if config.limit_max_rss is not None:
+            self._rss_limit = RssLimit(config.limit_max_rss, self._rss_exceeded)
         self.lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
         await self.lifespan.startup()
         if self.lifespan.should_exit:
@@ -217,6 +221,17 @@ class Server:
                 self.request_exit()
 
         self.state.on_request = on_request
+
+    def _rss_exceeded(self, rss: int) -> None:
+        """``limit_max_rss`` for a server run on its own: stop gracefully, as at
+        ``limit_max_requests`` (the supervisor's workers ask to be replaced instead)."""
+        logger.info(
+            "Resident memory %d MiB stayed above the limit of %d MiB (--limit-max-rss). "
+            "Terminating process.",
+            rss // MIB,
+            self.config.limit_max_rss,
+        )
+        self.request_exit()
 
     async def _start_listening(
         self, sockets: Sequence[socket.socket] | None, ssl_context: Any = None
@@ -295,6 +310,8 @@ class Server:
             self._exit_event.set()
         if self.config.callback_notify is not None:
             self._notify()
+        if self._rss_limit is not None:
+            self._rss_limit.check(self._loop.time())
         if self.state.tick():
             # Connections marked idle get their second look one loop iteration later (see
             # pounce/state.py): one timer per sweep, never one per connection or request.

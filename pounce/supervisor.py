@@ -10,9 +10,9 @@ deadlines, then start or drain workers until reality matches the plan.
   failure: at first boot with exit code 2/3 (the app cannot be imported or started) the
   supervisor stops with that code; otherwise it retries with a growing delay and gives up with
   exit code 3 after ``MAX_STARTUP_FAILURES`` in a row.
-- Replacing a worker (SIGHUP, ``--limit-max-requests``) is "start the new one, wait until it
-  is ready, then drain the old one", one worker at a time, so capacity never drops and the
-  listening socket always has a worker accepting on it.
+- Replacing a worker (SIGHUP, ``--limit-max-requests``, ``--limit-max-rss``) is "start the
+  new one, wait until it is ready, then drain the old one", one worker at a time, so capacity
+  never drops and the listening socket always has a worker accepting on it.
 - SIGINT/SIGTERM: graceful stop. SIGQUIT (or a second SIGINT): immediate stop.
   SIGHUP: rolling restart. SIGTTIN/SIGTTOU: one worker more/fewer, never below one.
 """
@@ -40,7 +40,7 @@ from .importer import check_app_path, load_app
 from .logs import configure_logging
 from .server import Server, implementations
 from .sockets import bind_socket, describe_socket
-from .worker import MSG_PING, MSG_READY, MSG_RECYCLE, run_worker
+from .worker import MSG_OVER_RSS, MSG_PING, MSG_READY, MSG_RECYCLE, run_worker
 
 logger = logging.getLogger("pounce.error")
 
@@ -396,7 +396,9 @@ class Supervisor:
         if MSG_READY in data:
             self._worker_ready(worker)
         if MSG_RECYCLE in data:
-            self._recycle(worker)
+            self._recycle(worker, "--limit-max-requests", str(worker.max_requests))
+        if MSG_OVER_RSS in data:
+            self._recycle(worker, "--limit-max-rss", f"{self.config.limit_max_rss} MiB")
 
     def _worker_ready(self, worker: Worker) -> None:
         worker.ready_at = worker.last_seen
@@ -424,14 +426,12 @@ class Supervisor:
                 noun = "worker" if len(ready) == 1 else "workers"
                 logger.info("%d %s ready (pids %s)", len(ready), noun, pids)
 
-    def _recycle(self, worker: Worker) -> None:
+    def _recycle(self, worker: Worker, option: str, limit: str) -> None:
+        """The worker reached ``option`` (its value: ``limit``): replace it, no request lost."""
         if worker.draining or any(w is worker for w, _ in self.replace_queue):
             return
-        limit = worker.max_requests
-        logger.info(
-            "Worker [%d] reached --limit-max-requests (%s): recycling it", worker.pid, limit
-        )
-        self.replace_queue.append((worker, "--limit-max-requests"))
+        logger.info("Worker [%d] reached %s (%s): recycling it", worker.pid, option, limit)
+        self.replace_queue.append((worker, option))
 
     def _check_workers(self, now: float) -> None:
         """Health pings and every deadline."""

@@ -8,6 +8,7 @@ byte   direction           meaning
 ``R``  worker→supervisor   ready: lifespan startup done, serving the listening socket
 ``p``  worker→supervisor   pong, the answer to a ping
 ``M``  worker→supervisor   reached ``--limit-max-requests``: please start my replacement
+``S``  worker→supervisor   stayed above ``--limit-max-rss``: please start my replacement
 ``P``  supervisor→worker   ping (health check)
 ``D``  supervisor→worker   drain: a replacement is ready; finish what is in flight and exit
 =====  ==================  ===============================================================
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from .config import Config
 from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, ConfigError
 from .importer import AppPathError
+from .rss import CHECKS_ABOVE, MIB, RSS_CHECK_INTERVAL
 from .server import Server
 from .sockets import describe_socket
 
@@ -39,6 +41,7 @@ logger = logging.getLogger("pounce.error")
 MSG_READY = b"R"
 MSG_PONG = b"p"
 MSG_RECYCLE = b"M"
+MSG_OVER_RSS = b"S"
 MSG_PING = ord("P")
 MSG_DRAIN = ord("D")
 
@@ -100,6 +103,19 @@ class WorkerServer(Server):
                 count,
             )
             self._send(MSG_RECYCLE)
+
+    def _rss_exceeded(self, rss: int) -> None:
+        # As at --limit-max-requests: keep serving until the replacement is ready.
+        logger.info(
+            "Worker [%d] resident memory %d MiB stayed above --limit-max-rss %d MiB "
+            "(%d checks %gs apart): asking to be replaced",
+            os.getpid(),
+            rss // MIB,
+            self.config.limit_max_rss,
+            CHECKS_ABOVE,
+            RSS_CHECK_INTERVAL,
+        )
+        self._send(MSG_OVER_RSS)
 
     def _on_channel(self) -> None:
         try:

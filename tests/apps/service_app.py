@@ -1,0 +1,48 @@
+"""The app of the systemd and ``--limit-max-rss`` tests: testapp's routes (``/``, ``/pid``) and
+
+- ``/env?name=VAR``: the value of an environment variable in the worker (``-`` when unset);
+- ``/leak?mib=N``: keeps N MiB more for the life of the process (a leak, on purpose), then
+  answers with its pid;
+- ``/rss``: the process's resident memory in MiB.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import parse_qs
+
+from testapp import app as testapp
+
+from pounce.rss import MIB, resident_bytes
+
+# What /leak kept: bytes written page by page, so that they are resident, not just reserved.
+LEAKED: list[bytes] = []
+
+
+async def _text(send: Any, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        path = scope["path"]
+        query = parse_qs(scope["query_string"].decode())
+        if path == "/env":
+            await _text(send, os.environ.get(query["name"][0], "-").encode())
+            return
+        if path == "/leak":
+            LEAKED.append(b"x" * (int(query.get("mib", ["1"])[0]) * MIB))
+            await _text(send, str(os.getpid()).encode())
+            return
+        if path == "/rss":
+            await _text(send, str(resident_bytes() // MIB).encode())
+            return
+    await testapp(scope, receive, send)
