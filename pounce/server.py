@@ -44,6 +44,7 @@ from .lifespan import Lifespan
 from .logs import configure_logging
 from .loops import new_event_loop
 from .rss import MIB, RssLimit
+from .sd_notify import Notifier
 from .sockets import bind_socket, describe_socket
 from .state import RECHECK_DELAY, ServerState
 
@@ -99,6 +100,9 @@ class Server:
         self._lifespan_state: dict[str, Any] = {}
         self._last_notified = float("-inf")
         self._notify_task: asyncio.Future[Any] | None = None
+        # systemd's sd_notify(3), given by pounce.supervisor.serve_config to the process systemd
+        # started when it runs as one server (never to a supervised worker).
+        self.notifier: Notifier | None = None
         self._rss_limit: RssLimit | None = None
 
     # Running ----------------------------------------------------------------------------
@@ -279,6 +283,9 @@ class Server:
             python_description(),
             implementations(self.config),
         )
+        if self.notifier is not None:
+            where = ", ".join(describe_socket(sock, self.config) for sock in self.sockets)
+            self.notifier.ready(f"Serving on {where}")
 
     def _schedule_tick(self) -> None:
         assert self._loop is not None and self.state is not None
@@ -287,6 +294,9 @@ class Server:
             # The heartbeat may lag timeout_notify by at most a quarter of it, whatever the
             # sweep interval (gunicorn kills a worker silent for twice its timeout_notify).
             interval = min(interval, self.config.timeout_notify / 4)
+        if self.notifier is not None and self.notifier.watchdog_interval:
+            # WATCHDOG=1 at most a quarter of the systemd watchdog timeout late.
+            interval = min(interval, self.notifier.watchdog_interval / 2)
         self._tick_handle = self._loop.call_later(interval, self._tick)
 
     def _notify(self) -> None:
@@ -310,6 +320,8 @@ class Server:
             self._exit_event.set()
         if self.config.callback_notify is not None:
             self._notify()
+        if self.notifier is not None:
+            self.notifier.watchdog(self._loop.time())
         if self._rss_limit is not None:
             self._rss_limit.check(self._loop.time())
         if self.state.tick():
@@ -328,6 +340,8 @@ class Server:
         assert state is not None, "shutdown() runs after startup()"
         self.should_exit = True
         logger.info("Shutting down")
+        if self.notifier is not None:
+            self.notifier.stopping("Shutting down")
         self._stop_accepting()
         for sock in sockets or ():
             sock.close()
