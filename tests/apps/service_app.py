@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from testapp import app as testapp
+from testapp import send_response
 
 from pounce.rss import MIB, resident_bytes
 
@@ -20,29 +21,18 @@ from pounce.rss import MIB, resident_bytes
 LEAKED: list[bytes] = []
 
 
-async def _text(send: Any, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "http":
         path = scope["path"]
         query = parse_qs(scope["query_string"].decode())
         if path == "/env":
-            await _text(send, os.environ.get(query["name"][0], "-").encode())
+            await send_response(send, 200, os.environ.get(query["name"][0], "-").encode())
             return
         if path == "/leak":
             LEAKED.append(b"x" * (int(query.get("mib", ["1"])[0]) * MIB))
-            await _text(send, str(os.getpid()).encode())
+            await send_response(send, 200, str(os.getpid()).encode())
             return
         if path == "/rss":
-            await _text(send, str(resident_bytes() // MIB).encode())
+            await send_response(send, 200, str(resident_bytes() // MIB).encode())
             return
     await testapp(scope, receive, send)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import APPS, ROOT, RawClient, run_pounce
+from tests.support import APPS, ROOT, PounceProcess, RawClient, run_pounce
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,11 +41,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Activated:
-    """pounce run by ``systemd-socket-activate -l ADDRESS...``; its log in a temporary file."""
+class Activated(PounceProcess):
+    """pounce run by ``systemd-socket-activate -l ADDRESS...``; its log in a temporary file
+    (``output()``), stopped by its pid (``stop()``), as a ``PounceProcess``."""
 
     def __init__(self, listen: list[str], *args: str) -> None:
         assert ACTIVATE is not None, "systemd-socket-activate is missing"
+        self.sock, self.port = None, 0  # no --fd: systemd-socket-activate binds
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
             prefix="pounce-sd-", suffix=".log", delete=False
         )
@@ -61,20 +63,6 @@ class Activated:
             cmd += ["-E", f"{name}={value}"]
         cmd += [sys.executable, "-m", "pounce", "--app-dir", str(APPS), *QUIET, *args, APP]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(ROOT))
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def stop(self, timeout: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-        return self.proc.returncode
 
 
 @pytest.fixture
