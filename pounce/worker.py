@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from .config import Config
 from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, ConfigError
 from .importer import AppPathError
-from .rss import CHECKS_ABOVE, MIB, RSS_CHECK_INTERVAL
+from .rss import CHECKS_ABOVE, MIB, RSS_CHECK_INTERVAL, resident_bytes
 from .server import Server
 from .sockets import describe_socket
 
@@ -78,6 +78,16 @@ class WorkerServer(Server):
         # The supervisor logs the address once for all workers; each worker only says ready.
         for sock in self.sockets:
             logger.debug("Worker [%d] serving %s", os.getpid(), describe_socket(sock, self.config))
+        limit = self.config.limit_max_rss
+        if limit is not None and resident_bytes() > limit * MIB:
+            # Every worker would be replaced a couple of seconds after it starts, forever.
+            logger.warning(
+                "Worker [%d] resident memory is %d MiB just after start, above --limit-max-rss "
+                "%d MiB: every worker will be recycled within seconds; raise the limit",
+                os.getpid(),
+                resident_bytes() // MIB,
+                limit,
+            )
         self._send(MSG_READY)
 
     def _count_requests(self) -> None:

@@ -85,6 +85,14 @@ def test_limit_max_rss_alone_runs_the_supervisor(pounce_server):
     assert get(proc.port, "/")[0] == 200
 
 
+def test_limit_below_a_fresh_worker_is_warned_about(pounce_server):
+    proc = pounce_server(APP, "--limit-max-rss", "1", *QUIET)
+    proc.wait_for_log("just after start, above --limit-max-rss 1 MiB")
+    # And it is what the warning says: the worker is replaced, again and again, while serving.
+    proc.wait_for_log("reached --limit-max-rss (1 MiB): recycling it")
+    assert get(proc.port, "/")[0] == 200
+
+
 @pytest.mark.parametrize("value", ["-1", "0"])
 def test_bad_limit_max_rss_is_a_one_line_error(value):
     result = run_pounce("--limit-max-rss", value, "service_app:app")
