@@ -62,6 +62,7 @@ def run(
     timeout_worker_healthcheck: float = Config.timeout_worker_healthcheck,
     limit_max_requests: int | None = Config.limit_max_requests,
     limit_max_requests_jitter: int = Config.limit_max_requests_jitter,
+    limit_max_rss: int | None = Config.limit_max_rss,
     reload: bool = Config.reload,
     reload_dirs: Sequence[str] = Config.reload_dirs,
     reload_includes: Sequence[str] = Config.reload_includes,
@@ -103,7 +104,8 @@ def run(
     every ``Config`` field is a keyword here (tests/unit/test_server_api.py checks both).
     Exits the process with the server's exit code when it is not 0 (3: the app could not be
     imported or started, or the socket could not be bound).
-    With ``workers=N`` (N > 1) or ``limit_max_requests`` the prefork supervisor runs them;
+    With ``workers=N`` (N > 1), ``limit_max_requests`` or ``limit_max_rss`` the prefork
+    supervisor runs them;
     with ``reload=True`` (app given as ``"module:attr"``) the reloader does.
     """
     options = dict(locals())

@@ -237,6 +237,13 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
     help="Add up to this many requests (random, per worker) to --limit-max-requests.",
 )
 @click.option(
+    "--limit-max-rss",
+    type=int,
+    default=None,
+    metavar="MIB",
+    help="Recycle a worker whose resident memory stays above this many MiB [off].",
+)
+@click.option(
     "--reload", is_flag=True, default=DEFAULTS["reload"], help="Restart when files change (dev)."
 )
 @click.option(

@@ -29,6 +29,7 @@ from .access_log import AccessFormat
 from .errors import ConfigError
 from .interfaces import A2WSGI_MISSING, INTERFACE_CHOICES, have_a2wsgi
 from .proxy import DEFAULT_TRUSTED, ProxyTrust, parse_trusted
+from .rss import STATM_PATH, rss_available
 
 SSLContextFactory = Callable[["Config", Callable[[], ssl.SSLContext]], ssl.SSLContext]
 
@@ -165,6 +166,8 @@ class Config:
     timeout_worker_healthcheck: float = 5.0
     limit_max_requests: int | None = None
     limit_max_requests_jitter: int = 0
+    # MiB of resident memory a worker may stay above before it is recycled (pounce/rss.py).
+    limit_max_rss: int | None = None
     reload: bool = False
     reload_dirs: Sequence[str] = ()
     reload_includes: Sequence[str] = ()
@@ -487,6 +490,13 @@ class Config:
         _require(
             self.limit_max_requests_jitter >= 0, "limit_max_requests_jitter", "must not be negative"
         )
+        if self.limit_max_rss is not None:
+            _require(self.limit_max_rss > 0, "limit_max_rss", "must be a positive number of MiB")
+            _require(
+                rss_available(),
+                "limit_max_rss",
+                f"needs {STATM_PATH} to read a worker's resident memory (Linux)",
+            )
         _require(self.reload_delay >= 0, "reload_delay", "must not be negative")
         if self.reuse_port:
             _require(
@@ -516,7 +526,11 @@ class Config:
     @property
     def use_supervisor(self) -> bool:
         """Several workers, or recycling (which needs a parent to start the replacement)."""
-        return self.worker_count > 1 or self.limit_max_requests is not None
+        return (
+            self.worker_count > 1
+            or self.limit_max_requests is not None
+            or self.limit_max_rss is not None
+        )
 
 
 def is_import_string(value: str) -> bool:

@@ -99,8 +99,10 @@ def _match(path: Path, name: str, pattern: str) -> bool:
 class Reloader:
     """Runs the server in a child process and restarts it when watched files change."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, sockets: Sequence[socket.socket] | None = None) -> None:
         self.config = config
+        # Sockets handed in (systemd's socket activation) are served instead of binding one.
+        self.given_sockets = list(sockets) if sockets is not None else None
         # The reloader binds the one socket and keeps it across restarts, so the child serves
         # that socket: --reuse-port (a socket per worker) does not apply under --reload.
         self.child_config = config.replace(reload=False, reuse_port=False)
@@ -114,7 +116,7 @@ class Reloader:
         )
         self.should_exit = threading.Event()
         self.signals: list[int] = []
-        self.sock: socket.socket | None = None
+        self.sockets: list[socket.socket] = []
         self.process: multiprocessing.process.BaseProcess | None = None
 
     def run(self) -> int:
@@ -128,7 +130,10 @@ class Reloader:
         config = self.config
         assert isinstance(config.app, str)  # Config refuses --reload with an app object
         check_app_path(config.app)
-        self.sock = bind_socket(config.replace(reuse_port=False))
+        if self.given_sockets is not None:
+            self.sockets = self.given_sockets
+        else:
+            self.sockets = [bind_socket(config.replace(reuse_port=False))]
         logger.info(
             "Will watch for changes in these directories: %s",
             ", ".join(str(d.resolve()) for d in self.dirs),
@@ -163,8 +168,9 @@ class Reloader:
             self._stop_child()
             for sig, handler in old.items():
                 signal.signal(sig, handler)
-            self.sock.close()
-            if config.uds and config.fd is None:
+            for sock in self.sockets:
+                sock.close()
+            if config.uds and config.fd is None and self.given_sockets is None:
                 with contextlib.suppress(OSError):
                     os.unlink(config.uds)
         logger.info("Stopping reloader process [%d]", os.getpid())
@@ -184,16 +190,16 @@ class Reloader:
         self.should_exit.set()
 
     def _start(self) -> None:
-        assert self.sock is not None
+        assert self.sockets
         context = multiprocessing.get_context("spawn")
         self.process = context.Process(
-            target=_child_main, args=(self.child_config, self.sock), name="pounce-reload-child"
+            target=_child_main, args=(self.child_config, self.sockets), name="pounce-reload-child"
         )
         self.process.start()
         logger.info(
             "Started child process [%s] on %s",
             self.process.pid,
-            describe_socket(self.sock, self.config),
+            ", ".join(describe_socket(sock, self.config) for sock in self.sockets),
         )
 
     def _stop_child(self) -> None:
@@ -213,11 +219,11 @@ class Reloader:
             logger.info("Server process [%s] had exited with %s", process.pid, process.exitcode)
 
 
-def _child_main(config: Config, sock: socket.socket) -> None:
-    """The spawned child: run pounce on the reloader's socket; exit with its exit code."""
+def _child_main(config: Config, sockets: list[socket.socket]) -> None:
+    """The spawned child: run pounce on the reloader's sockets; exit with its exit code."""
     try:
         # The child's config has reload=False: the supervisor or one server serves it.
-        code = serve_config(config, [sock])
+        code = serve_config(config, sockets)
     except AppPathError as exc:
         logging.getLogger("pounce.error").error("Error: %s", exc)
         code = 2

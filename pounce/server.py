@@ -44,6 +44,8 @@ from .interfaces import is_wsgi_adapter
 from .lifespan import Lifespan
 from .logs import configure_logging
 from .loops import new_event_loop
+from .rss import MIB, RssLimit
+from .sd_notify import Notifier
 from .sockets import bind_socket, describe_socket
 from .state import RECHECK_DELAY, ServerState
 
@@ -100,6 +102,10 @@ class Server:
         self._lifespan_state: dict[str, Any] = {}
         self._last_notified = float("-inf")
         self._notify_task: asyncio.Future[Any] | None = None
+        # systemd's sd_notify(3), given by pounce.supervisor.serve_config to the process systemd
+        # started when it runs as one server (never to a supervised worker).
+        self.notifier: Notifier | None = None
+        self._rss_limit: RssLimit | None = None
 
     # Running ----------------------------------------------------------------------------
 
@@ -168,6 +174,8 @@ class Server:
         if config.reset_contextvars:
             state.app = _in_fresh_context(app)
         self._count_requests()
+        if config.limit_max_rss is not None:
+            self._rss_limit = RssLimit(config.limit_max_rss, self._rss_exceeded)
         self.lifespan = Lifespan(app, config.lifespan, state.lifespan_state)
         await self.lifespan.startup()
         if self.lifespan.should_exit:
@@ -220,6 +228,17 @@ class Server:
 
         self.state.on_request = on_request
 
+    def _rss_exceeded(self, rss: int) -> None:
+        """``limit_max_rss`` for a server run on its own: stop gracefully, as at
+        ``limit_max_requests`` (the supervisor's workers ask to be replaced instead)."""
+        logger.info(
+            "Resident memory %d MiB stayed above the limit of %d MiB (--limit-max-rss). "
+            "Terminating process.",
+            rss // MIB,
+            self.config.limit_max_rss,
+        )
+        self.request_exit()
+
     async def _start_listening(
         self, sockets: Sequence[socket.socket] | None, ssl_context: Any = None
     ) -> None:
@@ -266,6 +285,9 @@ class Server:
             python_description(),
             implementations(self.config),
         )
+        if self.notifier is not None:
+            where = ", ".join(describe_socket(sock, self.config) for sock in self.sockets)
+            self.notifier.ready(f"Serving on {where}")
 
     def _schedule_tick(self) -> None:
         assert self._loop is not None and self.state is not None
@@ -274,6 +296,9 @@ class Server:
             # The heartbeat may lag timeout_notify by at most a quarter of it, whatever the
             # sweep interval (gunicorn kills a worker silent for twice its timeout_notify).
             interval = min(interval, self.config.timeout_notify / 4)
+        if self.notifier is not None and self.notifier.watchdog_interval:
+            # WATCHDOG=1 at most a quarter of the systemd watchdog timeout late.
+            interval = min(interval, self.notifier.watchdog_interval / 2)
         self._tick_handle = self._loop.call_later(interval, self._tick)
 
     def _notify(self) -> None:
@@ -297,6 +322,10 @@ class Server:
             self._exit_event.set()
         if self.config.callback_notify is not None:
             self._notify()
+        if self.notifier is not None:
+            self.notifier.watchdog(self._loop.time())
+        if self._rss_limit is not None:
+            self._rss_limit.check(self._loop.time())
         if self.state.tick():
             # Connections marked idle get their second look one loop iteration later (see
             # pounce/state.py): one timer per sweep, never one per connection or request.
@@ -313,6 +342,8 @@ class Server:
         assert state is not None, "shutdown() runs after startup()"
         self.should_exit = True
         logger.info("Shutting down")
+        if self.notifier is not None:
+            self.notifier.stopping("Shutting down")
         self._stop_accepting()
         for sock in sockets or ():
             sock.close()

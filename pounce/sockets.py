@@ -1,4 +1,5 @@
-"""Creating the listening socket from ``--host/--port``, ``--uds`` or ``--fd``.
+"""Creating the listening socket from ``--host/--port``, ``--uds`` or ``--fd`` (or adopting
+one systemd passed: ``pounce/socket_activation.py``).
 
 The socket is made here rather than by ``loop.create_server`` so that the same socket can be
 bound once and shared by forked workers.
@@ -23,22 +24,35 @@ def bind_socket(config: Config, listen: bool = True) -> socket.socket:
     nobody would accept from.
     """
     if config.fd is not None:
-        try:
-            sock = socket.socket(fileno=config.fd)
-        except OSError as exc:
-            raise ConfigError(f"--fd: {config.fd} is not a usable socket ({exc.strerror})") from exc
-        if sock.type != socket.SOCK_STREAM:
-            raise ConfigError(f"--fd: {config.fd} is not a stream socket")
-    elif config.uds:
+        return adopt_socket(config.fd, config, "--fd")
+    if config.uds:
         sock = _bind_unix(config.uds)
     else:
         sock = _bind_tcp(config.host, config.port, config.reuse_port)
     if not listen:
         return sock
+    return _listen(sock, config, config.bind_description())
+
+
+def adopt_socket(fd: int, config: Config, source: str) -> socket.socket:
+    """A socket already bound by someone else (``--fd``, or systemd's socket activation), made
+    ready to serve as a socket bound here would be. ``source`` names where ``fd`` came from in
+    the error for an fd that is not a stream socket."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ConfigError(f"{source}: {fd} is not a usable socket ({exc.strerror})") from exc
+    if sock.type != socket.SOCK_STREAM:
+        sock.detach()  # not ours to close
+        raise ConfigError(f"{source}: {fd} is not a stream socket")
+    return _listen(sock, config, f"the socket from {source} (fd {fd})")
+
+
+def _listen(sock: socket.socket, config: Config, where: str) -> socket.socket:
     try:
         sock.listen(config.backlog)
     except OSError as exc:
-        raise BindError(f"cannot listen on {config.bind_description()}: {exc.strerror}") from exc
+        raise BindError(f"cannot listen on {where}: {exc.strerror}") from exc
     sock.setblocking(False)
     sock.set_inheritable(True)
     return sock

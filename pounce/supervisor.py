@@ -10,11 +10,14 @@ deadlines, then start or drain workers until reality matches the plan.
   failure: at first boot with exit code 2/3 (the app cannot be imported or started) the
   supervisor stops with that code; otherwise it retries with a growing delay and gives up with
   exit code 3 after ``MAX_STARTUP_FAILURES`` in a row.
-- Replacing a worker (SIGHUP, ``--limit-max-requests``) is "start the new one, wait until it
-  is ready, then drain the old one", one worker at a time, so capacity never drops and the
-  listening socket always has a worker accepting on it.
+- Replacing a worker (SIGHUP, ``--limit-max-requests``, ``--limit-max-rss``) is "start the
+  new one, wait until it is ready, then drain the old one", one worker at a time, so capacity
+  never drops and the listening socket always has a worker accepting on it.
 - SIGINT/SIGTERM: graceful stop. SIGQUIT (or a second SIGINT): immediate stop.
   SIGHUP: rolling restart. SIGTTIN/SIGTTOU: one worker more/fewer, never below one.
+- Under systemd (``$NOTIFY_SOCKET``) the supervisor, never a worker, tells systemd READY once
+  every worker serves, RELOADING and READY around a SIGHUP's rolling restart, STOPPING, and
+  feeds the watchdog from this loop (pounce/sd_notify.py).
 """
 
 from __future__ import annotations
@@ -38,9 +41,10 @@ from .config import WEBSOCKETS_ALIASES, Config, python_description
 from .errors import EXIT_APP, ConfigError
 from .importer import check_app_path, load_app
 from .logs import configure_logging
+from .sd_notify import Notifier
 from .server import Server, implementations
 from .sockets import bind_socket, describe_socket
-from .worker import MSG_PING, MSG_READY, MSG_RECYCLE, run_worker
+from .worker import MSG_OVER_RSS, MSG_PING, MSG_READY, MSG_RECYCLE, run_worker
 
 logger = logging.getLogger("pounce.error")
 
@@ -110,8 +114,17 @@ def describe_exit(status: int) -> str:
 class Supervisor:
     """Runs ``config.worker_count`` workers on one listening socket until stopped."""
 
-    def __init__(self, config: Config, sockets: Sequence[socket.socket] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        sockets: Sequence[socket.socket] | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.config = config
+        # systemd's sd_notify(3) (pounce/sd_notify.py): READY, RELOADING, STOPPING, WATCHDOG.
+        self.notifier = notifier
+        # A SIGHUP's rolling restart is in progress (systemd is told READY=1 when it ends).
+        self.reloading = False
         self.worker_config = config
         self.target = config.worker_count
         self.sockets: list[socket.socket] = list(sockets) if sockets is not None else []
@@ -130,6 +143,10 @@ class Supervisor:
         self.startup_failures = 0
         self.next_spawn_at = 0.0
         self.ping_interval = min(1.0, config.timeout_worker_healthcheck / 4)
+        self.tick = TICK
+        if notifier is not None and notifier.watchdog_interval:
+            # WATCHDOG=1 at most a quarter of the systemd watchdog timeout late.
+            self.tick = min(TICK, notifier.watchdog_interval / 2)
         self._selector: selectors.BaseSelector | None = None
         self._wakeup: tuple[int, int] | None = None
         self._old_handlers: dict[int, Any] = {}
@@ -196,7 +213,9 @@ class Supervisor:
             self._check_workers(now)
             if not self.stopping:
                 self._manage(now)
-            self._wait(TICK)
+            if self.notifier is not None:
+                self._notify_systemd(now)
+            self._wait(self.tick)
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a signal, a worker message, or ``timeout``."""
@@ -272,6 +291,8 @@ class Supervisor:
             return
         self.stopping = True
         logger.info("%s: stopping %d workers gracefully", reason, len(self.workers))
+        if self.notifier is not None:
+            self.notifier.stopping(f"{reason}: stopping gracefully")
         timeout = self.config.timeout_graceful_shutdown
         if timeout is not None:
             self.stop_deadline = time.monotonic() + timeout + KILL_MARGIN
@@ -280,6 +301,8 @@ class Supervisor:
 
     def quit(self, reason: str) -> None:
         """Immediate stop: workers abort their connections and exit; SIGKILL after 1 s."""
+        if self.notifier is not None and not self.stopping:
+            self.notifier.stopping(f"{reason}: stopping now")
         self.stopping = self.quitting = True
         logger.info("%s: stopping %d workers now", reason, len(self.workers))
         self.stop_deadline = time.monotonic() + QUIT_TIMEOUT
@@ -303,6 +326,9 @@ class Supervisor:
         else:
             note = ""
         logger.info("%s: rolling restart of %d workers%s", reason, len(old), note)
+        if self.notifier is not None and old:
+            self.reloading = True
+            self.notifier.reloading(f"{reason}: rolling restart of {len(old)} workers")
         for worker in old:
             self.replace_queue.append((worker, reason.replace("Received ", "")))
 
@@ -396,7 +422,9 @@ class Supervisor:
         if MSG_READY in data:
             self._worker_ready(worker)
         if MSG_RECYCLE in data:
-            self._recycle(worker)
+            self._recycle(worker, "--limit-max-requests", str(worker.max_requests))
+        if MSG_OVER_RSS in data:
+            self._recycle(worker, "--limit-max-rss", f"{self.config.limit_max_rss} MiB")
 
     def _worker_ready(self, worker: Worker) -> None:
         worker.ready_at = worker.last_seen
@@ -423,15 +451,30 @@ class Supervisor:
                 pids = ", ".join(str(w.pid) for w in ready)
                 noun = "worker" if len(ready) == 1 else "workers"
                 logger.info("%d %s ready (pids %s)", len(ready), noun, pids)
+                if self.notifier is not None:
+                    self.notifier.ready(self._status())
 
-    def _recycle(self, worker: Worker) -> None:
+    def _recycle(self, worker: Worker, option: str, limit: str) -> None:
+        """The worker reached ``option`` (its value: ``limit``): replace it, no request lost."""
         if worker.draining or any(w is worker for w, _ in self.replace_queue):
             return
-        limit = worker.max_requests
-        logger.info(
-            "Worker [%d] reached --limit-max-requests (%s): recycling it", worker.pid, limit
-        )
-        self.replace_queue.append((worker, "--limit-max-requests"))
+        logger.info("Worker [%d] reached %s (%s): recycling it", worker.pid, option, limit)
+        self.replace_queue.append((worker, option))
+
+    def _notify_systemd(self, now: float) -> None:
+        """WATCHDOG=1 when due; READY=1 again once a SIGHUP's rolling restart is over."""
+        assert self.notifier is not None
+        self.notifier.watchdog(now)
+        if self.reloading and not self.replace_queue and not self.stopping:
+            if not any(w.replaces is not None for w in self.workers.values()):
+                self.reloading = False
+                self.notifier.ready(self._status())
+
+    def _status(self) -> str:
+        """STATUS= for systemd: how many workers serve where."""
+        serving = sum(1 for w in self.workers.values() if w.ready and not w.draining)
+        where = ", ".join(describe_socket(sock, self.config) for sock in self.sockets)
+        return f"{serving} worker{'' if serving == 1 else 's'} serving on {where}"
 
     def _check_workers(self, now: float) -> None:
         """Health pings and every deadline."""
@@ -544,6 +587,8 @@ class Supervisor:
                 signal.signal(sig, signal.SIG_IGN)
             if self._selector is not None:
                 self._selector.close()
+            if self.notifier is not None:
+                self.notifier.close()  # the supervisor's alone: workers never notify
             if self._wakeup is not None:
                 for fd in self._wakeup:
                     os.close(fd)
@@ -609,15 +654,20 @@ def log_start_notes(config: Config, notes: Sequence[str] = ()) -> None:
 
 
 def serve_config(
-    config: Config, sockets: Sequence[socket.socket] | None = None, notes: Sequence[str] = ()
+    config: Config,
+    sockets: Sequence[socket.socket] | None = None,
+    notes: Sequence[str] = (),
+    notifier: Notifier | None = None,
 ) -> int:
     """Serve as ``config`` says without the reloader (the supervisor or one server), after
     ``log_start_notes``; the exit code. ``pounce.launch.run_config`` and the reload child
-    (``pounce/reload.py``, which the launcher imports) call it."""
+    (``pounce/reload.py``, which the launcher imports) call it. ``notifier``: systemd's
+    ``$NOTIFY_SOCKET``, for the process systemd started."""
     log_start_notes(config, notes)
     if config.use_supervisor:
-        return Supervisor(config, sockets).run()
+        return Supervisor(config, sockets, notifier).run()
     server = Server(config)
+    server.notifier = notifier
     # The CLI and pounce.run() exit with the server's code after a graceful stop (0), where
     # an embedded Server.serve() re-raises the signal as uvicorn's does.
     server.reraise_signals = False

@@ -8,6 +8,7 @@ byte   direction           meaning
 ``R``  worker→supervisor   ready: lifespan startup done, serving the listening socket
 ``p``  worker→supervisor   pong, the answer to a ping
 ``M``  worker→supervisor   reached ``--limit-max-requests``: please start my replacement
+``S``  worker→supervisor   stayed above ``--limit-max-rss``: please start my replacement
 ``P``  supervisor→worker   ping (health check)
 ``D``  supervisor→worker   drain: a replacement is ready; finish what is in flight and exit
 =====  ==================  ===============================================================
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from .config import Config
 from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, ConfigError
 from .importer import AppPathError
+from .rss import CHECKS_ABOVE, MIB, RSS_CHECK_INTERVAL, resident_bytes
 from .server import Server
 from .sockets import describe_socket
 
@@ -39,6 +41,7 @@ logger = logging.getLogger("pounce.error")
 MSG_READY = b"R"
 MSG_PONG = b"p"
 MSG_RECYCLE = b"M"
+MSG_OVER_RSS = b"S"
 MSG_PING = ord("P")
 MSG_DRAIN = ord("D")
 
@@ -75,6 +78,16 @@ class WorkerServer(Server):
         # The supervisor logs the address once for all workers; each worker only says ready.
         for sock in self.sockets:
             logger.debug("Worker [%d] serving %s", os.getpid(), describe_socket(sock, self.config))
+        limit = self.config.limit_max_rss
+        if limit is not None and resident_bytes() > limit * MIB:
+            # Every worker would be replaced a couple of seconds after it starts, forever.
+            logger.warning(
+                "Worker [%d] resident memory is %d MiB just after start, above --limit-max-rss "
+                "%d MiB: every worker will be recycled within seconds; raise the limit",
+                os.getpid(),
+                resident_bytes() // MIB,
+                limit,
+            )
         self._send(MSG_READY)
 
     def _count_requests(self) -> None:
@@ -100,6 +113,19 @@ class WorkerServer(Server):
                 count,
             )
             self._send(MSG_RECYCLE)
+
+    def _rss_exceeded(self, rss: int) -> None:
+        # As at --limit-max-requests: keep serving until the replacement is ready.
+        logger.info(
+            "Worker [%d] resident memory %d MiB stayed above --limit-max-rss %d MiB "
+            "(%d checks %gs apart): asking to be replaced",
+            os.getpid(),
+            rss // MIB,
+            self.config.limit_max_rss,
+            CHECKS_ABOVE,
+            RSS_CHECK_INTERVAL,
+        )
+        self._send(MSG_OVER_RSS)
 
     def _on_channel(self) -> None:
         try:
