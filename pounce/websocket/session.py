@@ -255,13 +255,23 @@ class WebSocketSession:
             self._set_disconnected(_disconnect(ABNORMAL))
             self._end()
             return
+        queue = self._queue
         for event in events:
             tp = type(event)
-            if tp is TextMessage:
-                self._on_message({"type": "websocket.receive", "text": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
-            elif tp is BytesMessage:
-                self._on_message({"type": "websocket.receive", "bytes": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
-            elif tp is Ping:
+            # Messages, nearly every event, inline: one dict each, the waiter woken, reading
+            # paused once the queue is full.
+            if tp is BytesMessage or tp is TextMessage:
+                if tp is BytesMessage:
+                    queue.append({"type": "websocket.receive", "bytes": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
+                else:
+                    queue.append({"type": "websocket.receive", "text": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
+                if self._waiter is not None:
+                    self._wake()
+                if len(queue) >= self.max_queue and not self._read_paused:
+                    self._read_paused = True
+                    self.carrier.pause_reading()
+                continue
+            if tp is Ping:
                 self._write(core.send_pong(event.payload))  # type: ignore[union-attr]  # narrowed by type(event)
             elif tp is Pong:
                 self._on_pong()
@@ -278,12 +288,6 @@ class WebSocketSession:
                 self._fail(event.code, event.reason)  # type: ignore[union-attr]  # narrowed by type(event)
             if self.status == CLOSED:
                 return
-
-    def _on_message(self, message: dict[str, Any]) -> None:
-        self._enqueue(message)
-        if len(self._queue) >= self.max_queue and not self._read_paused:
-            self._read_paused = True
-            self.carrier.pause_reading()
 
     def _on_close(self, event: Close) -> None:
         core = self.core
@@ -389,11 +393,14 @@ class WebSocketSession:
 
     def _enqueue(self, message: dict[str, Any]) -> None:
         self._queue.append(message)
+        if self._waiter is not None:
+            self._wake()
+
+    def _wake(self) -> None:
         waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _set_disconnected(self, message: dict[str, Any]) -> None:
         if self._disconnected is None:
@@ -404,14 +411,15 @@ class WebSocketSession:
         if not self._connect_sent:
             self._connect_sent = True
             return {"type": "websocket.connect"}
-        while not self._queue:
+        queue = self._queue
+        while not queue:
             waiter = self._waiter = self.loop.create_future()
             await waiter
-        message = self._queue[0]
-        if message["type"] == "websocket.disconnect":
+        message = queue[0]
+        if message is self._disconnected:
             return message  # every later receive() sees the disconnect too
-        self._queue.popleft()
-        if self._read_paused and len(self._queue) <= self.max_queue // 2:
+        queue.popleft()
+        if self._read_paused and len(queue) <= self.max_queue // 2:
             self._read_paused = False
             if self.status in (OPEN, CLOSING):
                 self.carrier.resume_reading()
@@ -422,6 +430,18 @@ class WebSocketSession:
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         status = self.status
+        if status == OPEN and kind == "websocket.send":  # nearly every call, first
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+                if data is None:
+                    raise RuntimeError("websocket.send needs 'bytes' or 'text'")
+            elif type(data) is not bytes:
+                data = bytes(data)
+            waiter = self._queue_message(self.core.send_message(data))  # type: ignore[union-attr]  # set when OPEN
+            if waiter is not None:
+                await waiter
+            return
         if status == CONNECTING:
             if kind == "websocket.accept":
                 self._accept(message)
@@ -449,19 +469,7 @@ class WebSocketSession:
             return
         if status != OPEN:
             raise ClientDisconnected("The WebSocket is closed")
-        if kind == "websocket.send":
-            data = message.get("bytes")
-            if data is not None:
-                payload: bytes | str = bytes(data)
-            else:
-                payload = message.get("text")  # type: ignore[assignment]  # checked below
-                if payload is None:
-                    raise RuntimeError("websocket.send needs 'bytes' or 'text'")
-            assert self.core is not None
-            waiter = self._queue_message(self.core.send_message(payload))
-            if waiter is not None:
-                await waiter
-        elif kind == "websocket.close":
+        if kind == "websocket.close":
             self._close(message.get("code") or NORMAL, message.get("reason") or "")
         else:
             raise RuntimeError(f"Expected websocket.send or websocket.close, got {kind!r}")
