@@ -119,6 +119,9 @@ class FakeCarrier:
         self.finished = False
         self.paused = False
         self.pauses = 0
+        self.writes = 0
+        # What write returns: a future stands for a carrier whose write side is paused.
+        self.write_waiter: Any = None
 
     def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.accepted = headers
@@ -127,8 +130,10 @@ class FakeCarrier:
         self.response = (status, headers, body)
         self.finished = True
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> Any:
         self.out += data
+        self.writes += 1
+        return self.write_waiter
 
     def finish(self) -> None:
         self.finished = True

@@ -18,6 +18,12 @@ Rules and where they come from:
 - Backpressure: received messages wait in a queue of at most ``--ws-max-queue`` entries;
   when it is full the carrier stops reading (TCP) or withholds WINDOW_UPDATE (HTTP/2). A send
   waits while the carrier's write side is paused.
+- Writes: the frames of the messages the app sends in one turn of the event loop go to the
+  carrier together, in one write at the end of the turn (one ``send()`` system call on
+  HTTP/1.1, one DATA frame on HTTP/2, in place of one per message), or at once when
+  ``FLUSH_BYTES`` are waiting. A control frame (pong, ping, close) goes at once, behind them:
+  the frames keep their order. A send that finds the carrier paused by an earlier write waits
+  for it to drain, so at most ``FLUSH_BYTES`` wait here beyond what the carrier holds.
 - Keep-alive pings (RFC 6455 §5.5.2) run from the server's periodic tick via ``deadline`` /
   ``check_deadline``: no timer per connection. The tick runs often enough for the ping timings
   (``ServerState.sweep_interval``), and each ping is due one interval after the previous one
@@ -62,6 +68,10 @@ logger = logging.getLogger("pounce.error")
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # How long the server waits for the client's close frame after sending its own.
 CLOSE_TIMEOUT = 5.0
+# Message frames waiting for the end of the loop turn are written at once past this many bytes
+# (uvloop's and asyncio's default write high-water mark): a large message is written as it is,
+# without a copy into a joined buffer, and what waits here stays bounded.
+FLUSH_BYTES = 64 * 1024
 
 # RFC 6455 §7.4.1 close codes used by the server.
 NORMAL = 1000
@@ -150,6 +160,10 @@ class WebSocketSession:
         self._next_ping = 0.0  # when the next ping is due
         self._ping_due_at = 0.0  # when the ping in flight was due (the next one follows it)
         self._response: tuple[int, list[tuple[bytes, bytes]]] | None = None
+        self._out: list[bytes] = []  # frames waiting for the end of the loop turn
+        self._out_size = 0
+        self._flush_scheduled = False
+        self._blocked: Awaitable[None] | None = None  # the carrier's waiter from the last write
         self._body: list[bytes] = []
         self._started = perf_counter() if state.access_log else 0.0  # for the access record
 
@@ -231,13 +245,23 @@ class WebSocketSession:
             self._set_disconnected(_disconnect(ABNORMAL))
             self._end()
             return
+        queue = self._queue
         for event in events:
             tp = type(event)
-            if tp is TextMessage:
-                self._on_message({"type": "websocket.receive", "text": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
-            elif tp is BytesMessage:
-                self._on_message({"type": "websocket.receive", "bytes": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
-            elif tp is Ping:
+            # Messages, nearly every event, inline: one dict each, the waiter woken, reading
+            # paused once the queue is full.
+            if tp is BytesMessage or tp is TextMessage:
+                if tp is BytesMessage:
+                    queue.append({"type": "websocket.receive", "bytes": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
+                else:
+                    queue.append({"type": "websocket.receive", "text": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
+                if self._waiter is not None:
+                    self._wake()
+                if len(queue) >= self.max_queue and not self._read_paused:
+                    self._read_paused = True
+                    self.carrier.pause_reading()
+                continue
+            if tp is Ping:
                 self._write(core.send_pong(event.payload))  # type: ignore[union-attr]  # narrowed by type(event)
             elif tp is Pong:
                 self._on_pong()
@@ -255,12 +279,6 @@ class WebSocketSession:
             if self.status == CLOSED:
                 return
 
-    def _on_message(self, message: dict[str, Any]) -> None:
-        self._enqueue(message)
-        if len(self._queue) >= self.max_queue and not self._read_paused:
-            self._read_paused = True
-            self.carrier.pause_reading()
-
     def _on_close(self, event: Close) -> None:
         core = self.core
         assert core is not None
@@ -276,6 +294,8 @@ class WebSocketSession:
             return
         self._set_disconnected(_disconnect(ABNORMAL))
         self.status = CLOSED
+        self._out = []
+        self._out_size = 0
         self._forget_if_done()
 
     def _fail(self, code: int, reason: str) -> None:
@@ -290,6 +310,7 @@ class WebSocketSession:
         if self.status == CLOSED:
             return
         self.status = CLOSED
+        self._flush()
         self.carrier.finish()
         self._forget_if_done()
 
@@ -362,11 +383,14 @@ class WebSocketSession:
 
     def _enqueue(self, message: dict[str, Any]) -> None:
         self._queue.append(message)
+        if self._waiter is not None:
+            self._wake()
+
+    def _wake(self) -> None:
         waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._waiter = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _set_disconnected(self, message: dict[str, Any]) -> None:
         if self._disconnected is None:
@@ -377,14 +401,15 @@ class WebSocketSession:
         if not self._connect_sent:
             self._connect_sent = True
             return {"type": "websocket.connect"}
-        while not self._queue:
+        queue = self._queue
+        while not queue:
             waiter = self._waiter = self.loop.create_future()
             await waiter
-        message = self._queue[0]
-        if message["type"] == "websocket.disconnect":
+        message = queue[0]
+        if message is self._disconnected:
             return message  # every later receive() sees the disconnect too
-        self._queue.popleft()
-        if self._read_paused and len(self._queue) <= self.max_queue // 2:
+        queue.popleft()
+        if self._read_paused and len(queue) <= self.max_queue // 2:
             self._read_paused = False
             if self.status in (OPEN, CLOSING):
                 self.carrier.resume_reading()
@@ -395,6 +420,18 @@ class WebSocketSession:
     async def send(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         status = self.status
+        if status == OPEN and kind == "websocket.send":  # nearly every call, first
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text")
+                if data is None:
+                    raise RuntimeError("websocket.send needs 'bytes' or 'text'")
+            elif type(data) is not bytes:
+                data = bytes(data)
+            waiter = self._queue_message(self.core.send_message(data))  # type: ignore[union-attr]  # set when OPEN
+            if waiter is not None:
+                await waiter
+            return
         if status == CONNECTING:
             if kind == "websocket.accept":
                 self._accept(message)
@@ -422,19 +459,7 @@ class WebSocketSession:
             return
         if status != OPEN:
             raise ClientDisconnected("The WebSocket is closed")
-        if kind == "websocket.send":
-            data = message.get("bytes")
-            if data is not None:
-                payload: bytes | str = bytes(data)
-            else:
-                payload = message.get("text")  # type: ignore[assignment]  # checked below
-                if payload is None:
-                    raise RuntimeError("websocket.send needs 'bytes' or 'text'")
-            assert self.core is not None
-            waiter = self.carrier.write(self.core.send_message(payload))
-            if waiter is not None:
-                await waiter
-        elif kind == "websocket.close":
+        if kind == "websocket.close":
             self._close(message.get("code") or NORMAL, message.get("reason") or "")
         else:
             raise RuntimeError(f"Expected websocket.send or websocket.close, got {kind!r}")
@@ -496,6 +521,40 @@ class WebSocketSession:
             self._read_paused = False
             self.carrier.resume_reading()  # the client's close frame must get through
 
-    def _write(self, data: bytes) -> None:
+    def _queue_message(self, data: bytes) -> Awaitable[None] | None:
+        """A message's frames, written at the end of this loop turn with the others sent in it
+        (at once past ``FLUSH_BYTES``); what to await when the carrier's write side is paused."""
         if data:
-            self.carrier.write(data)
+            self._out.append(data)
+            self._out_size += len(data)
+            if self._out_size >= FLUSH_BYTES:
+                self._flush()
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.loop.call_soon(self._flush_at_end_of_turn)
+        blocked = self._blocked
+        if blocked is not None:
+            self._blocked = None
+        return blocked
+
+    def _flush_at_end_of_turn(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        self._out = []
+        self._out_size = 0
+        waiter = self.carrier.write(data)
+        if waiter is not None:
+            self._blocked = waiter
+
+    def _write(self, data: bytes) -> None:
+        """A control frame: written at once, behind the message frames still waiting."""
+        if data:
+            self._out.append(data)
+            self._out_size += len(data)
+            self._flush()

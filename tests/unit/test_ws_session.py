@@ -19,6 +19,7 @@ from pounce.state import ServerState
 from pounce.websocket import core as ws_core
 from pounce.websocket.session import (
     CLOSED,
+    FLUSH_BYTES,
     OPEN,
     WebSocketSession,
     accept_token,
@@ -393,5 +394,72 @@ def test_close_without_a_code_is_echoed_without_one() -> None:
         assert bytes(carrier.out) == b"\x88\x00"
         assert (await session.receive())["code"] == 1005
         assert carrier.finished and session.status == CLOSED
+
+    asyncio.run(main())
+
+
+def test_messages_sent_in_one_loop_turn_go_out_in_one_write() -> None:
+    """The echoes of one read are written together at the end of the loop turn (one send()
+    system call on HTTP/1.1); a control frame goes at once, behind them, in order."""
+
+    async def main() -> None:
+        session, carrier = await make(ws_max_queue=64)
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        client = Connection(ConnectionType.CLIENT)
+        session.feed(b"".join(client.send(BytesMessage(data=b"%d" % i)) for i in range(10)))
+        for _ in range(10):
+            message = await session.receive()
+            await session.send({"type": "websocket.send", "bytes": message["bytes"]})
+        assert carrier.writes == 0  # not yet: at the end of this turn
+        await spin(1)
+        assert carrier.writes == 1
+        client.receive_data(bytes(carrier.out))
+        assert [e.data for e in client.events()] == [b"%d" % i for i in range(10)]
+        carrier.out.clear()
+        # A message, then our close frame in the same turn: both at once, in that order.
+        await session.send({"type": "websocket.send", "text": "last"})
+        await session.send({"type": "websocket.close", "code": 4000})
+        assert carrier.writes == 2
+        client.receive_data(bytes(carrier.out))
+        events = list(client.events())
+        assert isinstance(events[0], TextMessage) and events[0].data == "last"
+        assert isinstance(events[1], CloseConnection) and events[1].code == 4000
+
+    asyncio.run(main())
+
+
+def test_a_send_waits_while_the_carrier_is_paused() -> None:
+    """Backpressure: a send whose write (at once, or at the end of an earlier turn) found the
+    carrier's write side paused waits for it to drain."""
+
+    async def main() -> None:
+        session, carrier = await make()
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        loop = asyncio.get_running_loop()
+        drained = carrier.write_waiter = loop.create_future()
+        # A large message goes at once, and its send waits for the drain.
+        big = asyncio.ensure_future(
+            session.send({"type": "websocket.send", "bytes": b"x" * (FLUSH_BYTES + 1)})
+        )
+        await spin()
+        assert carrier.writes == 1 and not big.done()
+        drained.set_result(None)
+        await asyncio.wait_for(big, 1)
+        # A small one waits for the end of the turn; the write then finds the carrier paused,
+        # and the next send waits.
+        drained = carrier.write_waiter = loop.create_future()
+        await session.send({"type": "websocket.send", "bytes": b"y"})
+        await spin(1)
+        assert carrier.writes == 2
+        blocked = asyncio.ensure_future(session.send({"type": "websocket.send", "bytes": b"z"}))
+        await spin()
+        assert not blocked.done()
+        carrier.write_waiter = None
+        drained.set_result(None)
+        await asyncio.wait_for(blocked, 1)
+        await spin(1)
+        assert carrier.writes == 3
 
     asyncio.run(main())
