@@ -92,6 +92,11 @@ class ServerState:
             if config.proxy_headers
             else None
         )
+        # --proxy-protocol (pounce/proxy_listener.py): the client address of the PROXY header
+        # of the connection being handed over, read (and cleared) by describe_connection; and
+        # the connections closed for a bad or missing header, by kind (for metrics).
+        self.proxied_client: tuple[str, int] | None = None
+        self.proxy_protocol_rejected: dict[str, int] = {}
         # Whether an HTTP/1.1 request may switch to HTTP/2 by ``Upgrade: h2c`` (both twins
         # test this before negotiate.try_h2c_upgrade looks at any header).
         self.h2c_upgrade: bool = config.http2 and config.h2c_upgrade
