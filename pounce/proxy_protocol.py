@@ -168,6 +168,10 @@ def _parse_v2(data: bytes) -> ProxyHeader | Rejected | None:
         # §2.2: LOCAL (a proxy's own health check): the address block is ignored and the
         # connection's own endpoints are used.
         return ProxyHeader(consumed, 2)
+    if family == _AF_UNSPEC:
+        # §2.2: "the receiver should use the real connection endpoints"; what follows is not
+        # an address block with TLVs after it, so it is skipped whole.
+        return ProxyHeader(consumed, 2)
     block = _ADDRESS_LENGTH[family]
     if length < block:
         return Rejected("malformed", f"v2 length {length} is shorter than its address block")
@@ -183,8 +187,7 @@ def _parse_v2(data: bytes) -> ProxyHeader | Rejected | None:
         client = (str(ipaddress.IPv6Address(body[0:16])), int.from_bytes(body[32:34], "big"))
         server = (str(ipaddress.IPv6Address(body[16:32])), int.from_bytes(body[34:36], "big"))
         return ProxyHeader(consumed, 2, client, server)
-    # AF_UNSPEC (§2.2: "the receiver should use the real connection endpoints") and AF_UNIX
-    # (a path, which an ASGI client (host, port) cannot hold): keep the peer's address.
+    # AF_UNIX: a path, which an ASGI client (host, port) cannot hold: keep the peer's address.
     return ProxyHeader(consumed, 2)
 
 
