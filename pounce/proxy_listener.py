@@ -11,7 +11,7 @@ off, the listener never creates it: nothing is added to a connection or a reques
    the listener would have started without the option (HTTP/1.1, which may become h2c or a
    WebSocket), or, on a TLS listener, starts TLS first (``loop.start_tls``) and then hands the
    TLS transport to ``AlpnSelector``. The header's source address becomes the connection's
-   client (``ServerState.proxied_client``, read by ``describe_connection``): in every scope
+   client (``ServerState.handover_client``, read by ``describe_connection``): in every scope
    and the access log.
 
 A missing, malformed, oversized or truncated header (EOF, or the timeout) closes the
@@ -162,12 +162,12 @@ class ProxyHeaderReader(asyncio.Protocol):
     ) -> None:
         protocol = self.next_protocol()
         # None (LOCAL, UNKNOWN, AF_UNSPEC, AF_UNIX) keeps the peer's own address.
-        self.state.proxied_client = client
+        self.state.handover_client = client
         transport.set_protocol(protocol)
         try:
             protocol.connection_made(transport)
         finally:
-            self.state.proxied_client = None
+            self.state.handover_client = None
         if rest and not transport.is_closing():
             transport.get_protocol().data_received(rest)  # type: ignore[attr-defined]  # a stream protocol
 

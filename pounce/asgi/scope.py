@@ -60,12 +60,12 @@ def describe_connection(transport: Any, state: Any) -> tuple[Address, Address, s
     if sock is not None:
         server = socket_address(sock.getsockname())
         client = socket_address(transport.get_extra_info("peername"))
-    proxied = state.proxied_client
-    if proxied is not None:
-        # The source address of the PROXY protocol header this connection started with
-        # (pounce/proxy_listener.py sets it just before handing the connection over).
-        state.proxied_client = None
-        client = proxied
+    handed = state.handover_client
+    if handed is not None:
+        # The source address of the PROXY protocol header this connection started with,
+        # set just before the connection is handed over (ServerState.handover_client).
+        state.handover_client = None
+        client = handed
     scheme = "https" if transport.get_extra_info("sslcontext") is not None else "http"
     proxy = state.proxy
     trusted = proxy is not None and proxy.trusts_peer(client, sock)
