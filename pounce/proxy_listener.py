@@ -116,7 +116,8 @@ class ProxyHeaderReader(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._finish_header()
+        if not self._done:  # a reset inside the header (an EOF is seen by eof_received)
+            self._reject("truncated", f"the connection was lost inside the PROXY header: {exc}")
         if self._tls_task is not None and not self._tls_task.done():
             self._tls_task.cancel()
 

@@ -23,55 +23,42 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Certs
-from tests.integration.test_proxy_haproxy import HAPROXY, _free_port, _stop, _wait_listening
+from tests.integration.test_proxy_haproxy import (
+    DEFAULTS,
+    _stop,
+    require_haproxy,
+    start_haproxy,
+)
 from tests.support import PounceProcess
 
 pytestmark = pytest.mark.timeout(60)
 
 CLIENT_ADDRESS = "127.0.0.5"
 
-CONF = """\
-global
-    maxconn 100
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 10s
-    timeout server 10s
+CONF = (
+    DEFAULTS
+    + """\
 frontend fe
     bind 127.0.0.1:{port}
     default_backend be
 backend be
     server pounce 127.0.0.1:{upstream} {server_options}
 """
+)
 
 
 @pytest.fixture
 def haproxy(tmp_path: Path) -> Iterator[Callable[[int, str], int]]:
     """``haproxy(upstream_port, server_options) -> port``: HAProxy in front of pounce."""
-    if HAPROXY is None:
-        pytest.skip("haproxy is not installed (Debian package haproxy; ci/test installs it)")
+    require_haproxy()
     started: list[subprocess.Popen[bytes]] = []
 
     def start(upstream: int, server_options: str) -> int:
-        for attempt in range(3):  # the free port may be taken before HAProxy binds it
-            port = _free_port()
-            conf = tmp_path / "haproxy.cfg"
-            text = CONF.format(port=port, upstream=upstream, server_options=server_options)
-            conf.write_text(text)
-            log = tmp_path / f"haproxy-{attempt}.log"
-            with log.open("wb") as out:
-                proc = subprocess.Popen(
-                    [HAPROXY, "-db", "-f", str(conf)],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            started.append(proc)
-            if _wait_listening(port, proc):
-                return port
-            _stop(proc)
-        raise AssertionError(f"haproxy did not start: {log.read_text(errors='replace')}")
+        return start_haproxy(
+            tmp_path,
+            started,
+            lambda port: CONF.format(port=port, upstream=upstream, server_options=server_options),
+        )
 
     yield start
     for proc in started:
