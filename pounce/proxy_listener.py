@@ -196,6 +196,10 @@ class ProxyHeaderReader(asyncio.Protocol):
             return
         if tls is None or tls.is_closing():
             return
+        if self.state.shutting_down:
+            # The server stopped during the handshake: it no longer takes new connections.
+            tls.close()
+            return
         pending, self._tls_pending = self._tls_pending, None
         self._hand_over(tls, self._client, pending)
 
