@@ -20,6 +20,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import h2.config
+import h2.connection
+import h2.events
 import pytest
 
 from tests.integration.conftest import Certs
@@ -281,3 +284,44 @@ def test_tls_client_hello_in_the_same_segment_as_the_header(proxied, certs: Cert
     assert response.startswith(b"HTTP/1.1 200 "), response
     assert b'"client": ["2001:db8::7", 4242]' in response
     assert b'"scheme": "https"' in response
+
+
+def test_h2c_upgrade_keeps_the_header_client(proxied) -> None:
+    """``Upgrade: h2c`` after a v1 header: stream 1 (the upgraded request) and stream 3 (a new
+    request over HTTP/2) have the header's client: the switch from HTTP/1.1 carries it over."""
+    server = proxied("--h2c-upgrade")
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    settings = conn.initiate_upgrade_connection().decode("ascii")
+    request = (
+        "PROXY TCP4 203.0.113.9 127.0.0.1 5555 80\r\n"
+        "GET / HTTP/1.1\r\nHost: example\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        f"Upgrade: h2c\r\nHTTP2-Settings: {settings}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        bodies: dict[int, bytes] = {1: b"", 3: b""}
+        ended: set[int] = set()
+        conn.send_headers(
+            3,
+            [(":method", "GET"), (":scheme", "http"), (":authority", "example"), (":path", "/")],
+            end_stream=True,
+        )
+        sock.sendall(conn.data_to_send())
+        while ended != {1, 3}:
+            for event in conn.receive_data(rest):
+                if isinstance(event, h2.events.DataReceived):
+                    bodies[event.stream_id] += event.data
+                    conn.acknowledge_received_data(len(event.data), event.stream_id)
+                if isinstance(event, h2.events.StreamEnded):
+                    ended.add(event.stream_id)
+            sock.sendall(conn.data_to_send())
+            rest = b"" if ended == {1, 3} else sock.recv(65536)
+    for stream_id in (1, 3):
+        scope = json.loads(bodies[stream_id])
+        assert scope["http_version"] == "2"
+        assert scope["client"] == ["203.0.113.9", 5555], stream_id
