@@ -62,8 +62,8 @@ def describe_connection(transport: Any, state: Any) -> tuple[Address, Address, s
         client = socket_address(transport.get_extra_info("peername"))
     handed = state.handover_client
     if handed is not None:
-        # The source address of the PROXY protocol header this connection started with,
-        # set just before the connection is handed over (ServerState.handover_client).
+        # Set just before a hand-over (ServerState.handover_client): the source address of
+        # the PROXY protocol header, also kept when HTTP/1.1 switches to HTTP/2.
         state.handover_client = None
         client = handed
     scheme = "https" if transport.get_extra_info("sslcontext") is not None else "http"
