@@ -39,6 +39,7 @@ def run(
     use_colors: bool | None = Config.use_colors,
     proxy_headers: bool = Config.proxy_headers,
     proxy_headers_forwarded: bool = Config.proxy_headers_forwarded,
+    proxy_protocol: bool = Config.proxy_protocol,
     forwarded_allow_ips: str | Sequence[str] | None = Config.forwarded_allow_ips,
     server_header: bool = Config.server_header,
     date_header: bool = Config.date_header,

@@ -108,6 +108,12 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
     help="Read RFC 7239 Forwarded (for, proto, host) instead of X-Forwarded-For/Proto.",
 )
 @click.option(
+    "--proxy-protocol/--no-proxy-protocol",
+    default=DEFAULTS["proxy_protocol"],
+    help="Each connection starts with a PROXY protocol v1/v2 header from --forwarded-allow-ips "
+    "(others are closed); its source address is the client.",
+)
+@click.option(
     "--server-header/--no-server-header",
     default=DEFAULTS["server_header"],
     help="Send 'server: pounce'.",

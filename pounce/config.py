@@ -142,6 +142,9 @@ class Config:
     forwarded_allow_ips: str | Sequence[str] | None = None
     # Read RFC 7239 Forwarded instead of X-Forwarded-For/-Proto (pounce/proxy.py).
     proxy_headers_forwarded: bool = False
+    # Read a PROXY protocol header (v1 or v2) from --forwarded-allow-ips peers before HTTP or
+    # TLS (pounce/proxy_protocol.py, pounce/proxy_listener.py).
+    proxy_protocol: bool = False
     server_header: bool = True
     date_header: bool = True
     headers: Sequence[tuple[str, str]] = ()

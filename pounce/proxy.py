@@ -32,6 +32,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Iterable
 
 from .errors import ConfigError
@@ -233,6 +234,16 @@ class ProxyTrust:
         if len(host) <= _MAX_CACHED_HOST and len(self._cache) < _CACHE_SIZE:
             self._cache[host] = trusted
         return trusted
+
+    def trusts_peer(self, client: Address | None, sock: socket.socket | None) -> bool:
+        """Whether the peer of a connection is trusted: its address ``client``, or, for a peer
+        on a UNIX socket (no address), the socket ``sock`` it came in on."""
+        if client is not None:
+            return self.is_trusted(client[0])
+        if sock is not None and sock.family == socket.AF_UNIX:
+            path = sock.getsockname()
+            return self.trusts_unix(path if isinstance(path, str) else None)
+        return self.always
 
     def trusts_unix(self, path: str | None) -> bool:
         """Whether a peer on the UNIX socket bound at ``path`` (None: unknown) is trusted."""

@@ -44,6 +44,8 @@ from .interfaces import is_wsgi_adapter
 from .lifespan import Lifespan
 from .logs import configure_logging
 from .loops import new_event_loop
+from .proxy import ProxyTrust
+from .proxy_listener import ProxyHeaderReader
 from .rss import MIB, RssLimit
 from .sd_notify import Notifier
 from .sockets import bind_socket, describe_socket
@@ -264,12 +266,19 @@ class Server:
         # --timeout-tls-handshake: a client that connects and stalls in (or before) the
         # handshake is dropped by the loop's own TLS machinery after this long.
         tls: dict[str, Any] = {}
-        if ssl_context is not None:
+        first = factory
+        if config.proxy_protocol:
+            # The PROXY header comes before HTTP and before TLS: the reader starts each
+            # connection and starts TLS itself once the header is read (pounce/proxy_listener.py).
+            trust = ProxyTrust(config.trusted_proxies)
+
+            def first() -> asyncio.Protocol:
+                return ProxyHeaderReader(state, trust, factory, ssl_context)
+
+        elif ssl_context is not None:
             tls = {"ssl": ssl_context, "ssl_handshake_timeout": config.timeout_tls_handshake}
         for sock in self.sockets:
-            server = await self._loop.create_server(
-                factory, sock=sock, backlog=config.backlog, **tls
-            )
+            server = await self._loop.create_server(first, sock=sock, backlog=config.backlog, **tls)
             self.servers.append(server)
         self.announce_listening()
 

@@ -15,7 +15,6 @@ scope through a C call.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -62,17 +61,15 @@ def describe_connection(transport: Any, state: Any) -> tuple[Address, Address, s
     if sock is not None:
         server = socket_address(sock.getsockname())
         client = socket_address(transport.get_extra_info("peername"))
+    handed = state.handover_client
+    if handed is not None:
+        # Set just before a hand-over (ServerState.handover_client): the source address of
+        # the PROXY protocol header, also kept when HTTP/1.1 switches to HTTP/2.
+        state.handover_client = None
+        client = handed
     scheme = "https" if transport.get_extra_info("sslcontext") is not None else "http"
-    trusted = False
     proxy = state.proxy
-    if proxy is not None:
-        if client is not None:
-            trusted = proxy.is_trusted(client[0])
-        elif sock is not None and sock.family == socket.AF_UNIX:
-            path = sock.getsockname()
-            trusted = proxy.trusts_unix(path if isinstance(path, str) else None)
-        else:
-            trusted = proxy.always
+    trusted = proxy is not None and proxy.trusts_peer(client, sock)
     return server, client, scheme, trusted
 
 

@@ -45,8 +45,15 @@ def switch_to_h2(h1: H1Handover, data: bytes) -> None:
     transport = h1.detach()
     h2 = H2Protocol(h1.state)
     transport.set_protocol(h2)
+    _keep_client(h1)
     h2.connection_made(transport)
     h2.data_received(data)
+
+
+def _keep_client(h1: H1Handover) -> None:
+    """HTTP/2 keeps the HTTP/1.1 connection's client, which is not the socket's peer after a
+    PROXY protocol header (pounce/proxy_listener.py)."""
+    h1.state.handover_client = h1.client
 
 
 def _tokens(value: bytes) -> set[bytes]:
@@ -110,5 +117,6 @@ def try_h2c_upgrade(
     transport = h1.detach()
     h2 = H2Protocol(h1.state, upgrade=(settings[0], h2_scope))
     transport.set_protocol(h2)
+    _keep_client(h1)
     h2.connection_made(transport)
     return True

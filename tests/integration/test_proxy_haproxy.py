@@ -40,7 +40,8 @@ HAPROXY = shutil.which("haproxy") or next(
 )
 CLIENT_ADDRESS = "127.0.0.5"
 
-CONF = """\
+# HAProxy in HTTP mode (test_proxy_protocol.py starts its configs with this too).
+DEFAULTS = """\
 global
     maxconn 100
 defaults
@@ -48,6 +49,10 @@ defaults
     timeout connect 5s
     timeout client 10s
     timeout server 10s
+"""
+CONF = (
+    DEFAULTS
+    + """\
     option forwardfor
 frontend fe
     bind 127.0.0.1:{port}
@@ -56,6 +61,7 @@ frontend fe
 backend be
     server pounce 127.0.0.1:{upstream}
 """
+)
 
 
 def _free_port() -> int:
@@ -87,33 +93,50 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-@pytest.fixture
-def haproxy(tmp_path: Path) -> Iterator[Callable[[int, str], int]]:
-    """Start HAProxy in front of a pounce port: ``haproxy(upstream_port, extra) -> port``."""
+def require_haproxy() -> str:
+    """HAProxy's path; without it the test skips, or fails when ``CI`` is set."""
     if HAPROXY is None:
         if os.environ.get("CI"):
             pytest.fail("haproxy is not installed (CI must have it: apt-get install haproxy)")
         pytest.skip("haproxy is not installed (Debian package haproxy)")
+    return HAPROXY
+
+
+def start_haproxy(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]], config: Callable[[int], str]
+) -> int:
+    """Run HAProxy in the foreground with ``config(port)`` (a free port to listen on), record
+    it in ``started`` (the caller stops each by PID) and return the port."""
+    haproxy = require_haproxy()
+    for attempt in range(3):  # the free port may be taken before HAProxy binds it
+        port = _free_port()
+        conf = tmp_path / "haproxy.cfg"
+        conf.write_text(config(port))
+        log = tmp_path / f"haproxy-{attempt}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [haproxy, "-db", "-f", str(conf)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        started.append(proc)
+        if _wait_listening(port, proc):
+            return port
+        _stop(proc)
+    raise AssertionError(f"haproxy did not start: {log.read_text(errors='replace')}")
+
+
+@pytest.fixture
+def haproxy(tmp_path: Path) -> Iterator[Callable[[int, str], int]]:
+    """Start HAProxy in front of a pounce port: ``haproxy(upstream_port, extra) -> port``."""
+    require_haproxy()
     started: list[subprocess.Popen[bytes]] = []
 
     def start(upstream: int, extra: str = "") -> int:
-        for attempt in range(3):  # the free port may be taken before HAProxy binds it
-            port = _free_port()
-            conf = tmp_path / "haproxy.cfg"
-            conf.write_text(CONF.format(port=port, upstream=upstream, extra=extra))
-            log = tmp_path / f"haproxy-{attempt}.log"
-            with log.open("wb") as out:
-                proc = subprocess.Popen(
-                    [HAPROXY, "-db", "-f", str(conf)],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            started.append(proc)
-            if _wait_listening(port, proc):
-                return port
-            _stop(proc)
-        raise AssertionError(f"haproxy did not start: {log.read_text(errors='replace')}")
+        return start_haproxy(
+            tmp_path, started, lambda port: CONF.format(port=port, upstream=upstream, extra=extra)
+        )
 
     yield start
     for proc in started:
