@@ -29,12 +29,12 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
 from codecs import getincrementaldecoder
-from zlib import DEFLATED, Z_DEFAULT_COMPRESSION, Z_SYNC_FLUSH, compressobj, decompressobj
+from zlib import Z_SYNC_FLUSH, decompressobj
 from zlib import error as ZlibError
 
 from wsproto.extensions import PerMessageDeflate
 
-from pounce.websocket.deflate import TAIL, TAIL_SIZE, agree
+from pounce.websocket.deflate import TAIL, TAIL_SIZE, agree, new_compressor
 
 from pounce.websocket.frames import (
     INVALID_DATA,
@@ -480,7 +480,7 @@ cdef class FrameCore:
             # (not copied: the frame takes n - TAIL_SIZE bytes), RSV1 set (§6).
             if self._compressor is None:
                 # §7.1.2.1: at most server_max_window_bits of window (raw deflate).
-                self._compressor = compressobj(Z_DEFAULT_COMPRESSION, DEFLATED, -self._server_bits)
+                self._compressor = new_compressor(self._server_bits)
             payload = self._compressor.compress(payload) + self._compressor.flush(Z_SYNC_FLUSH)
             if self._server_no_takeover:
                 self._compressor = None  # §7.1.1.1: each message from an empty window

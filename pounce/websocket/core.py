@@ -27,7 +27,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from pounce._compat import USE_EXTENSIONS, record_selection
 from pounce.websocket import mask as ws_mask
-from pounce.websocket.deflate import agree
+from pounce.websocket.deflate import agree, new_compressor
 from pounce.websocket.frames import (
     TOO_BIG,
     TOO_BIG_REASON,
@@ -59,12 +59,28 @@ class BoundedPerMessageDeflate(PerMessageDeflate):
       read the next continuation frame as uncompressed and failed the connection (1007 on
       text). Per RFC 7692 §6.1 RSV1 is set on the first frame only and covers the whole
       message, whatever control frames come in between.
+
+    On the sending side it compresses with ``deflate.new_compressor`` (the level both cores use)
+    instead of zlib's default level.
     """
 
     def __init__(self, max_size: int) -> None:
         super().__init__()
         self.max_size = max_size
         self._inflated = 0  # bytes inflated so far of the message being received
+
+    def frame_outbound(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        data: bytes,
+        fin: bool,
+    ) -> tuple[RsvBits, bytes]:
+        if self._compressor is None and opcode in (Opcode.TEXT, Opcode.BINARY):
+            # wsproto makes one at the default level when none is set: this one is used instead.
+            self._compressor = new_compressor(self.server_max_window_bits)
+        return super().frame_outbound(proto, opcode, rsv, data, fin)
 
     def frame_inbound_header(
         self,

@@ -17,6 +17,8 @@ are done here rather than by wsproto's ``server_extensions_handshake``:
 
 from __future__ import annotations
 
+import zlib
+
 from wsproto.extensions import PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
 
@@ -25,6 +27,22 @@ from wsproto.handshake import server_extensions_handshake
 # inflating the message's last piece.
 TAIL = b"\x00\x00\xff\xff"
 TAIL_SIZE = len(TAIL)
+
+# How the server compresses its messages; RFC 7692 leaves it to the sender (any deflate stream
+# inflates the same). zlib's default (level 6, memLevel 8) spent nearly all of a 64 KiB echo's
+# time compressing; level 1 is about 4x faster on JSON-like text for a somewhat larger output,
+# the trade nginx (gzip_comp_level 1) and gorilla/websocket (level 1) make by default, and
+# memLevel 5 (websockets' default) keeps each connection's compressor at about 144 KiB, not
+# 256 KiB, at a 32 KiB window.
+COMPRESS_LEVEL = 1
+COMPRESS_MEM_LEVEL = 5
+
+
+def new_compressor(window_bits: int) -> zlib._Compress:
+    """A raw-deflate compressor (RFC 7692 §7.2.1) for messages the server sends, within the
+    agreed ``server_max_window_bits`` (§7.1.2.1); both cores use it, so their frames stay the
+    same bytes (tests/unit/test_ws_differential.py)."""
+    return zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -window_bits, COMPRESS_MEM_LEVEL)
 
 
 def agree(offers: list[str], extension: PerMessageDeflate) -> bytes | None:
