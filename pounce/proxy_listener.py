@@ -209,7 +209,13 @@ def _feed_ahead(transport: asyncio.Transport, reader: ProxyHeaderReader, data: b
     protocol: Any = transport.get_protocol()
     if protocol is reader or transport.is_closing():
         return  # start_tls failed before installing it
-    # Both asyncio's and uvloop's TLS protocols are buffered protocols (get_buffer /
+    if not hasattr(protocol, "get_buffer"):
+        # Python 3.10's asyncio TLS protocol is a plain Protocol that drops what it is given
+        # before its connection_made (queued by start_tls after this call): feed it after.
+        # call_soon puts this ahead of any read from the socket in the next loop turn.
+        reader.state.loop.call_soon(protocol.data_received, data)
+        return
+    # uvloop's TLS protocol, and asyncio's from 3.11, are buffered protocols (get_buffer /
     # buffer_updated); before connection_made they only store what they are given.
     view = memoryview(data)
     while view:
