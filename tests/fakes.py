@@ -107,7 +107,7 @@ class FakeTransport:
 
 
 class FakeCarrier:
-    """The ``Carrier`` a WebSocket session writes through (pounce/websocket/session.py), recording
+    """The ``Carrier`` a WebSocket session writes through (pounce/websocket/_session.py), recording
     the handshake answer, the frames and the reading pauses."""
 
     transport = None
