@@ -7,6 +7,8 @@
 
 cimport cython
 
+from pounce._speedups._cycle cimport _ReadyAwaitable
+
 cdef double CLOSE_TIMEOUT
 cdef Py_ssize_t FLUSH_BYTES
 cdef int NORMAL
@@ -21,6 +23,15 @@ cdef int CLOSED
 
 
 cdef dict _disconnect(int code, str reason=*)
+cdef object _EXHAUSTED
+
+
+@cython.final
+cdef class _Sent(_ReadyAwaitable):
+    pass
+
+
+cdef _Sent _SENT
 
 
 @cython.final

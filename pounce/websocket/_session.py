@@ -54,6 +54,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable
 from time import perf_counter
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from pounce.access_log import log_websocket
@@ -71,6 +72,16 @@ from pounce.websocket.frames import (
     TextMessage,
 )
 from pounce.websocket.frames import FrameCore as FrameCoreAPI
+
+try:
+    import cython  # type: ignore[import-untyped]  # Cython ships no type information
+except ImportError:  # a pure install without Cython: only ``cython.compiled`` is read
+    cython = SimpleNamespace(compiled=False)
+
+if not cython.compiled:
+    # The pure build. Compiled, _wssession.pxd cimports the compiled cycle's class (a
+    # cimported name may not be assigned here: Cython drops this block).
+    from pounce.asgi._cycle import _ReadyAwaitable
 
 logger = logging.getLogger("pounce.error")
 
@@ -136,6 +147,33 @@ def valid_key(key: bytes) -> bool:
 
 def _disconnect(code: int, reason: str = "") -> dict[str, Any]:
     return {"type": "websocket.disconnect", "code": code, "reason": reason}
+
+
+# An iterator at its end: an ``await`` whose awaitable hands it over completes at once, with
+# None, and nothing is raised.
+_EXHAUSTED = iter(())
+
+
+class _Sent(_ReadyAwaitable):
+    """What ``send()`` returns when the message needs no wait (nearly always): awaiting it is
+    done at once. Its ``__await__`` gives the interpreter an iterator already at its end, which
+    ends the ``await`` with None without a ``StopIteration`` raised: compiled, a raise records
+    a traceback, which costs more than the coroutine an ``async def`` would make. As the
+    cycle's ``_Ready``, it also speaks the coroutine protocol (``create_task(send(...))``)."""
+
+    def __await__(self) -> Any:
+        return _EXHAUSTED
+
+    def __next__(self) -> Any:
+        raise StopIteration  # driven as a coroutine (a task made of it): done, with None
+
+
+_SENT = _Sent()
+
+
+async def _drain(waiter: Awaitable[None]) -> None:
+    """What ``send()`` returns when the carrier's write side is paused: wait for the drain."""
+    await waiter
 
 
 class WebSocketSession:
@@ -427,7 +465,9 @@ class WebSocketSession:
 
     # ASGI send ---------------------------------------------------------------------------
 
-    async def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: dict[str, Any]) -> Awaitable[None]:
+        """ASGI send(): does the work now; returns ``_SENT``, or a coroutine that waits for the
+        carrier's write side to drain."""
         kind = message["type"]
         status = self.status
         if status == OPEN and kind == "websocket.send":  # nearly every call, first
@@ -440,8 +480,8 @@ class WebSocketSession:
                 data = bytes(data)
             waiter = self._queue_message(self.core.send_message(data))  # type: ignore[union-attr]  # set when OPEN
             if waiter is not None:
-                await waiter
-            return
+                return _drain(waiter)
+            return _SENT
         if status == CONNECTING:
             if kind == "websocket.accept":
                 self._accept(message)
@@ -457,7 +497,7 @@ class WebSocketSession:
                 self.status = RESPONDING
             else:
                 raise RuntimeError(f"Expected websocket.accept or websocket.close, got {kind!r}")
-            return
+            return _SENT
         if status == RESPONDING:
             if kind != "websocket.http.response.body":
                 raise RuntimeError(f"Expected websocket.http.response.body, got {kind!r}")
@@ -466,13 +506,14 @@ class WebSocketSession:
                 assert self._response is not None
                 self._respond(self._response[0], self._response[1], b"".join(self._body))
                 self._set_disconnected(_disconnect(ABNORMAL))
-            return
+            return _SENT
         if status != OPEN:
             raise ClientDisconnected("The WebSocket is closed")
         if kind == "websocket.close":
             self._close(message.get("code") or NORMAL, message.get("reason") or "")
         else:
             raise RuntimeError(f"Expected websocket.send or websocket.close, got {kind!r}")
+        return _SENT
 
     def _accept(self, message: dict[str, Any]) -> None:
         headers: list[tuple[bytes, bytes]] = []

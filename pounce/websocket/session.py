@@ -46,6 +46,9 @@ WebSocketSessionPy = WebSocketSession
 _error: ImportError | None = None
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
+        # The compiled session cimports the compiled cycle's awaitables; were that one missing,
+        # Python would find its .py link instead and _wssession's import fail with a KeyError.
+        import_compiled("pounce._speedups._cycle")
         WebSocketSession = import_compiled("pounce._speedups._wssession").WebSocketSession
     except ImportError as exc:
         _error = exc

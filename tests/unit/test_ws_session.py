@@ -487,3 +487,40 @@ def test_a_send_waits_while_the_carrier_is_paused(ws_session_class: type[WebSock
         assert carrier.writes == 3
 
     asyncio.run(main())
+
+
+def test_receive_takes_the_message_when_awaited(ws_session_class: type[WebSocketSession]) -> None:
+    """receive()'s awaitable takes the message at its first step, not at the call (as an
+    ``async def`` would): a task made of it and cancelled before it ran loses nothing, and one
+    cancelled while it waits neither."""
+
+    async def main() -> None:
+        session, _ = await make(ws_session_class)
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        client = Connection(ConnectionType.CLIENT)
+        session.feed(client.send(BytesMessage(data=b"one")))
+        early = asyncio.ensure_future(session.receive())
+        early.cancel()  # before its first step
+        with pytest.raises(asyncio.CancelledError):
+            await early
+        assert await session.receive() == {"type": "websocket.receive", "bytes": b"one"}
+        # An empty queue: the receive waits, and the next message wakes it.
+        waiting = asyncio.ensure_future(session.receive())
+        await spin()
+        assert not waiting.done()
+        session.feed(client.send(TextMessage(data="two")))
+        assert await asyncio.wait_for(waiting, 1) == {"type": "websocket.receive", "text": "two"}
+        # Cancelled while it waits: the message after goes to the next receive.
+        waiting = asyncio.ensure_future(session.receive())
+        await spin()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        session.feed(client.send(TextMessage(data="three")))
+        assert await session.receive() == {"type": "websocket.receive", "text": "three"}
+        # send()'s ready awaitable is a coroutine to asyncio too: a task can be made of it.
+        sent = asyncio.create_task(session.send({"type": "websocket.send", "bytes": b"four"}))
+        assert await asyncio.wait_for(sent, 1) is None
+
+    asyncio.run(main())
