@@ -21,6 +21,8 @@ reader (RFC 6455 §5), the twin of ``pounce/websocket/core.py``'s wsproto-backed
 - The rules and their order follow wsproto's reader, so the twins fail the same frame with the
   same code (``tests/unit/test_ws_differential.py``).
 - Frames sent are built in one buffer each and are not masked (§5.1).
+- ``receive`` gives each complete message as its payload alone (bytes, or str for text), no
+  event object per message; ``receive_data`` wraps them in the events of ``frames.py``.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
@@ -41,13 +43,12 @@ from pounce.websocket.frames import (
     PROTOCOL_ERROR,
     TOO_BIG,
     TOO_BIG_REASON,
-    BytesMessage,
     Close,
     ConnectionClosed,
     Failure,
     Ping,
     Pong,
-    TextMessage,
+    as_events,
 )
 
 # RFC 6455 §5.2 opcodes.
@@ -169,6 +170,11 @@ cdef class FrameCore:
     # Receiving ---------------------------------------------------------------------------
 
     def receive_data(self, data):
+        return as_events(self.receive(data))
+
+    def receive(self, data):
+        """A complete message is its payload alone (bytes, or str for text): no event object
+        per message (``frames.py``)."""
         if self._done:
             raise ConnectionClosed("the WebSocket is closed for reading")
         if type(data) is not bytes:
@@ -360,7 +366,7 @@ cdef class FrameCore:
             if finished and not self._pieces:
                 chunk = PyBytes_FromStringAndSize(NULL, n)
                 unmask_copy(<unsigned char*>PyBytes_AS_STRING(chunk), p, n, self._key, offset)
-                out.append(BytesMessage(chunk))
+                out.append(chunk)
             else:
                 size = PyByteArray_GET_SIZE(self._bytes)
                 PyByteArray_Resize(self._bytes, size + n)
@@ -368,7 +374,7 @@ cdef class FrameCore:
                             self._key, offset)
                 self._pieces = True
                 if finished:
-                    out.append(BytesMessage(bytes(self._bytes)))
+                    out.append(bytes(self._bytes))
                     self._bytes = bytearray()
         else:
             chunk = PyBytes_FromStringAndSize(NULL, n)
@@ -417,17 +423,17 @@ cdef class FrameCore:
         """A piece of the message, unmasked (and inflated)."""
         if self._message == OP_BINARY:
             if finished and not self._pieces:
-                out.append(BytesMessage(chunk))
+                out.append(chunk)
             else:
                 self._bytes += chunk
                 self._pieces = True
                 if finished:
-                    out.append(BytesMessage(bytes(self._bytes)))
+                    out.append(bytes(self._bytes))
                     self._bytes = bytearray()
             return 0
         try:
             if finished and not self._pieces:
-                out.append(TextMessage(chunk.decode("utf-8")))
+                out.append(chunk.decode("utf-8"))
             else:
                 # §8.1: validated as it arrives, failing at the first bad byte.
                 if self._decoder is None:
@@ -435,7 +441,7 @@ cdef class FrameCore:
                 self._text.append(self._decoder.decode(chunk, finished))
                 self._pieces = True
                 if finished:
-                    out.append(TextMessage("".join(self._text)))
+                    out.append("".join(self._text))
                     self._text = []
                     self._decoder = None
         except UnicodeDecodeError:

@@ -62,15 +62,7 @@ from pounce.asgi.scope import header_tokens
 from pounce.errors import ClientDisconnected
 from pounce.state import ServerState
 from pounce.websocket.core import open_core
-from pounce.websocket.frames import (
-    BytesMessage,
-    Close,
-    ConnectionClosed,
-    Failure,
-    Ping,
-    Pong,
-    TextMessage,
-)
+from pounce.websocket.frames import Close, ConnectionClosed, Failure, Ping, Pong
 from pounce.websocket.frames import FrameCore as FrameCoreAPI
 
 try:
@@ -287,7 +279,7 @@ class WebSocketSession:
         if core is None or self.status == CLOSED:
             return
         try:
-            events = core.receive_data(data)
+            events = core.receive(data)
         except ConnectionClosed:
             # Bytes after the core has read a close frame or failed: nothing more to read.
             self._set_disconnected(_disconnect(ABNORMAL))
@@ -296,13 +288,14 @@ class WebSocketSession:
         queue = self._queue
         for event in events:
             tp = type(event)
-            # Messages, nearly every event, inline: one dict each, the waiter woken, reading
+            # Messages, nearly every event, inline (the core gives each as its payload alone,
+            # bytes or str: frames.py's ``receive``): one dict each, the waiter woken, reading
             # paused once the queue is full.
-            if tp is BytesMessage or tp is TextMessage:
-                if tp is BytesMessage:
-                    queue.append({"type": "websocket.receive", "bytes": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
+            if tp is bytes or tp is str:
+                if tp is bytes:
+                    queue.append({"type": "websocket.receive", "bytes": event})
                 else:
-                    queue.append({"type": "websocket.receive", "text": event.data})  # type: ignore[union-attr]  # narrowed by type(event)
+                    queue.append({"type": "websocket.receive", "text": event})
                 if self._waiter is not None:
                     self._wake()
                 if len(queue) >= self.max_queue and not self._read_paused:

@@ -198,6 +198,16 @@ def test_cores_build_the_same_frames(data: Any, ping: bytes, code: int, reason: 
     assert fast.send_message(data) == slow.send_message(data) == b""
 
 
+def test_receive_gives_messages_as_their_payloads() -> None:
+    # frames.py's receive: a message is its payload alone (bytes, str), what the session reads;
+    # receive_data wraps the same items in events (as_events), compared above.
+    stream = frame(BINARY, b"one") + frame(PING, b"p") + frame(TEXT, "tw\u00f6".encode())
+    for core in (FrameCoreC(100), WsprotoCore(100)):
+        items = core.receive(stream[:5]) + core.receive(stream[5:])
+        assert items == [b"one", Ping(b"p"), "tw\u00f6"]
+        assert [type(i) for i in items] == [bytes, Ping, str]
+
+
 def test_nothing_is_sent_after_the_client_close() -> None:
     close = frame(CLOSE, struct.pack("!H", 1000))
     for core in (FrameCoreC(100), WsprotoCore(100)):
