@@ -11,6 +11,7 @@ from pounce._speedups._cycle cimport _ReadyAwaitable
 
 cdef double CLOSE_TIMEOUT
 cdef Py_ssize_t FLUSH_BYTES
+cdef Py_ssize_t WRITEV_BYTES
 cdef int NORMAL
 cdef int ABNORMAL
 cdef int INTERNAL_ERROR
@@ -61,6 +62,7 @@ cdef class WebSocketSession:
     cdef object _response
     cdef list _out
     cdef Py_ssize_t _out_size
+    cdef bint _out_parts
     cdef bint _flush_scheduled
     cdef object _blocked
     cdef list _body
@@ -72,5 +74,8 @@ cdef class WebSocketSession:
     cdef _wake(self)
     cdef _set_disconnected(self, dict message)
     cdef _queue_message(self, bytes data)
+    cdef _queue_parts(self, list parts)
+    cdef _queued(self)
+    cdef _unblock(self)
     cdef _flush(self)
     cdef _write(self, bytes data)

@@ -85,6 +85,10 @@ CLOSE_TIMEOUT = 5.0
 # (uvloop's and asyncio's default write high-water mark): a large message is written as it is,
 # without a copy into a joined buffer, and what waits here stays bounded.
 FLUSH_BYTES = 64 * 1024
+# A binary message from this size goes to the carrier as its frame header and the app's bytes
+# object, written together (writelines: one writev on uvloop), not copied into one frame: the
+# copy of a large payload costs more than one more buffer in the write.
+WRITEV_BYTES = 16 * 1024
 
 # RFC 6455 §7.4.1 close codes used by the server.
 NORMAL = 1000
@@ -115,6 +119,9 @@ class Carrier(Protocol):
 
     def write(self, data: bytes) -> Awaitable[None] | None:
         """Send WebSocket frame bytes; an awaitable while the write side is paused."""
+
+    def writelines(self, parts: list[bytes]) -> Awaitable[None] | None:
+        """Send these buffers in order, as ``write`` their concatenation."""
 
     def finish(self) -> None:
         """The session is over: close the connection (HTTP/1.1) or end the stream (HTTP/2)."""
@@ -202,6 +209,7 @@ class WebSocketSession:
         self._response: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self._out: list[bytes] = []  # frames waiting for the end of the loop turn
         self._out_size = 0
+        self._out_parts = False  # _out holds a payload apart from its header (writelines)
         self._flush_scheduled = False
         self._blocked: Awaitable[None] | None = None  # the carrier's waiter from the last write
         self._body: list[bytes] = []
@@ -337,6 +345,7 @@ class WebSocketSession:
         self.status = CLOSED
         self._out = []
         self._out_size = 0
+        self._out_parts = False
         self._forget_if_done()
 
     def _fail(self, code: int, reason: str) -> None:
@@ -471,6 +480,11 @@ class WebSocketSession:
                     raise RuntimeError("websocket.send needs 'bytes' or 'text'")
             elif type(data) is not bytes:
                 data = bytes(data)
+            elif len(data) >= WRITEV_BYTES:
+                waiter = self._queue_parts(self.core.send_message_parts(data))  # type: ignore[union-attr]  # set when OPEN
+                if waiter is not None:
+                    return _drain(waiter)
+                return _SENT
             waiter = self._queue_message(self.core.send_message(data))  # type: ignore[union-attr]  # set when OPEN
             if waiter is not None:
                 return _drain(waiter)
@@ -571,11 +585,30 @@ class WebSocketSession:
         if data:
             self._out.append(data)
             self._out_size += len(data)
-            if self._out_size >= FLUSH_BYTES:
-                self._flush()
-            elif not self._flush_scheduled:
-                self._flush_scheduled = True
-                self.loop.call_soon(self._flush_at_end_of_turn)
+            self._queued()
+        return self._unblock()
+
+    def _queue_parts(self, parts: list[bytes]) -> Awaitable[None] | None:
+        """``_queue_message`` for a frame given as several buffers (``send_message_parts``):
+        the flush writes them with ``writelines``."""
+        if parts:
+            if len(parts) > 1:
+                self._out_parts = True
+            for part in parts:
+                self._out.append(part)
+                self._out_size += len(part)
+            self._queued()
+        return self._unblock()
+
+    def _queued(self) -> None:
+        if self._out_size >= FLUSH_BYTES:
+            self._flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_at_end_of_turn)
+
+    def _unblock(self) -> Awaitable[None] | None:
+        """The carrier's waiter from the last write, handed to one send to await."""
         blocked = self._blocked
         if blocked is not None:
             self._blocked = None
@@ -589,10 +622,13 @@ class WebSocketSession:
         out = self._out
         if not out:
             return
-        data = out[0] if len(out) == 1 else b"".join(out)
         self._out = []
         self._out_size = 0
-        waiter = self.carrier.write(data)
+        if self._out_parts:
+            self._out_parts = False
+            waiter = self.carrier.writelines(out)
+        else:
+            waiter = self.carrier.write(out[0] if len(out) == 1 else b"".join(out))
         if waiter is not None:
             self._blocked = waiter
 

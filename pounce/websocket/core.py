@@ -252,6 +252,11 @@ class WsprotoCore:
             return self.conn.send(WsText(data=data))
         return self.conn.send(WsBytes(data=data))
 
+    def send_message_parts(self, data: bytes | str) -> list[bytes]:
+        # wsproto builds whole frames: one buffer.
+        frame = self.send_message(data)
+        return [frame] if frame else []
+
     def send_ping(self, payload: bytes) -> bytes:
         if self.conn.state is not ConnectionState.OPEN:
             return b""  # RFC 6455 §5.5.1: nothing after a close frame

@@ -27,6 +27,9 @@ The API (``FrameCore``):
 - ``send_message(data)``, ``send_ping(payload)``, ``send_pong(payload)``: frame bytes, one
   buffer each, unmasked (RFC 6455 §5.1); ``b""`` once a close frame was sent or received
   (§5.5.1: nothing follows a close frame; a ping that arrives while ours is out gets no pong).
+- ``send_message_parts(data)``: ``send_message``'s frame as a list of buffers to write in that
+  order (``[]`` after a close frame): a core may give the header and the payload apart, so
+  that a large payload is written as it is (writev) rather than copied into the frame.
 - ``send_close(code, reason)``: the close frame (RFC 6455 §5.5.1), or ``b""`` once one was sent;
   ``close_sent`` tells which.
 """
@@ -123,6 +126,8 @@ class FrameCore(Protocol):
     def receive(self, data: bytes) -> list[Item]: ...
 
     def send_message(self, data: bytes | str) -> bytes: ...
+
+    def send_message_parts(self, data: bytes | str) -> list[bytes]: ...
 
     def send_ping(self, payload: bytes) -> bytes: ...
 

@@ -22,6 +22,7 @@ from pounce.websocket.session import (
     CLOSED,
     FLUSH_BYTES,
     OPEN,
+    WRITEV_BYTES,
     WebSocketSession,
     accept_token,
     valid_key,
@@ -522,5 +523,29 @@ def test_receive_takes_the_message_when_awaited(ws_session_class: type[WebSocket
         # send()'s ready awaitable is a coroutine to asyncio too: a task can be made of it.
         sent = asyncio.create_task(session.send({"type": "websocket.send", "bytes": b"four"}))
         assert await asyncio.wait_for(sent, 1) is None
+
+    asyncio.run(main())
+
+
+def test_a_large_binary_message_is_written_beside_its_header(
+    ws_session_class: type[WebSocketSession],
+) -> None:
+    """From WRITEV_BYTES a binary message goes to the carrier as header and payload
+    (writelines): the compiled core gives the app's bytes object itself, not a copy."""
+
+    async def main() -> None:
+        session, carrier = await make(ws_session_class)
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        big = bytes(range(256)) * (WRITEV_BYTES // 256)
+        await session.send({"type": "websocket.send", "bytes": b"small"})
+        await session.send({"type": "websocket.send", "bytes": big})
+        await spin(1)
+        assert carrier.writes == 1  # the small one waited and went with it, in order
+        if ws_core.IMPLEMENTATION == "compiled":
+            assert carrier.lines is not None and carrier.lines[-1] is big
+        client = Connection(ConnectionType.CLIENT)
+        client.receive_data(bytes(carrier.out))
+        assert [e.data for e in client.events()] == [b"small", big]
 
     asyncio.run(main())
