@@ -31,7 +31,10 @@ from pounce.asgi import cycle  # noqa: F401  # selector of the request/response 
 from pounce.asgi.types import ASGIApp, Receive, Scope, Send
 from pounce.http1.protocol import H1Protocol
 from pounce.http2.connection import IMPLEMENTATION as h2_core
-from pounce.websocket import mask  # noqa: F401  # selector of the WebSocket unmasking
+from pounce.websocket import (
+    mask,  # noqa: F401  # selector of the WebSocket unmasking
+    session,  # noqa: F401  # selector of the WebSocket session
+)
 from pounce.websocket.core import IMPLEMENTATION as ws_core
 
 from ._compat import speedups_status

@@ -302,7 +302,7 @@ class WsOutcome:
 
 
 def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
-    """An echo app on a WebSocket session (pounce/websocket/session.py) over a fake carrier, fed
+    """An echo app on a WebSocket session (pounce/websocket/_session.py) over a fake carrier, fed
     client bytes. Checks: no exception escapes, no error is logged, the app ends after the
     connection is lost, and whatever the server writes is well-formed frames."""
     from pounce.asgi.scope import websocket_scope

@@ -1,4 +1,4 @@
-"""Fuzz the WebSocket frame path: a session (pounce/websocket/session.py) fed client frames.
+"""Fuzz the WebSocket frame path: a session (pounce/websocket/_session.py) fed client frames.
 
 A stream is a few valid messages followed by at most one faulty frame of a known kind, cut at
 random points. The oracle is RFC 6455: the valid messages reach the app in order (and are
