@@ -33,6 +33,7 @@ __all__ = [
     "CLOSING",
     "CONNECTING",
     "FLUSH_BYTES",
+    "IMPLEMENTATION",
     "OPEN",
     "RESPONDING",
     "WRITEV_BYTES",
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 WebSocketSessionPy = WebSocketSession
+# Which build of the session runs: "compiled" (_speedups/_wssession) whenever the speedups are,
+# else "pure" (_session.py as it is); ``pounce --version`` names it ("ws session: ...").
+IMPLEMENTATION = "pure"
 
 _error: ImportError | None = None
 if not TYPE_CHECKING and USE_EXTENSIONS:
@@ -52,6 +56,7 @@ if not TYPE_CHECKING and USE_EXTENSIONS:
         # Python would find its .py link instead and _wssession's import fail with a KeyError.
         import_compiled("pounce._speedups._cycle")
         WebSocketSession = import_compiled("pounce._speedups._wssession").WebSocketSession
+        IMPLEMENTATION = "compiled"
     except ImportError as exc:
         _error = exc
 record_selection("ws_session", __name__, _error)
