@@ -1,9 +1,10 @@
 """permessage-deflate (RFC 7692) agreement, shared by both WebSocket frame cores.
 
-One parser: wsproto's ``PerMessageDeflate.accept`` reads each offer's parameters (RFC 7692
-§7.1) and builds the answer, for the wsproto-backed core (``core.py``) and for the compiled one
-(``_speedups/_ws.pyx``), which then reads the agreed parameters off the extension. Two things
-are done here rather than by wsproto's ``server_extensions_handshake``:
+One agreement: each offer's parameters (RFC 7692 §7.1) are checked here, and wsproto's
+``PerMessageDeflate.accept`` builds the answer to the first valid one, for the wsproto-backed
+core (``core.py``) and for the compiled one (``_speedups/_ws.pyx``), which then reads the
+agreed parameters off the extension. Two things are done here rather than by wsproto's
+``server_extensions_handshake``:
 
 - The first acceptable offer is the agreement (RFC 7692 §5: the client lists its offers in order
   of preference and the server accepts one). wsproto accepted every offer in turn on the same
