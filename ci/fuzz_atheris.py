@@ -41,9 +41,11 @@ def _seeds(target: str) -> list[bytes]:
         from tests.fuzz.test_fuzz_h2 import SETTINGS
 
         return [b"\x00" * 4 + PREFACE + SETTINGS]  # 4 bytes choose the cuts
-    from tests.fuzz.test_fuzz_ws import FAULTS
+    from tests.fuzz.test_fuzz_ws import DEFLATE_FAULTS, FAULTS
 
-    return [b"\x00" * 4 + frame for frame, _ in FAULTS.values()]
+    # A byte chooses permessage-deflate (odd: offered and agreed), 4 bytes the cuts.
+    plain = [b"\x00" + b"\x00" * 4 + frame for frame, _ in FAULTS.values()]
+    return plain + [b"\x01" + b"\x00" * 4 + frame for frame, _ in DEFLATE_FAULTS.values()]
 
 
 def _chunks(fdp: object, data: bytes) -> list[bytes]:
@@ -94,9 +96,10 @@ def main() -> None:
 
     def test_ws(data: bytes) -> None:
         fdp = atheris.FuzzedDataProvider(data)
+        deflate = fdp.ConsumeBool()
         cuts = fdp.ConsumeBytes(4)
         rest = fdp.ConsumeBytes(fdp.remaining_bytes())
-        outcome = run_ws(_chunks(atheris.FuzzedDataProvider(cuts), rest))
+        outcome = run_ws(_chunks(atheris.FuzzedDataProvider(cuts), rest), deflate=deflate)
         if not ws_close_code_ok(outcome.close_code):
             raise AssertionError(f"unexpected close code {outcome.close_code}")
 

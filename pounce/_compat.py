@@ -23,9 +23,9 @@ EXTENSION_IMPORT_ERRORS: dict[str, str] = {}
 
 # The hot modules whose build is reported, each named after its selector's module:
 # pounce._headers, pounce.asgi.cycle, pounce.asgi.scope, pounce.http1.protocol,
-# pounce.websocket.mask, pounce.websocket.core (the frame core), and pounce.http2.connection's
-# check of the compiled HPACK codec.
-HOT_MODULES = ("_headers", "cycle", "scope", "h1", "ws_mask", "ws", "_hpack")
+# pounce.websocket.mask, pounce.websocket.core (the frame core), pounce.websocket.session (the
+# session), and pounce.http2.connection's check of the compiled HPACK codec.
+HOT_MODULES = ("_headers", "cycle", "scope", "h1", "ws_mask", "ws", "ws_session", "_hpack")
 # hot module -> whether its selector loaded the compiled twin; filled in by the selectors.
 _SELECTED: dict[str, bool] = {}
 

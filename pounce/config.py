@@ -198,7 +198,7 @@ class Config:
     h2_initial_connection_window_size: int = DEFAULT_CONNECTION_WINDOW_SIZE
     h2_max_header_list_size: int = DEFAULT_MAX_HEADER_LIST_SIZE
     h2_write_timeout: float = DEFAULT_TIMEOUT_SEND
-    # WebSocket (pounce/websocket/session.py), uvicorn's names and defaults.
+    # WebSocket (pounce/websocket/_session.py), uvicorn's names and defaults.
     ws: str = "auto"
     ws_max_size: int = 16 * 1024 * 1024
     ws_max_queue: int = 32

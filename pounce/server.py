@@ -33,6 +33,7 @@ from pounce.http1.protocol import H1Protocol
 from pounce.http2.connection import IMPLEMENTATION as h2_core
 from pounce.websocket import mask  # noqa: F401  # selector of the WebSocket unmasking
 from pounce.websocket.core import IMPLEMENTATION as ws_core
+from pounce.websocket.session import IMPLEMENTATION as ws_session
 
 from ._compat import speedups_status
 from ._version import __version__
@@ -61,12 +62,15 @@ DRAIN_IDLE_GRACE = 1.0
 
 
 def implementations(config: Config) -> str:
-    """``speedups: compiled, http: httptools, loop: uvloop, ws: compiled, h2: compiled`` for
-    logs and ``--version``. ``ws`` names the WebSocket frame core: ``compiled`` or ``wsproto``
-    (``none`` with ``--ws none``); ``h2`` the HTTP/2 core: ``compiled`` or ``h2`` (the library)."""
+    """``speedups: compiled, http: httptools, loop: uvloop, ws: compiled, ws session: compiled,
+    h2: compiled`` for logs and ``--version``. ``ws`` names the WebSocket frame core:
+    ``compiled`` or ``wsproto`` (``none`` with ``--ws none``, and then no ``ws session``);
+    ``ws session`` the session's build: ``compiled`` or ``pure``; ``h2`` the HTTP/2 core:
+    ``compiled`` or ``h2`` (the library)."""
+    ws = "ws: none" if config.ws == "none" else f"ws: {ws_core}, ws session: {ws_session}"
     return (
         f"speedups: {speedups_status()}, http: {config.http_name}, loop: {config.loop_name}, "
-        f"ws: {'none' if config.ws == 'none' else ws_core}, h2: {h2_core}"
+        f"{ws}, h2: {h2_core}"
     )
 
 

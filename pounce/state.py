@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 # The second look at connections a sweep marked idle: long enough to be a later loop
 # iteration (timers run before the socket poll in each one), short next to any timeout.
 RECHECK_DELAY = 0.001
-# WebSocket keep-alive pings and pong deadlines ride the same tick (pounce/websocket/session.py),
+# WebSocket keep-alive pings and pong deadlines ride the same tick (pounce/websocket/_session.py),
 # so with WebSockets on, the tick runs at least every eighth of the shortest of
 # --ws-ping-interval / --ws-ping-timeout: a ping or a missed pong is acted on at most that
 # late (12.5 ms at 0.1 s; within 50 ms for timings up to 0.4 s). The floor keeps an absurdly

@@ -7,8 +7,8 @@ Choosing a twin, the one way every test does it:
   runs" (``pounce.http1.protocol.H1Protocol``, a real server) follows that choice; a real
   server's HTTP/2 core is chosen per test with ``SERVER_H2_CORES`` and ``server_h2_env``.
 - A test that runs against both twins side by side asks for a fixture below
-  (``h1_protocol_class``, ``cycle_class``, ``h2_core``), or one of its own made with
-  ``twin_params`` and ``pick_twin``. A test module of one extension alone gets it from
+  (``h1_protocol_class``, ``cycle_class``, ``h2_core``, ``ws_session_class``), or one of its
+  own made with ``twin_params`` and ``pick_twin``. A test module of one extension alone gets it from
   ``compiled_module(name)``; a single test of one from ``compiled(name)``, marked
   ``needs_compiled(name)``. The compiled twin runs wherever its extension imports, in either
   run; where it does not, the test skips (with the reason) in a pure run and fails in a
@@ -31,6 +31,7 @@ from pounce._compat import import_compiled
 from pounce.asgi.cycle import RequestResponseCyclePy
 from pounce.http1.protocol import H1ProtocolPy
 from pounce.http2.connection import H2ConnectionPy
+from pounce.websocket.session import WebSocketSessionPy
 from tests.support import PounceProcess
 
 if TYPE_CHECKING:
@@ -122,6 +123,13 @@ def h2_core(request: pytest.FixtureRequest) -> type:
     """Each sans-I/O HTTP/2 core: the h2-backed twin (pounce/http2/connection.py) and the
     compiled one (_speedups/_h2.pyx)."""
     return pick_twin(request, H2ConnectionPy, "_h2", "H2Connection")
+
+
+@pytest.fixture(params=twin_params("_wssession"))
+def ws_session_class(request: pytest.FixtureRequest) -> type:
+    """The WebSocket session (pounce/websocket/_session.py) run as Python, and compiled again
+    as _speedups/_wssession."""
+    return pick_twin(request, WebSocketSessionPy, "_wssession", "WebSocketSession")
 
 
 @pytest.fixture(scope="session", params=PARSERS)

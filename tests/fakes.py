@@ -107,7 +107,7 @@ class FakeTransport:
 
 
 class FakeCarrier:
-    """The ``Carrier`` a WebSocket session writes through (pounce/websocket/session.py), recording
+    """The ``Carrier`` a WebSocket session writes through (pounce/websocket/_session.py), recording
     the handshake answer, the frames and the reading pauses."""
 
     transport = None
@@ -120,6 +120,7 @@ class FakeCarrier:
         self.paused = False
         self.pauses = 0
         self.writes = 0
+        self.lines: list[bytes] | None = None  # the buffers of the last writelines
         # What write returns: a future stands for a carrier whose write side is paused.
         self.write_waiter: Any = None
 
@@ -132,6 +133,13 @@ class FakeCarrier:
 
     def write(self, data: bytes) -> Any:
         self.out += data
+        self.writes += 1
+        return self.write_waiter
+
+    def writelines(self, parts: list[bytes]) -> Any:
+        self.lines = parts
+        for data in parts:
+            self.out += data
         self.writes += 1
         return self.write_waiter
 

@@ -21,6 +21,8 @@ reader (RFC 6455 §5), the twin of ``pounce/websocket/core.py``'s wsproto-backed
 - The rules and their order follow wsproto's reader, so the twins fail the same frame with the
   same code (``tests/unit/test_ws_differential.py``).
 - Frames sent are built in one buffer each and are not masked (§5.1).
+- ``receive`` gives each complete message as its payload alone (bytes, or str for text), no
+  event object per message; ``receive_data`` wraps them in the events of ``frames.py``.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
@@ -41,13 +43,12 @@ from pounce.websocket.frames import (
     PROTOCOL_ERROR,
     TOO_BIG,
     TOO_BIG_REASON,
-    BytesMessage,
     Close,
     ConnectionClosed,
     Failure,
     Ping,
     Pong,
-    TextMessage,
+    as_events,
 )
 
 # RFC 6455 §5.2 opcodes.
@@ -72,6 +73,12 @@ cdef enum:
     LENGTH_16 = 126
     LENGTH_64 = 127
     MAX_LENGTH_16 = 0xFFFF
+
+# A binary message in one frame that a read cuts is unmasked into a bytes object of its length,
+# made when its first piece arrives (no second copy at its end), when it is at most this long:
+# a client announcing a larger frame gets memory only as its bytes arrive (RFC 6455 §10.4).
+cdef enum:
+    WHOLE_MAX = 1 << 20
 
 # RFC 6455 §7.4.1: the close code when none was received, and the local-only codes a close
 # frame may not carry (1005, 1006, 1015; an endpoint sends 1000 in their place, as wsproto).
@@ -103,6 +110,31 @@ cdef inline void unmask_copy(
         dst[i] = src[i] ^ key[(i + offset) & 3]
 
 
+cdef inline Py_ssize_t header_size(Py_ssize_t n) noexcept:
+    """The bytes of a server frame's header for an n-byte payload (RFC 6455 §5.2: the minimal
+    length encoding, no masking key, §5.1)."""
+    return 2 if n <= MAX_CONTROL else (4 if n <= MAX_LENGTH_16 else 10)
+
+
+cdef inline Py_ssize_t put_header(unsigned char* q, int opcode, Py_ssize_t n) noexcept:
+    """A server frame's header at q (FIN set, ``opcode`` may carry RSV1, RFC 7692 §6); its
+    size."""
+    cdef Py_ssize_t head = header_size(n)
+    cdef int i
+    q[0] = 0x80 | opcode
+    if head == 2:
+        q[1] = <unsigned char>n
+    elif head == 4:
+        q[1] = LENGTH_16
+        q[2] = <unsigned char>(n >> 8)
+        q[3] = <unsigned char>n
+    else:
+        q[1] = LENGTH_64
+        for i in range(8):
+            q[2 + i] = <unsigned char>((<uint64_t>n) >> (56 - 8 * i))
+    return head
+
+
 cdef inline bint receivable_close_code(unsigned int code) noexcept:
     """RFC 6455 §7.4.1-§7.4.2: codes a close frame may carry; 1004 is reserved, 1005, 1006 and
     1015 are local-only, 1014 and the rest up to 2999 are unassigned (wsproto's table, so the
@@ -131,6 +163,8 @@ cdef class FrameCore:
     cdef uint64_t _message_size  # payload bytes of its frames so far (the 1009 check)
     cdef bint _pieces  # a piece of it was buffered (not a message in one piece)
     cdef bytearray _bytes  # binary pieces, unmasked
+    cdef bytes _whole  # a binary message in one frame cut by a read (WHOLE_MAX), unmasked
+    cdef Py_ssize_t _whole_used  # its bytes filled in so far
     cdef list _text  # text pieces, decoded
     cdef object _decoder
     # permessage-deflate (RFC 7692), when agreed.
@@ -169,6 +203,11 @@ cdef class FrameCore:
     # Receiving ---------------------------------------------------------------------------
 
     def receive_data(self, data):
+        return as_events(self.receive(data))
+
+    def receive(self, data):
+        """A complete message is its payload alone (bytes, or str for text): no event object
+        per message (``frames.py``)."""
         if self._done:
             raise ConnectionClosed("the WebSocket is closed for reading")
         if type(data) is not bytes:
@@ -360,7 +399,23 @@ cdef class FrameCore:
             if finished and not self._pieces:
                 chunk = PyBytes_FromStringAndSize(NULL, n)
                 unmask_copy(<unsigned char*>PyBytes_AS_STRING(chunk), p, n, self._key, offset)
-                out.append(BytesMessage(chunk))
+                out.append(chunk)
+            elif self._whole is not None or (
+                not self._pieces and self._fin and n + self._left <= WHOLE_MAX
+            ):
+                # The first piece of a message in one frame (its length known from the header):
+                # the message's bytes object, filled piece by piece. Nothing else holds it until
+                # it is complete, so writing into it is safe (as CPython's own _PyBytes_Resize).
+                if self._whole is None:
+                    self._whole = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(n + self._left))
+                    self._whole_used = 0
+                    self._pieces = True
+                unmask_copy(<unsigned char*>PyBytes_AS_STRING(self._whole) + self._whole_used,
+                            p, n, self._key, offset)
+                self._whole_used += n
+                if finished:
+                    out.append(self._whole)
+                    self._whole = None
             else:
                 size = PyByteArray_GET_SIZE(self._bytes)
                 PyByteArray_Resize(self._bytes, size + n)
@@ -368,7 +423,7 @@ cdef class FrameCore:
                             self._key, offset)
                 self._pieces = True
                 if finished:
-                    out.append(BytesMessage(bytes(self._bytes)))
+                    out.append(bytes(self._bytes))
                     self._bytes = bytearray()
         else:
             chunk = PyBytes_FromStringAndSize(NULL, n)
@@ -417,17 +472,17 @@ cdef class FrameCore:
         """A piece of the message, unmasked (and inflated)."""
         if self._message == OP_BINARY:
             if finished and not self._pieces:
-                out.append(BytesMessage(chunk))
+                out.append(chunk)
             else:
                 self._bytes += chunk
                 self._pieces = True
                 if finished:
-                    out.append(BytesMessage(bytes(self._bytes)))
+                    out.append(bytes(self._bytes))
                     self._bytes = bytearray()
             return 0
         try:
             if finished and not self._pieces:
-                out.append(TextMessage(chunk.decode("utf-8")))
+                out.append(chunk.decode("utf-8"))
             else:
                 # §8.1: validated as it arrives, failing at the first bad byte.
                 if self._decoder is None:
@@ -435,7 +490,7 @@ cdef class FrameCore:
                 self._text.append(self._decoder.decode(chunk, finished))
                 self._pieces = True
                 if finished:
-                    out.append(TextMessage("".join(self._text)))
+                    out.append("".join(self._text))
                     self._text = []
                     self._decoder = None
         except UnicodeDecodeError:
@@ -447,22 +502,9 @@ cdef class FrameCore:
     cdef bytes _frame(self, int opcode, const unsigned char* data, Py_ssize_t n):
         """One frame, FIN set, unmasked (§5.1), header and payload in one buffer; ``opcode``
         may carry RSV1 (RFC 7692 §6)."""
-        cdef Py_ssize_t head = 2 if n <= MAX_CONTROL else (4 if n <= MAX_LENGTH_16 else 10)
-        cdef bytes frame = PyBytes_FromStringAndSize(NULL, head + n)
+        cdef bytes frame = PyBytes_FromStringAndSize(NULL, header_size(n) + n)
         cdef unsigned char* q = <unsigned char*>PyBytes_AS_STRING(frame)
-        cdef int i
-        q[0] = 0x80 | opcode
-        if head == 2:
-            q[1] = <unsigned char>n
-        elif head == 4:
-            q[1] = LENGTH_16
-            q[2] = <unsigned char>(n >> 8)
-            q[3] = <unsigned char>n
-        else:
-            q[1] = LENGTH_64
-            for i in range(8):
-                q[2 + i] = <unsigned char>((<uint64_t>n) >> (56 - 8 * i))
-        memcpy(q + head, data, n)
+        memcpy(q + put_header(q, opcode, n), data, n)
         return frame
 
     def send_message(self, data):
@@ -487,6 +529,20 @@ cdef class FrameCore:
             n = PyBytes_GET_SIZE(payload) - TAIL_SIZE
             opcode |= RSV1
         return self._frame(opcode, <const unsigned char*>PyBytes_AS_STRING(payload), n)
+
+    def send_message_parts(self, data):
+        """``send_message``'s frame as ``[header, payload]`` when the payload goes out as it is
+        (binary, without permessage-deflate): the carrier writes both (``writelines``, one
+        writev) and a large payload is not copied into a frame; else ``[frame]``, and ``[]``
+        after a close frame (§5.5.1)."""
+        if self._close_sent or self._close_received:
+            return []  # §5.5.1: nothing after a close frame
+        if self._deflate or type(data) is not bytes:
+            return [self.send_message(data)]
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(<bytes>data)
+        cdef bytes head = PyBytes_FromStringAndSize(NULL, header_size(n))
+        put_header(<unsigned char*>PyBytes_AS_STRING(head), OP_BINARY, n)
+        return [head, data]
 
     def send_ping(self, payload):
         return self._control_frame(OP_PING, payload)

@@ -31,14 +31,14 @@ from pounce.websocket.deflate import agree, new_compressor
 from pounce.websocket.frames import (
     TOO_BIG,
     TOO_BIG_REASON,
-    BytesMessage,
     Close,
     ConnectionClosed,
     Event,
     Failure,
+    Item,
     Ping,
     Pong,
-    TextMessage,
+    as_events,
 )
 from pounce.websocket.frames import FrameCore as FrameCoreAPI
 
@@ -205,6 +205,9 @@ class WsprotoCore:
         return agreed
 
     def receive_data(self, data: bytes) -> list[Event]:
+        return as_events(self.receive(data))
+
+    def receive(self, data: bytes) -> list[Item]:
         if self._done:
             raise ConnectionClosed("the WebSocket is closed for reading")
         conn = self.conn
@@ -216,7 +219,7 @@ class WsprotoCore:
             raise ConnectionClosed(str(exc)) from exc
         except RemoteProtocolError as exc:  # pragma: no cover - wsproto parses in events()
             return self._fail(exc.event_hint, str(exc))
-        out: list[Event] = []
+        out: list[Item] = []
         for event in conn.events():
             tp = type(event)
             if tp is WsText or tp is WsBytes:
@@ -240,7 +243,7 @@ class WsprotoCore:
                 return out
         return out
 
-    def _on_data(self, event: WsText | WsBytes, out: list[Event]) -> None:
+    def _on_data(self, event: WsText | WsBytes, out: list[Item]) -> None:
         # The size was checked from the frame headers (SizeLimit) and, compressed, while
         # inflating (BoundedPerMessageDeflate).
         if not self._parts:
@@ -249,11 +252,11 @@ class WsprotoCore:
         if event.message_finished:
             parts, self._parts = self._parts, []
             if self._text:
-                out.append(TextMessage("".join(parts)))
+                out.append("".join(parts))
             else:
-                out.append(BytesMessage(bytes(parts[0] if len(parts) == 1 else b"".join(parts))))
+                out.append(bytes(parts[0] if len(parts) == 1 else b"".join(parts)))
 
-    def _fail(self, hint: Any, text: str) -> list[Event]:  # pragma: no cover - see above
+    def _fail(self, hint: Any, text: str) -> list[Item]:  # pragma: no cover - see above
         self._done = True
         code = hint.code if isinstance(hint, CloseConnection) else 1002
         return [Failure(int(code), text[:100] if code != 1002 else "")]
@@ -264,6 +267,11 @@ class WsprotoCore:
         if isinstance(data, str):
             return self.conn.send(WsText(data=data))
         return self.conn.send(WsBytes(data=data))
+
+    def send_message_parts(self, data: bytes | str) -> list[bytes]:
+        # wsproto builds whole frames: one buffer.
+        frame = self.send_message(data)
+        return [frame] if frame else []
 
     def send_ping(self, payload: bytes) -> bytes:
         if self.conn.state is not ConnectionState.OPEN:

@@ -19,9 +19,17 @@ The API (``FrameCore``):
   error from the client ends the list with ``Failure`` (and the core reads nothing more); a
   ``Close`` ends it too (RFC 6455 §5.5.1: nothing follows a close frame). After either,
   ``receive_data`` raises ``ConnectionClosed``.
+- ``receive(data) -> list[Item]``: the same, with each complete message as its payload alone
+  (``bytes``: binary, ``str``: text) in place of a ``BytesMessage`` or ``TextMessage``: what
+  the session reads, without an event object per message (nearly every event is a message).
+  ``receive_data`` is ``as_events(receive(data))``, so the differential test of the cores
+  covers both.
 - ``send_message(data)``, ``send_ping(payload)``, ``send_pong(payload)``: frame bytes, one
   buffer each, unmasked (RFC 6455 §5.1); ``b""`` once a close frame was sent or received
   (§5.5.1: nothing follows a close frame; a ping that arrives while ours is out gets no pong).
+- ``send_message_parts(data)``: ``send_message``'s frame as a list of buffers to write in that
+  order (``[]`` after a close frame): a core may give the header and the payload apart, so
+  that a large payload is written as it is (writev) rather than copied into the frame.
 - ``send_close(code, reason)``: the close frame (RFC 6455 §5.5.1), or ``b""`` once one was sent;
   ``close_sent`` tells which.
 """
@@ -88,6 +96,21 @@ class Failure:
 
 
 Event = TextMessage | BytesMessage | Ping | Pong | Close | Failure
+# What ``receive`` returns: a message's payload alone (bytes: binary, str: text), or an event.
+Item = bytes | str | Ping | Pong | Close | Failure
+
+
+def as_events(items: list[Item]) -> list[Event]:
+    """``receive``'s items as ``receive_data``'s events: each payload in its message event."""
+    events: list[Event] = []
+    for item in items:
+        if isinstance(item, bytes):
+            events.append(BytesMessage(item))
+        elif isinstance(item, str):
+            events.append(TextMessage(item))
+        else:
+            events.append(item)
+    return events
 
 
 class FrameCore(Protocol):
@@ -100,7 +123,11 @@ class FrameCore(Protocol):
 
     def receive_data(self, data: bytes) -> list[Event]: ...
 
+    def receive(self, data: bytes) -> list[Item]: ...
+
     def send_message(self, data: bytes | str) -> bytes: ...
+
+    def send_message_parts(self, data: bytes | str) -> list[bytes]: ...
 
     def send_ping(self, payload: bytes) -> bytes: ...
 

@@ -159,6 +159,16 @@ class WSProtocol(asyncio.Protocol):
         if self.closed:
             return None
         self.transport.write(data)
+        return self._drained()
+
+    def writelines(self, parts: list[bytes]) -> asyncio.Future[None] | None:
+        if self.closed:
+            return None
+        self.transport.writelines(parts)  # uvloop: one writev, the buffers not joined
+        return self._drained()
+
+    def _drained(self) -> asyncio.Future[None] | None:
+        """What a write returns: the future of the drain while the write side is paused."""
         if self._write_paused:
             if self._drain_waiter is None:
                 self._drain_waiter = self.state.loop.create_future()

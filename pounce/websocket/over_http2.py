@@ -104,6 +104,10 @@ class H2WebSocketStream:
     def write(self, data: bytes) -> Any:
         return self.stream.write_body(self, data, True)  # type: ignore[arg-type]  # stands in for the cycle
 
+    def writelines(self, parts: list[bytes]) -> Any:
+        # The stream's DATA frames are built from one buffer.
+        return self.write(b"".join(parts))
+
     def finish(self) -> None:
         if not self.response_complete:
             self.response_complete = True

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from pounce import Config
 from pounce.state import ServerState
+from pounce.websocket.deflate import TAIL
 from tests.fakes import FakeCarrier, spin, start_h1
 
 
@@ -271,11 +273,12 @@ def ws_frame(
 
 
 def server_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """Parse the server's (unmasked) frames: ``[(opcode, payload)]``."""
+    """Parse the server's (unmasked) frames: ``[(opcode, payload)]``, the opcode with the first
+    byte's FIN and RSV bits (``& 0x0F`` for the opcode alone)."""
     frames = []
     pos = 0
     while pos + 2 <= len(data):
-        opcode = data[pos] & 0x0F
+        opcode = data[pos]
         if data[pos + 1] & 0x80:
             raise InvariantError("the server masked a frame (RFC 6455 §5.1)")
         n = data[pos + 1] & 0x7F
@@ -296,15 +299,18 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
 @dataclass
 class WsOutcome:
     messages: list[Any]  # what the app received, in order (text as str, binary as bytes)
+    echoed: list[Any]  # the server's messages, inflated when compressed, in the same types
     close_code: int | None  # the code of the server's close frame, if it sent one
     disconnect_code: int | None  # the code the app's websocket.disconnect carried
     echoes: int  # messages the server sent back (the app echoes each one)
 
 
-def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
-    """An echo app on a WebSocket session (pounce/websocket/session.py) over a fake carrier, fed
+def run_ws(chunks: list[bytes], *, max_size: int = 64, deflate: bool = False) -> WsOutcome:
+    """An echo app on a WebSocket session (pounce/websocket/_session.py) over a fake carrier, fed
     client bytes. Checks: no exception escapes, no error is logged, the app ends after the
-    connection is lost, and whatever the server writes is well-formed frames."""
+    connection is lost, and whatever the server writes is well-formed frames. ``deflate``: the
+    client offers permessage-deflate (RFC 7692, no parameters: 15-bit windows, context
+    takeover both ways) and the server must agree; without it, nothing is offered."""
     from pounce.asgi.scope import websocket_scope
     from pounce.websocket.session import WebSocketSession
 
@@ -340,7 +346,7 @@ def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
             app=app,
             access_log=False,
             ws_max_size=max_size,
-            ws_per_message_deflate=False,
+            ws_per_message_deflate=deflate,
             ws_ping_interval=0,
         )
         state = ServerState(config, app, loop)
@@ -351,7 +357,7 @@ def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
             "scheme": "http",
             "method": "GET",
             "path": "/",
-            "headers": [],
+            "headers": [(b"sec-websocket-extensions", b"permessage-deflate")] if deflate else [],
             "state": {},
         }
         session = WebSocketSession(state, carrier, websocket_scope(http_scope, "1.1"))
@@ -360,6 +366,9 @@ def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
             await asyncio.sleep(0)
         if carrier.accepted is None:
             raise InvariantError("the handshake was not accepted")
+        agreed = dict(carrier.accepted).get(b"sec-websocket-extensions")
+        if agreed != (b"permessage-deflate" if deflate else None):
+            raise InvariantError(f"permessage-deflate answered {agreed!r}")
         for chunk in chunks:
             session.feed(chunk)
             for _ in range(3):
@@ -382,16 +391,28 @@ def run_ws(chunks: list[bytes], *, max_size: int = 64) -> WsOutcome:
     if log.records:
         raise InvariantError(f"error logged: {[r.getMessage() for r in log.records]}")
     frames = server_frames(bytes(carrier.out))
-    closes = [payload for opcode, payload in frames if opcode == 0x8]
+    closes = [payload for first, payload in frames if first & 0x0F == 0x8]
     if len(closes) > 1:
         raise InvariantError("more than one close frame")
-    if closes and frames[-1][0] != 0x8:
+    if closes and frames[-1][0] & 0x0F != 0x8:
         raise InvariantError("a frame after the close frame")
     close_code = int.from_bytes(closes[0][:2], "big") if closes and closes[0] else None
     if closes and not closes[0]:
         close_code = 1005  # an empty close frame (RFC 6455 §7.1.5)
-    echoes = sum(1 for opcode, _ in frames if opcode in (0x1, 0x2))
-    return WsOutcome(messages, close_code, codes[0] if codes else None, echoes)
+    inflater = zlib.decompressobj(-15)  # the agreed window, context kept (RFC 7692 §7.1)
+    echoed: list[Any] = []
+    for first, payload in frames:
+        if first & 0x0F not in (0x1, 0x2):
+            continue
+        if first & 0xB0 != 0x80:
+            raise InvariantError("a fragmented message or RSV2/RSV3 from the server")
+        message = payload
+        if first & 0x40:  # RSV1: compressed (RFC 7692 §6), its tail removed (§7.2.1)
+            if not deflate:
+                raise InvariantError("RSV1 without permessage-deflate (RFC 6455 §5.2)")
+            message = inflater.decompress(payload + TAIL)
+        echoed.append(message.decode() if first & 0x0F == 0x1 else message)
+    return WsOutcome(messages, echoed, close_code, codes[0] if codes else None, len(echoed))
 
 
 def ws_close_code_ok(code: int | None) -> bool:

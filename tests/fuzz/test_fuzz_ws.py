@@ -1,15 +1,21 @@
-"""Fuzz the WebSocket frame path: a session (pounce/websocket/session.py) fed client frames.
+"""Fuzz the WebSocket frame path: a session (pounce/websocket/_session.py) fed client frames.
 
 A stream is a few valid messages followed by at most one faulty frame of a known kind, cut at
 random points. The oracle is RFC 6455: the valid messages reach the app in order (and are
 echoed), then the server closes with the code the fault calls for, and the app's
 ``websocket.disconnect`` carries the same code. Random bytes must end in messages or a close
 with one of the protocol's codes; never an exception, a logged error or a hanging app.
+
+The same with permessage-deflate agreed (RFC 7692): the messages compressed by a client
+compressor that keeps its context, with the faults of compression added; the echoes, which the
+server compresses, must inflate to the messages sent.
 """
 
 from __future__ import annotations
 
 import base64
+import zlib
+from typing import Any
 
 import pytest
 from hypothesis import example, given
@@ -95,6 +101,7 @@ def test_ws_messages_then_fault(
             pos = cut
     outcome = run_ws(chunks, max_size=MAX_SIZE)
     assert outcome.messages == sent
+    assert outcome.echoed == sent[: outcome.echoes]
     # Echoes race the fault: one the session failed on first is not sent after the close.
     assert outcome.echoes <= len(sent)
     if fault is None:
@@ -115,4 +122,104 @@ def test_ws_messages_then_fault(
 @example(junk=base64.b64decode("iII3+iE9NA4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4ODg4d"), prefix=b"")
 def test_ws_random_bytes(junk: bytes, prefix: bytes) -> None:
     outcome = run_ws([prefix + junk], max_size=MAX_SIZE)
+    assert ws_close_code_ok(outcome.close_code), outcome
+
+
+def squeeze(data: bytes) -> bytes:
+    """``data`` compressed alone (RFC 7692 §7.2.1: a sync flush, its empty block's tail cut)."""
+    compressor = zlib.compressobj(wbits=-15)
+    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+_HI = squeeze(b"hi there")
+# With permessage-deflate agreed: the faults above but RSV1's (a compressed frame now), and
+# those of compression. A compressed fault after messages compressed with context takeover still
+# inflates: a sync flush ends on a byte boundary and a fresh compressor refers to nothing before.
+DEFLATE_FAULTS: dict[str, tuple[bytes, int]] = {
+    **{name: fault for name, fault in FAULTS.items() if not name.startswith("RSV1")},
+    "RSV1 on a continuation frame (RFC 7692 §6.1)": (
+        ws_frame(TEXT, _HI[:2], fin=False, rsv=4) + ws_frame(CONT, _HI[2:], rsv=4),
+        1002,
+    ),
+    "RSV1 on a control frame (RFC 7692 §6.1)": (ws_frame(PING, b"", rsv=4), 1002),
+    "RSV2, no extension defines it (RFC 6455 §5.2)": (ws_frame(BINARY, b"hi", rsv=2), 1002),
+    "not a deflate stream (RFC 7692 §7.2.2)": (ws_frame(BINARY, b"\xff\xff\xff", rsv=4), 1007),
+    "inflates past --ws-max-size (RFC 6455 §10.4)": (
+        ws_frame(BINARY, squeeze(b"\x00" * 1000), rsv=4),
+        1009,
+    ),
+    "compressed text not UTF-8 (RFC 6455 §8.1)": (
+        ws_frame(TEXT, squeeze(b"ok\xff"), rsv=4),
+        1007,
+    ),
+}
+
+
+def encode_compressed(
+    message: str | bytes, compressor: Any, fragments: int, compress: bool
+) -> bytes:
+    """``message`` as the client sends it, compressed (RSV1 on its first frame, RFC 7692 §6.1)
+    with the client's ``compressor`` unless ``compress`` is false (§6: a message may go
+    uncompressed), split in two with a ping between when ``fragments`` is 2."""
+    opcode, data = (TEXT, message.encode()) if isinstance(message, str) else (BINARY, message)
+    rsv = 0
+    if compress:
+        data = (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        rsv = 4
+    if fragments <= 1 or len(data) < 2:
+        return ws_frame(opcode, data, rsv=rsv)
+    cut = len(data) // 2
+    return (
+        ws_frame(opcode, data[:cut], fin=False, rsv=rsv)
+        + ws_frame(PING, b"")
+        + ws_frame(CONT, data[cut:])
+    )
+
+
+@FUZZ
+@given(
+    sent=messages,
+    fragments=st.integers(1, 2),
+    compress=st.lists(st.booleans(), min_size=4, max_size=4),
+    fault=st.one_of(st.none(), st.sampled_from(sorted(DEFLATE_FAULTS))),
+    cuts=st.lists(st.integers(0, 400), max_size=5),
+)
+def test_ws_deflate_messages_then_fault(
+    sent: list[str | bytes],
+    fragments: int,
+    compress: list[bool],
+    fault: str | None,
+    cuts: list[int],
+) -> None:
+    # One compressor for the connection: the context is kept from message to message (the
+    # default agreement, RFC 7692 §7.1.1), so the server's inflater must keep it too.
+    compressor = zlib.compressobj(wbits=-15)
+    data = b"".join(
+        encode_compressed(m, compressor, fragments, compress[i]) for i, m in enumerate(sent)
+    )
+    if fault is not None:
+        data += DEFLATE_FAULTS[fault][0]
+    chunks, pos = [], 0
+    for cut in [*sorted(c for c in cuts if c < len(data)), len(data)]:
+        if cut > pos:
+            chunks.append(data[pos:cut])
+            pos = cut
+    outcome = run_ws(chunks, max_size=MAX_SIZE, deflate=True)
+    assert outcome.messages == sent
+    assert outcome.echoed == sent[: outcome.echoes]  # inflated with the server's context
+    assert outcome.echoes <= len(sent)
+    if fault is None:
+        assert outcome.echoes == len(sent)
+        assert outcome.close_code is None
+        assert outcome.disconnect_code == 1006
+    else:
+        code = DEFLATE_FAULTS[fault][1]
+        assert outcome.close_code == code
+        assert outcome.disconnect_code == code
+
+
+@FUZZ
+@given(junk=st.binary(max_size=200), prefix=st.sampled_from([b"", ws_frame(TEXT, _HI, rsv=4)]))
+def test_ws_deflate_random_bytes(junk: bytes, prefix: bytes) -> None:
+    outcome = run_ws([prefix + junk], max_size=MAX_SIZE, deflate=True)
     assert ws_close_code_ok(outcome.close_code), outcome

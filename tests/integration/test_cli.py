@@ -37,6 +37,7 @@ def test_version_lists_implementations():
     assert "http: httptools" in out
     assert "loop: uvloop" in out
     assert ("ws: wsproto" if PURE_RUN else "ws: compiled") in out  # the WebSocket core
+    assert ("ws session: pure" if PURE_RUN else "ws session: compiled") in out  # its session
     assert ("h2: h2" if PURE_RUN else "h2: compiled") in out  # the HTTP/2 core
 
 

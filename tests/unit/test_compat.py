@@ -14,6 +14,7 @@ from pounce.http1 import protocol as h1
 from pounce.http2 import connection as h2connection
 from pounce.websocket import core as ws_core
 from pounce.websocket import mask as ws_mask
+from pounce.websocket import session as ws_session
 from tests.conftest import PURE_RUN
 from tests.support import run_pounce
 
@@ -28,6 +29,7 @@ def test_compiled_is_default():
         assert h2connection.H2Connection is h2connection.H2ConnectionPy
         assert ws_core.IMPLEMENTATION == "wsproto"
         assert ws_core.FrameCore is ws_core.WsprotoCore
+        assert ws_session.WebSocketSession is ws_session.WebSocketSessionPy
     else:
         # A silent fallback to the pure twin (extension not built, import failing) fails here.
         assert _compat.EXTENSION_IMPORT_ERRORS == {}
@@ -48,6 +50,10 @@ def test_compiled_is_default():
 
         assert ws_core.IMPLEMENTATION == "compiled"
         assert ws_core.FrameCore is _ws.FrameCore
+        from pounce._speedups import _wssession  # the session's one source, compiled
+
+        assert ws_session.WebSocketSession is _wssession.WebSocketSession
+        assert _wssession.__loader__.__class__.__name__ == "ExtensionFileLoader"
         from pounce._speedups import _hpack  # no pure twin: must import in a normal build
 
         assert _hpack.Decoder is not None

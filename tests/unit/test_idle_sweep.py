@@ -167,7 +167,7 @@ def test_h2_headers_waiting_when_the_sweep_runs_are_answered() -> None:
 def test_sweep_interval_follows_the_shortest_websocket_timing(
     options: dict[str, Any], interval: float
 ) -> None:
-    # One periodic timer per worker; WebSocket pings ride it (pounce/websocket/session.py), so it
+    # One periodic timer per worker; WebSocket pings ride it (pounce/websocket/_session.py), so it
     # runs at least every eighth of the shortest ping timing when WebSockets are on.
     async def main() -> float:
         config = Config(app=app, access_log=False, **options)

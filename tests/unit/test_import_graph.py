@@ -4,8 +4,9 @@ The graph is read from the source, not from ``sys.modules``: every module-level 
 pounce module is an edge, including those under a module-level ``if`` (``TYPE_CHECKING``
 too: a circle of types is a circle of design) or ``try``. ``.py`` files are parsed with
 ``ast``; ``.pyx``/``.pxd`` files (with the ``.pxi`` they include) with a regex over their
-``import``/``cimport`` lines. The two links in ``pounce/_speedups`` (``_cycle.py``,
-``_http1.py``) are the one-source files themselves and are read once, where they live.
+``import``/``cimport`` lines. The links in ``pounce/_speedups`` (``_cycle.py``, ``_http1.py``,
+``_scope.py``, ``_wssession.py``) are the one-source files themselves and are read once, where
+they live.
 A call ``import_compiled("pounce...")`` or ``import_module("pounce...")`` counts as an import.
 """
 

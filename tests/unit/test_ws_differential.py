@@ -198,6 +198,44 @@ def test_cores_build_the_same_frames(data: Any, ping: bytes, code: int, reason: 
     assert fast.send_message(data) == slow.send_message(data) == b""
 
 
+@settings(max_examples=100, deadline=None)
+@given(data=st.one_of(st.binary(max_size=70_000), st.text(max_size=300)))
+def test_message_parts_are_the_frame(data: Any) -> None:
+    # send_message_parts: the frame in buffers to write in order (header and payload apart
+    # for a binary message, the payload itself not copied), the same bytes as the twin's.
+    fast, slow = FrameCoreC(1 << 20), WsprotoCore(1 << 20)
+    parts = fast.send_message_parts(data)
+    assert b"".join(parts) == b"".join(slow.send_message_parts(data)) == slow.send_message(data)
+    if isinstance(data, bytes):
+        assert len(parts) == 2 and parts[1] is data
+    fast.send_close(1000, "")
+    slow.send_close(1000, "")
+    assert fast.send_message_parts(data) == slow.send_message_parts(data) == []
+
+
+@pytest.mark.parametrize("size", [70_000, (1 << 20) + 5])
+def test_a_large_frame_cut_by_reads(size: int) -> None:
+    # A binary message in one frame that reads cut: the compiled core fills one bytes object of
+    # its length up to 1 MiB (WHOLE_MAX in _ws.pyx), and grows a buffer as the bytes arrive
+    # beyond; the same message either way, and the same as the twin's.
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    stream = frame(BINARY, payload, key=b"\x0f\xf0\x55\xaa")
+    pieces = [stream[:3], stream[3:1000], stream[1000 : size // 2 + 1], stream[size // 2 + 1 :]]
+    for core in (FrameCoreC(2 << 20), WsprotoCore(2 << 20)):
+        events = [e for piece in pieces for e in core.receive_data(piece)]
+        assert len(events) == 1 and events[0].data == payload
+
+
+def test_receive_gives_messages_as_their_payloads() -> None:
+    # frames.py's receive: a message is its payload alone (bytes, str), what the session reads;
+    # receive_data wraps the same items in events (as_events), compared above.
+    stream = frame(BINARY, b"one") + frame(PING, b"p") + frame(TEXT, "tw\u00f6".encode())
+    for core in (FrameCoreC(100), WsprotoCore(100)):
+        items = core.receive(stream[:5]) + core.receive(stream[5:])
+        assert items == [b"one", Ping(b"p"), "tw\u00f6"]
+        assert [type(i) for i in items] == [bytes, Ping, str]
+
+
 def test_nothing_is_sent_after_the_client_close() -> None:
     close = frame(CLOSE, struct.pack("!H", 1000))
     for core in (FrameCoreC(100), WsprotoCore(100)):

@@ -1,4 +1,5 @@
-"""The WebSocket session (pounce/websocket/session.py) on a fake carrier: no sockets."""
+"""The WebSocket session (pounce/websocket/_session.py), both builds (``ws_session_class``), on a
+fake carrier: no sockets."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pounce.websocket.session import (
     CLOSED,
     FLUSH_BYTES,
     OPEN,
+    WRITEV_BYTES,
     WebSocketSession,
     accept_token,
     valid_key,
@@ -42,13 +44,16 @@ def http_scope(headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, An
     }
 
 
-async def make(app: Any = None, **options: Any) -> tuple[WebSocketSession, FakeCarrier]:
+async def make(
+    cls: type[WebSocketSession], app: Any = None, **options: Any
+) -> tuple[WebSocketSession, FakeCarrier]:
+    """A session of ``cls`` (either twin, ``ws_session_class``) on a fake carrier."""
     loop = asyncio.get_running_loop()
     config = Config(app=app or (lambda *a: None), access_log=False, **options)
     state = ServerState(config, app, loop)
     carrier = FakeCarrier()
     scope = websocket_scope(http_scope([(b"sec-websocket-protocol", b"a, b")]), "1.1")
-    return WebSocketSession(state, carrier, scope), carrier
+    return cls(state, carrier, scope), carrier
 
 
 def test_handshake_helpers() -> None:
@@ -62,9 +67,9 @@ def test_handshake_helpers() -> None:
     assert "websocket.http.response" in scope["extensions"]
 
 
-def test_queue_is_bounded_and_reading_resumes() -> None:
+def test_queue_is_bounded_and_reading_resumes(ws_session_class: type[WebSocketSession]) -> None:
     async def main() -> None:
-        session, carrier = await make(ws_max_queue=4)
+        session, carrier = await make(ws_session_class, ws_max_queue=4)
         assert (await session.receive())["type"] == "websocket.connect"
         await session.send({"type": "websocket.accept"})
         assert session.status == OPEN and carrier.accepted == []
@@ -79,9 +84,11 @@ def test_queue_is_bounded_and_reading_resumes() -> None:
     asyncio.run(main())
 
 
-def test_too_big_closes_1009_and_disconnects_the_app() -> None:
+def test_too_big_closes_1009_and_disconnects_the_app(
+    ws_session_class: type[WebSocketSession],
+) -> None:
     async def main() -> None:
-        session, carrier = await make(ws_max_size=10)
+        session, carrier = await make(ws_session_class, ws_max_size=10)
         await session.receive()
         await session.send({"type": "websocket.accept"})
         client = Connection(ConnectionType.CLIENT)
@@ -100,9 +107,9 @@ def test_too_big_closes_1009_and_disconnects_the_app() -> None:
     asyncio.run(main())
 
 
-def test_ping_deadline_then_missing_pong_is_1011() -> None:
+def test_ping_deadline_then_missing_pong_is_1011(ws_session_class: type[WebSocketSession]) -> None:
     async def main() -> None:
-        session, carrier = await make(ws_ping_interval=1.0, ws_ping_timeout=2.0)
+        session, carrier = await make(ws_session_class, ws_ping_interval=1.0, ws_ping_timeout=2.0)
         await session.receive()
         await session.send({"type": "websocket.accept"})
         start = session.deadline
@@ -121,13 +128,13 @@ def test_ping_deadline_then_missing_pong_is_1011() -> None:
     asyncio.run(main())
 
 
-def test_close_before_accept_and_lost_connection() -> None:
+def test_close_before_accept_and_lost_connection(ws_session_class: type[WebSocketSession]) -> None:
     async def main() -> None:
-        session, carrier = await make()
+        session, carrier = await make(ws_session_class)
         await session.receive()
         await session.send({"type": "websocket.close"})
         assert carrier.response is not None and carrier.response[0] == 403
-        session2, _ = await make()
+        session2, _ = await make(ws_session_class)
         await session2.receive()
         await session2.send({"type": "websocket.accept", "subprotocol": "b"})
         session2.connection_lost()
@@ -136,9 +143,11 @@ def test_close_before_accept_and_lost_connection() -> None:
     asyncio.run(main())
 
 
-def test_shutdown_closes_1012_and_app_exception_1011() -> None:
+def test_shutdown_closes_1012_and_app_exception_1011(
+    ws_session_class: type[WebSocketSession],
+) -> None:
     async def main() -> None:
-        session, carrier = await make()
+        session, carrier = await make(ws_session_class)
         await session.receive()
         await session.send({"type": "websocket.accept"})
         session.shutdown()
@@ -152,7 +161,7 @@ def test_shutdown_closes_1012_and_app_exception_1011() -> None:
             await send({"type": "websocket.accept"})
             raise RuntimeError("app bug")
 
-        session, carrier = await make(failing)
+        session, carrier = await make(ws_session_class, failing)
         session.state.app = failing
         session.start()
         await spin()
@@ -163,9 +172,11 @@ def test_shutdown_closes_1012_and_app_exception_1011() -> None:
     asyncio.run(main())
 
 
-async def open_deflate(**options: Any) -> tuple[WebSocketSession, FakeCarrier, Connection]:
+async def open_deflate(
+    cls: type[WebSocketSession], **options: Any
+) -> tuple[WebSocketSession, FakeCarrier, Connection]:
     """An accepted session that agreed on permessage-deflate, and a client speaking it."""
-    session, carrier = await make(**options)
+    session, carrier = await make(cls, **options)
     session.scope["headers"].append((b"sec-websocket-extensions", b"permessage-deflate"))
     await session.receive()
     await session.send({"type": "websocket.accept"})
@@ -178,12 +189,14 @@ async def open_deflate(**options: Any) -> tuple[WebSocketSession, FakeCarrier, C
     return session, carrier, Connection(ConnectionType.CLIENT, extensions=[client_deflate])
 
 
-def test_deflate_message_with_a_ping_between_its_fragments() -> None:
+def test_deflate_message_with_a_ping_between_its_fragments(
+    ws_session_class: type[WebSocketSession],
+) -> None:
     # RFC 6455 §5.4: a control frame may come between the fragments of a message; RFC 7692
     # §6.1: RSV1 on the first frame marks the whole message compressed. wsproto's
     # PerMessageDeflate forgot that after the ping and failed the connection with 1007.
     async def main() -> None:
-        session, carrier, client = await open_deflate()
+        session, carrier, client = await open_deflate(ws_session_class)
         first, second = "héllo " * 40, "wörld " * 40
         session.feed(client.send(TextMessage(data=first, message_finished=False)))
         session.feed(client.send(Ping(payload=b"mid")))
@@ -205,11 +218,13 @@ def test_deflate_message_with_a_ping_between_its_fragments() -> None:
     asyncio.run(main())
 
 
-def test_deflate_bomb_is_not_inflated_past_max_size() -> None:
+def test_deflate_bomb_is_not_inflated_past_max_size(
+    ws_session_class: type[WebSocketSession],
+) -> None:
     # RFC 6455 §10.4: an endpoint must protect itself against messages over its limits. 64 MiB
     # of zeros compress to 64 KiB; wsproto would inflate all of it before the size check.
     async def main() -> None:
-        session, carrier, client = await open_deflate(ws_max_size=100_000)
+        session, carrier, client = await open_deflate(ws_session_class, ws_max_size=100_000)
         compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
         bomb = compressor.compress(b"\0" * (64 << 20)) + compressor.flush(zlib.Z_SYNC_FLUSH)
         assert len(bomb) < 100_000
@@ -242,9 +257,11 @@ def test_deflate_bomb_is_not_inflated_past_max_size() -> None:
     asyncio.run(main())
 
 
-def test_deflate_message_at_max_size_passes_one_over_fails() -> None:
+def test_deflate_message_at_max_size_passes_one_over_fails(
+    ws_session_class: type[WebSocketSession],
+) -> None:
     async def main() -> None:
-        session, _carrier, client = await open_deflate(ws_max_size=5000)
+        session, _carrier, client = await open_deflate(ws_session_class, ws_max_size=5000)
         session.feed(client.send(BytesMessage(data=b"a" * 2500, message_finished=False)))
         session.feed(client.send(BytesMessage(data=b"b" * 2500, message_finished=True)))
         assert (await session.receive())["bytes"] == b"a" * 2500 + b"b" * 2500
@@ -257,11 +274,13 @@ def test_deflate_message_at_max_size_passes_one_over_fails() -> None:
     asyncio.run(main())
 
 
-def test_ping_schedule_follows_the_due_times_not_the_sweep() -> None:
+def test_ping_schedule_follows_the_due_times_not_the_sweep(
+    ws_session_class: type[WebSocketSession],
+) -> None:
     # The tick that sends a ping may come up to one sweep interval late; the next ping is due
     # one interval after the previous one was due, so the lateness never adds up.
     async def main() -> None:
-        session, carrier = await make(ws_ping_interval=1.0, ws_ping_timeout=0.5)
+        session, carrier = await make(ws_session_class, ws_ping_interval=1.0, ws_ping_timeout=0.5)
         await session.receive()
         await session.send({"type": "websocket.accept"})
         due = session.deadline
@@ -278,7 +297,7 @@ def test_ping_schedule_follows_the_due_times_not_the_sweep() -> None:
         assert session.deadline == pytest.approx(due + 1.0)
 
         # Without a pong timeout the pings follow the due times all the same.
-        session, carrier = await make(ws_ping_interval=1.0, ws_ping_timeout=None)
+        session, carrier = await make(ws_session_class, ws_ping_interval=1.0, ws_ping_timeout=None)
         await session.receive()
         await session.send({"type": "websocket.accept"})
         due = session.deadline
@@ -291,7 +310,7 @@ def test_ping_schedule_follows_the_due_times_not_the_sweep() -> None:
     asyncio.run(main())
 
 
-def test_shutdown_answers_a_pending_handshake_503() -> None:
+def test_shutdown_answers_a_pending_handshake_503(ws_session_class: type[WebSocketSession]) -> None:
     # The app has received websocket.connect and waits for more before it decides: the
     # server's shutdown answers the handshake (503) and the app's receive() returns.
     seen: list[dict[str, Any]] = []
@@ -302,7 +321,7 @@ def test_shutdown_answers_a_pending_handshake_503() -> None:
         await send({"type": "websocket.accept"})
 
     async def main() -> None:
-        session, carrier = await make(waiting)
+        session, carrier = await make(ws_session_class, waiting)
         session.state.app = waiting
         session.start()
         await spin()
@@ -321,7 +340,7 @@ def test_shutdown_answers_a_pending_handshake_503() -> None:
         assert carrier.accepted is None
 
         # A handshake that arrives once the server is shutting down: 503, no app call.
-        late, carrier = await make(waiting)
+        late, carrier = await make(ws_session_class, waiting)
         late.state.shutting_down = True
         late.start()
         assert carrier.response == (503, [], b"") and late.task is None
@@ -329,7 +348,7 @@ def test_shutdown_answers_a_pending_handshake_503() -> None:
     asyncio.run(main())
 
 
-def test_denial_response_without_a_body_message() -> None:
+def test_denial_response_without_a_body_message(ws_session_class: type[WebSocketSession]) -> None:
     async def start_only(scope: Any, receive: Any, send: Any) -> None:
         await receive()
         headers = [(b"x-why", b"token")]
@@ -343,14 +362,14 @@ def test_denial_response_without_a_body_message() -> None:
     async def main() -> None:
         # ASGI denial extension: the messages are those of an HTTP response; no body message
         # is an empty body, with the app's status and headers.
-        session, carrier = await make(start_only)
+        session, carrier = await make(ws_session_class, start_only)
         session.state.app = start_only
         session.start()
         await spin()
         assert carrier.response == (401, [(b"x-why", b"token")], b"")
         assert session.status == CLOSED and session not in session.state.connections
         # A body begun with more_body and never finished is an incomplete response: 500.
-        session, carrier = await make(unfinished)
+        session, carrier = await make(ws_session_class, unfinished)
         session.state.app = unfinished
         session.start()
         await spin()
@@ -359,11 +378,13 @@ def test_denial_response_without_a_body_message() -> None:
     asyncio.run(main())
 
 
-def test_ping_after_our_close_gets_no_pong_and_the_close_completes() -> None:
+def test_ping_after_our_close_gets_no_pong_and_the_close_completes(
+    ws_session_class: type[WebSocketSession],
+) -> None:
     """RFC 6455 §5.5.1: nothing follows our close frame; the wsproto core raised here."""
 
     async def main() -> None:
-        session, carrier = await make()
+        session, carrier = await make(ws_session_class)
         await session.receive()
         await session.send({"type": "websocket.accept"})
         await session.send({"type": "websocket.close", "code": 4001})
@@ -382,12 +403,14 @@ def test_ping_after_our_close_gets_no_pong_and_the_close_completes() -> None:
     asyncio.run(main())
 
 
-def test_close_without_a_code_is_echoed_without_one() -> None:
+def test_close_without_a_code_is_echoed_without_one(
+    ws_session_class: type[WebSocketSession],
+) -> None:
     """RFC 6455 §5.5.1, §7.1.5: a close frame with no code is answered with an empty one and
     the app sees 1005."""
 
     async def main() -> None:
-        session, carrier = await make()
+        session, carrier = await make(ws_session_class)
         await session.receive()
         await session.send({"type": "websocket.accept"})
         session.feed(b"\x88\x80\x01\x02\x03\x04")  # masked close frame, empty payload
@@ -398,12 +421,14 @@ def test_close_without_a_code_is_echoed_without_one() -> None:
     asyncio.run(main())
 
 
-def test_messages_sent_in_one_loop_turn_go_out_in_one_write() -> None:
+def test_messages_sent_in_one_loop_turn_go_out_in_one_write(
+    ws_session_class: type[WebSocketSession],
+) -> None:
     """The echoes of one read are written together at the end of the loop turn (one send()
     system call on HTTP/1.1); a control frame goes at once, behind them, in order."""
 
     async def main() -> None:
-        session, carrier = await make(ws_max_queue=64)
+        session, carrier = await make(ws_session_class, ws_max_queue=64)
         await session.receive()
         await session.send({"type": "websocket.accept"})
         client = Connection(ConnectionType.CLIENT)
@@ -429,12 +454,12 @@ def test_messages_sent_in_one_loop_turn_go_out_in_one_write() -> None:
     asyncio.run(main())
 
 
-def test_a_send_waits_while_the_carrier_is_paused() -> None:
+def test_a_send_waits_while_the_carrier_is_paused(ws_session_class: type[WebSocketSession]) -> None:
     """Backpressure: a send whose write (at once, or at the end of an earlier turn) found the
     carrier's write side paused waits for it to drain."""
 
     async def main() -> None:
-        session, carrier = await make()
+        session, carrier = await make(ws_session_class)
         await session.receive()
         await session.send({"type": "websocket.accept"})
         loop = asyncio.get_running_loop()
@@ -461,5 +486,66 @@ def test_a_send_waits_while_the_carrier_is_paused() -> None:
         await asyncio.wait_for(blocked, 1)
         await spin(1)
         assert carrier.writes == 3
+
+    asyncio.run(main())
+
+
+def test_receive_takes_the_message_when_awaited(ws_session_class: type[WebSocketSession]) -> None:
+    """receive()'s awaitable takes the message at its first step, not at the call (as an
+    ``async def`` would): a task made of it and cancelled before it ran loses nothing, and one
+    cancelled while it waits neither."""
+
+    async def main() -> None:
+        session, _ = await make(ws_session_class)
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        client = Connection(ConnectionType.CLIENT)
+        session.feed(client.send(BytesMessage(data=b"one")))
+        early = asyncio.ensure_future(session.receive())
+        early.cancel()  # before its first step
+        with pytest.raises(asyncio.CancelledError):
+            await early
+        assert await session.receive() == {"type": "websocket.receive", "bytes": b"one"}
+        # An empty queue: the receive waits, and the next message wakes it.
+        waiting = asyncio.ensure_future(session.receive())
+        await spin()
+        assert not waiting.done()
+        session.feed(client.send(TextMessage(data="two")))
+        assert await asyncio.wait_for(waiting, 1) == {"type": "websocket.receive", "text": "two"}
+        # Cancelled while it waits: the message after goes to the next receive.
+        waiting = asyncio.ensure_future(session.receive())
+        await spin()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        session.feed(client.send(TextMessage(data="three")))
+        assert await session.receive() == {"type": "websocket.receive", "text": "three"}
+        # send()'s ready awaitable is a coroutine to asyncio too: a task can be made of it.
+        sent = asyncio.create_task(session.send({"type": "websocket.send", "bytes": b"four"}))
+        assert await asyncio.wait_for(sent, 1) is None
+
+    asyncio.run(main())
+
+
+def test_a_large_binary_message_is_written_beside_its_header(
+    ws_session_class: type[WebSocketSession],
+) -> None:
+    """From WRITEV_BYTES a binary message goes to the carrier as header and payload
+    (writelines): the compiled core gives the app's bytes object itself, not a copy."""
+
+    async def main() -> None:
+        session, carrier = await make(ws_session_class)
+        await session.receive()
+        await session.send({"type": "websocket.accept"})
+        big = bytes(range(256)) * (WRITEV_BYTES // 256)
+        await session.send({"type": "websocket.send", "bytes": b"small"})
+        await session.send({"type": "websocket.send", "bytes": big})
+        await spin(1)
+        assert carrier.writes == 1  # the small one waited and went with it, in order
+        if ws_core.IMPLEMENTATION == "compiled":
+            assert carrier.lines is not None and carrier.lines[-1] is big
+        client = Connection(ConnectionType.CLIENT)
+        client.receive_data(bytes(carrier.out))
+        assert [e.data for e in client.events()] == [b"small", big]
 
     asyncio.run(main())

@@ -1,0 +1,1 @@
+../websocket/_session.py
