@@ -134,3 +134,9 @@ def test_the_reload_child_keeps_reloads_debug() -> None:
 def test_cli_flags(args: list[str], debug: bool | None) -> None:
     ctx = cli.make_context("pounce", [*args, "m:a"])
     assert ctx.params["debug"] is debug
+
+
+@pytest.mark.parametrize(("value", "debug"), [("true", True), ("false", False)])
+def test_from_the_environment(monkeypatch: pytest.MonkeyPatch, value: str, debug: bool) -> None:
+    monkeypatch.setenv("POUNCE_DEBUG", value)
+    assert cli.make_context("pounce", ["--reload", "m:a"]).params["debug"] is debug
