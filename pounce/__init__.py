@@ -69,6 +69,7 @@ def run(
     reload_includes: Sequence[str] = Config.reload_includes,
     reload_excludes: Sequence[str] = Config.reload_excludes,
     reload_delay: float = Config.reload_delay,
+    debug: bool | None = Config.debug,
     app_dir: str | None = Config.app_dir,
     factory: bool = Config.factory,
     interface: str = Config.interface,

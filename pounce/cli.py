@@ -280,6 +280,12 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
     help="Seconds to wait after a change before restarting.",
 )
 @click.option(
+    "--debug/--no-debug",
+    default=DEFAULTS["debug"],
+    help="A 500 for an app's exception shows the traceback (development only) "
+    "[on with --reload, else off].",
+)
+@click.option(
     "--h11-max-incomplete-event-size",
     type=int,
     default=None,

@@ -176,6 +176,9 @@ class Config:
     reload_includes: Sequence[str] = ()
     reload_excludes: Sequence[str] = ()
     reload_delay: float = 0.25
+    # A 500 for an app's exception shows the traceback (pounce/debug_page.py). None: on with
+    # --reload, else off (debug_enabled); never in production.
+    debug: bool | None = None
     app_dir: str | None = "."
     factory: bool = False
     interface: str = "auto"
@@ -385,6 +388,11 @@ class Config:
         if isinstance(self.log_level, int):
             return self.log_level
         return LOG_LEVELS[self.log_level.lower()]
+
+    @property
+    def debug_enabled(self) -> bool:
+        """``--debug``, ``--no-debug``, or when neither is given: whether ``--reload`` is on."""
+        return self.reload if self.debug is None else self.debug
 
     @property
     def max_head_size(self) -> int:

@@ -105,7 +105,10 @@ class Reloader:
         self.given_sockets = list(sockets) if sockets is not None else None
         # The reloader binds the one socket and keeps it across restarts, so the child serves
         # that socket: --reuse-port (a socket per worker) does not apply under --reload.
-        self.child_config = config.replace(reload=False, reuse_port=False)
+        # debug resolved here: the child's reload=False would turn --reload's debug page off.
+        self.child_config = config.replace(
+            reload=False, reuse_port=False, debug=config.debug_enabled
+        )
         dirs = [Path(d) for d in _as_list(config.reload_dirs)] or [Path.cwd()]
         for d in dirs:
             if not d.is_dir():

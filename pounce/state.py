@@ -87,6 +87,9 @@ class ServerState:
         self.limit_body = config.limit_request_body or 0
         self.limit_connections = config.limit_connections or 0
         self.access_log = config.access_log and not access_logger.disabled
+        # --debug: an app's exception before its response is answered with the traceback
+        # (read on that error path only; pounce/debug_page.py).
+        self.debug = config.debug_enabled
         self.proxy: ProxyTrust | None = (
             ProxyTrust(config.trusted_proxies, forwarded=config.proxy_headers_forwarded)
             if config.proxy_headers

@@ -144,6 +144,6 @@ cdef class H1Protocol(CompiledWriter):
     cdef _drain(self)
 
     cpdef _bad_request(self, int status, reason)
-    cdef _write_error_and_close(self, int status, reason)
+    cdef _write_error_and_close(self, int status, reason, page=*)
     cdef _linger_close(self)
     cpdef bint is_idle(self)

@@ -11,8 +11,8 @@ only (``annotation_typing=False``): the ``.pxd`` is what types the compiled buil
 The cycle owns everything that is the same on both protocols: the ASGI ``receive``/``send``
 state machine (HTTP spec 2.4), request-body buffering with flow-control credit handed back as
 the app consumes it, disconnect delivery, and the error rules (500 before the response starts,
-abort after). What differs per protocol, how a head and body reach the wire, is behind the
-``ResponseWriter`` interface that the connection implements.
+with the traceback under ``--debug``; abort after). What differs per protocol, how a head and
+body reach the wire, is behind the ``ResponseWriter`` interface that the connection implements.
 
 ``receive()`` and ``send()`` are plain methods that return an awaitable: a ready one
 (``_Ready``, ``_TakeBody``) when no wait is needed, which is nearly always, so the common case
@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from pounce.access_log import access_logger, log_access, switches
 from pounce.asgi.types import ASGIApp, Message, Scope
+from pounce.debug_page import error_page
 
 logger = logging.getLogger("pounce.error")
 
@@ -56,8 +57,15 @@ class ResponseWriter(Protocol):
     ) -> Awaitable[None] | None:
         """Write response trailers (the ``http.response.trailers`` extension)."""
 
-    def write_error(self, cycle: RequestResponseCycle, status: int) -> None:
-        """Answer with a plain error response when the app has sent nothing usable."""
+    def write_error(
+        self, cycle: RequestResponseCycle, status: int, page: tuple[bytes, bytes] | None = None
+    ) -> None:
+        """Answer with an error response when the app has sent nothing usable: the status
+        phrase as plain text, or ``page`` (content type, body) when given."""
+
+    @property
+    def debug_errors(self) -> bool:
+        """``--debug``: a 500 for an app's exception shows its traceback (pounce/debug_page.py)."""
 
     def send_continue(self, cycle: RequestResponseCycle) -> None:
         """The app asked for the body of an ``Expect: 100-continue`` request."""
@@ -427,7 +435,12 @@ class RequestResponseCycle:
         except Exception as exc:
             logger.error("Exception in ASGI application", exc_info=exc)
             if not self.response_started:
-                self.writer.write_error(self, 500)
+                # --debug is looked up here, on the error path: a request that does not fail
+                # never reads it.
+                if self.writer.debug_errors:
+                    self.writer.write_error(self, 500, error_page(self.scope, exc))
+                else:
+                    self.writer.write_error(self, 500)
             elif not self.response_complete:
                 self.writer.app_failed(self)
         else:

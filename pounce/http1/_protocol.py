@@ -847,10 +847,16 @@ class H1Protocol(CompiledWriter):
         # HTTP/1.1 does not advertise http.response.trailers; the chunked body already ended.
         return None
 
-    def write_error(self, cycle: RequestResponseCycle, status: int) -> None:
+    def write_error(
+        self, cycle: RequestResponseCycle, status: int, page: tuple[bytes, bytes] | None = None
+    ) -> None:
         if cycle is self.cycle and not self._head_written and not self.disconnected:
             self._head = None
-            self._write_error_and_close(status, "")
+            self._write_error_and_close(status, "", page)
+
+    @property
+    def debug_errors(self) -> bool:
+        return self.state.debug
 
     def send_continue(self, cycle: RequestResponseCycle) -> None:
         if cycle is self.cycle and self._head is None and not self._head_written:
@@ -943,11 +949,13 @@ class H1Protocol(CompiledWriter):
         else:
             self.pipeline.append((None, False, (status, reason)))
 
-    def _write_error_and_close(self, status: int, reason: str) -> None:
+    def _write_error_and_close(
+        self, status: int, reason: str, page: tuple[bytes, bytes] | None = None
+    ) -> None:
         self._discard_input = True
         if self.disconnected:
             return
-        self.transport.write(error_response(status, reason, self.state.default_headers[0]))
+        self.transport.write(error_response(status, reason, self.state.default_headers[0], page))
         self._linger_close()
 
     def _linger_close(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from pounce._compat import HAS_HTTPTOOLS
+from pounce.asgi.response import PLAIN_TEXT
 from pounce.errors import BadRequest, ParserUpgrade
 
 if HAS_HTTPTOOLS:
@@ -40,15 +41,22 @@ class StopParsing(Exception):
     """Raised from a parser callback to drop the rest of the input (connection closing)."""
 
 
-def error_response(status: int, reason: str, default_headers: bytes) -> bytes:
-    """A complete plain-text error response that closes the connection."""
+def error_response(
+    status: int, reason: str, default_headers: bytes, page: tuple[bytes, bytes] | None = None
+) -> bytes:
+    """A complete error response that closes the connection: the status phrase (and reason) as
+    plain text, or ``page``, a (content type, body) pair (--debug's traceback)."""
     phrase = HTTPStatus(status).phrase
-    body = (f"{phrase}: {reason}\n" if reason and reason != phrase else f"{phrase}\n").encode()
+    if page is None:
+        content_type = PLAIN_TEXT
+        body = (f"{phrase}: {reason}\n" if reason and reason != phrase else f"{phrase}\n").encode()
+    else:
+        content_type, body = page
     extra = b"retry-after: 1\r\n" if status == 503 else b""
     return b"".join(
         (
-            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            b"content-length: %d\r\n" % (status, phrase.encode(), len(body)),
+            b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\n"
+            b"content-length: %d\r\n" % (status, phrase.encode(), content_type, len(body)),
             default_headers,
             extra,
             CLOSE_LINE,

@@ -465,6 +465,10 @@ class H2Protocol(asyncio.Protocol):
 
     # Responses -------------------------------------------------------------------------------
 
+    @property
+    def debug_errors(self) -> bool:
+        return self.state.debug
+
     def default_headers(self) -> list[tuple[bytes, bytes]]:
         """The server's date/server/extra response headers, as HTTP/2 fields."""
         lines = self.state.default_headers[0]

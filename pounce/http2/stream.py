@@ -16,7 +16,7 @@ from http import HTTPStatus
 from typing import Protocol
 
 from pounce.asgi.cycle import Headers, RequestResponseCycle
-from pounce.asgi.response import NO_BODY_STATUSES
+from pounce.asgi.response import NO_BODY_STATUSES, PLAIN_TEXT
 from pounce.errors import InvalidHeader
 from pounce.http2.constants import INTERNAL_ERROR
 from pounce.http2.response_fields import response_fields
@@ -43,6 +43,10 @@ class StreamConnection(Protocol):
 
     @property
     def write_scheduled(self) -> bool: ...
+
+    @property
+    def debug_errors(self) -> bool:
+        """``--debug``: an app's exception is answered with its traceback."""
 
     @property
     def pending_heads(self) -> list[H2Stream]:
@@ -211,19 +215,25 @@ class H2Stream:
         # They go out from response_complete(), after the last trailers message.
         return None
 
-    def write_error(self, cycle: RequestResponseCycle, status: int) -> None:
+    def write_error(
+        self, cycle: RequestResponseCycle, status: int, page: tuple[bytes, bytes] | None = None
+    ) -> None:
         proto = self.proto
         if self.end_sent or proto.disconnected:
             return
         if self.head_sent:
             proto.reset(self, INTERNAL_ERROR)
             return
-        body = f"{HTTPStatus(status).phrase}\n".encode()
+        if page is None:
+            content_type = PLAIN_TEXT
+            body = f"{HTTPStatus(status).phrase}\n".encode()
+        else:
+            content_type, body = page
         self.head = (
             status,
             response_fields(
                 [
-                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-type", content_type),
                     (b"content-length", b"%d" % len(body)),
                 ],
                 proto.default_headers(),
@@ -236,6 +246,10 @@ class H2Stream:
         self.buffer.append(body)
         self.buffered += len(body)
         proto.flush_stream(self)
+
+    @property
+    def debug_errors(self) -> bool:
+        return self.proto.debug_errors
 
     def send_continue(self, cycle: RequestResponseCycle) -> None:
         self.proto.send_informational(self, 100)
