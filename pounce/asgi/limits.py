@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pounce.asgi.response import PLAIN_TEXT
+
 # A request line in progress holds the method, the target so far and perhaps part of the
 # version: allow this much around the target before calling it too long, so that a line
 # trickled in never gets 414 where the same line in one write would not.
@@ -127,7 +129,7 @@ async def service_unavailable(scope: Any, receive: Any, send: Any) -> None:
             "type": "http.response.start",
             "status": 503,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", PLAIN_TEXT),
                 (b"content-length", b"20"),
                 (b"retry-after", b"1"),
                 (b"connection", b"close"),
