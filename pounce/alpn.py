@@ -12,6 +12,7 @@ import asyncio
 from typing import cast
 
 from pounce.asgi.limits import H2_REFUSE_CONNECTION, over_connection_limit
+from pounce.asgi.scope import Address
 from pounce.http1.protocol import H1Protocol
 from pounce.http2.protocol import H2Protocol
 from pounce.state import ServerState
@@ -22,9 +23,10 @@ __all__ = ["AlpnSelector"]
 class AlpnSelector(asyncio.Protocol):
     """The first protocol of a TLS connection: picks HTTP/2 or HTTP/1.1 by ALPN."""
 
-    def __init__(self, state: ServerState, parser: str) -> None:
+    def __init__(self, state: ServerState, parser: str, client: Address = None) -> None:
         self.state = state
         self.parser = parser
+        self.client = client  # handed on: see H1Protocol's
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         ssl_object = transport.get_extra_info("ssl_object")
@@ -40,7 +42,9 @@ class AlpnSelector(asyncio.Protocol):
         # CompiledWriter, which the compiled build needs as its only base.)
         protocol = cast(
             asyncio.Protocol,
-            H2Protocol(self.state) if chosen == "h2" else H1Protocol(self.state, self.parser),
+            H2Protocol(self.state, client=self.client)
+            if chosen == "h2"
+            else H1Protocol(self.state, self.parser, self.client),
         )
         transport.set_protocol(protocol)
         protocol.connection_made(transport)

@@ -10,9 +10,8 @@ off, the listener never creates it: nothing is added to a connection or a reques
 3. on a complete header, hands the transport and the bytes after the header to the protocol
    the listener would have started without the option (HTTP/1.1, which may become h2c or a
    WebSocket), or, on a TLS listener, starts TLS first (``loop.start_tls``) and then hands the
-   TLS transport to ``AlpnSelector``. The header's source address becomes the connection's
-   client (``ServerState.handover_client``, read by ``describe_connection``): in every scope
-   and the access log.
+   TLS transport to ``AlpnSelector``. The header's source address is handed to that protocol
+   as the connection's client: in every scope and the access log.
 
 A missing, malformed, oversized or truncated header (EOF, or the timeout) closes the
 connection without a response (the proxy's peer gets nothing it could take for an answer),
@@ -36,6 +35,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from pounce.asgi.scope import Address
 from pounce.proxy import ProxyTrust
 from pounce.proxy_protocol import Rejected, parse
 from pounce.state import ServerState
@@ -44,7 +44,8 @@ __all__ = ["ProxyHeaderReader"]
 
 logger = logging.getLogger("pounce.error")
 
-ProtocolFactory = Callable[[], asyncio.Protocol]
+# Makes the protocol after the header, given the client it names (None: the peer's own).
+ProtocolFactory = Callable[[Address], asyncio.Protocol]
 
 
 class ProxyHeaderReader(asyncio.Protocol):
@@ -161,14 +162,10 @@ class ProxyHeaderReader(asyncio.Protocol):
     def _hand_over(
         self, transport: asyncio.Transport, client: tuple[str, int] | None, rest: bytes
     ) -> None:
-        protocol = self.next_protocol()
         # None (LOCAL, UNKNOWN, AF_UNSPEC, AF_UNIX) keeps the peer's own address.
-        self.state.handover_client = client
+        protocol = self.next_protocol(client)
         transport.set_protocol(protocol)
-        try:
-            protocol.connection_made(transport)
-        finally:
-            self.state.handover_client = None
+        protocol.connection_made(transport)
         if rest and not transport.is_closing():
             transport.get_protocol().data_received(rest)  # type: ignore[attr-defined]  # a stream protocol
 

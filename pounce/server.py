@@ -28,6 +28,7 @@ from typing import Any, cast
 # record: implementations() reports it, so every selector is imported here, at the top.
 from pounce import _headers  # noqa: F401  # selector of the header codec
 from pounce.asgi import cycle  # noqa: F401  # selector of the request/response cycle
+from pounce.asgi.scope import Address
 from pounce.asgi.types import ASGIApp, Receive, Scope, Send
 from pounce.http1.protocol import H1Protocol
 from pounce.http2.connection import IMPLEMENTATION as h2_core
@@ -261,16 +262,17 @@ class Server:
 
         alpn = ssl_context is not None and config.http2
 
-        def factory() -> asyncio.Protocol:
+        def factory(client: Address = None) -> asyncio.Protocol:
+            # ``client``: a PROXY header's source (pounce/proxy_listener.py); None for the peer.
             if alpn:
-                return AlpnSelector(state, parser)  # hands over to h2 or http/1.1
+                return AlpnSelector(state, parser, client)  # hands over to h2 or http/1.1
             # An asyncio.Protocol by its methods (its base is the cycle's CompiledWriter).
-            return cast(asyncio.Protocol, H1Protocol(state, parser))
+            return cast(asyncio.Protocol, H1Protocol(state, parser, client))
 
         # --timeout-tls-handshake: a client that connects and stalls in (or before) the
         # handshake is dropped by the loop's own TLS machinery after this long.
         tls: dict[str, Any] = {}
-        first = factory
+        first: Callable[[], asyncio.Protocol] = factory
         if config.proxy_protocol:
             # The PROXY header comes before HTTP and before TLS: the reader starts each
             # connection and starts TLS itself once the header is read (pounce/proxy_listener.py).

@@ -95,11 +95,6 @@ class ServerState:
             if config.proxy_headers
             else None
         )
-        # The client of a connection being handed to a new protocol, when it is not the
-        # socket's peer: the PROXY header's source (pounce/proxy_listener.py), kept when
-        # HTTP/1.1 becomes HTTP/2 (pounce/http2/negotiate.py). Read and cleared by
-        # describe_connection in the new protocol's connection_made.
-        self.handover_client: tuple[str, int] | None = None
         # --proxy-protocol: connections closed for a bad or missing header, by kind (metrics).
         self.proxy_protocol_rejected: dict[str, int] = {}
         # Whether an HTTP/1.1 request may switch to HTTP/2 by ``Upgrade: h2c`` (both twins

@@ -49,8 +49,14 @@ def socket_address(addr: Any) -> Address:
     return None
 
 
-def describe_connection(transport: Any, state: Any) -> tuple[Address, Address, str, bool]:
+def describe_connection(
+    transport: Any, state: Any, handed_client: Address
+) -> tuple[Address, Address, str, bool]:
     """``(server, client, scheme, proxy_trusted)`` of a new connection, for every protocol.
+
+    ``handed_client``: the client the protocol was handed when it is not the socket's peer
+    (the PROXY header's source, pounce/proxy_listener.py, kept when HTTP/1.1 becomes HTTP/2);
+    None for the peer.
 
     ``proxy_trusted``: whether this peer may set the client and scheme through
     X-Forwarded-For/-Proto (or Forwarded). A peer on a UNIX socket has no address: it is
@@ -61,12 +67,8 @@ def describe_connection(transport: Any, state: Any) -> tuple[Address, Address, s
     if sock is not None:
         server = socket_address(sock.getsockname())
         client = socket_address(transport.get_extra_info("peername"))
-    handed = state.handover_client
-    if handed is not None:
-        # Set just before a hand-over (ServerState.handover_client): the source address of
-        # the PROXY protocol header, also kept when HTTP/1.1 switches to HTTP/2.
-        state.handover_client = None
-        client = handed
+    if handed_client is not None:
+        client = handed_client
     scheme = "https" if transport.get_extra_info("sslcontext") is not None else "http"
     proxy = state.proxy
     trusted = proxy is not None and proxy.trusts_peer(client, sock)

@@ -43,17 +43,12 @@ logger = logging.getLogger("pounce.error")
 def switch_to_h2(h1: H1Handover, data: bytes) -> None:
     """Prior knowledge: ``data`` starts with the preface; HTTP/2 takes the connection."""
     transport = h1.detach()
-    h2 = H2Protocol(h1.state)
+    # HTTP/2 keeps the connection's client, which is not the socket's peer after a PROXY
+    # protocol header (pounce/proxy_listener.py).
+    h2 = H2Protocol(h1.state, client=h1.client)
     transport.set_protocol(h2)
-    _keep_client(h1)
     h2.connection_made(transport)
     h2.data_received(data)
-
-
-def _keep_client(h1: H1Handover) -> None:
-    """HTTP/2 keeps the HTTP/1.1 connection's client, which is not the socket's peer after a
-    PROXY protocol header (pounce/proxy_listener.py)."""
-    h1.state.handover_client = h1.client
 
 
 def _tokens(value: bytes) -> set[bytes]:
@@ -115,8 +110,7 @@ def try_h2c_upgrade(
     if not H2Connection(settings_from_state(h1.state)).initiate_upgrade_connection(settings[0]):
         return False
     transport = h1.detach()
-    h2 = H2Protocol(h1.state, upgrade=(settings[0], h2_scope))
+    h2 = H2Protocol(h1.state, upgrade=(settings[0], h2_scope), client=h1.client)
     transport.set_protocol(h2)
-    _keep_client(h1)
     h2.connection_made(transport)
     return True

@@ -62,6 +62,7 @@ from pounce.asgi.limits import (
 from pounce.asgi.response import OUT_BATCH
 from pounce.asgi.scope import (
     METHODS,
+    Address,
     describe_connection,
     http2_extensions,
     http_connection_scope,
@@ -137,7 +138,10 @@ class H2Protocol(asyncio.Protocol):
     """One HTTP/2 connection."""
 
     def __init__(
-        self, state: ServerState, upgrade: tuple[bytes, dict[str, Any]] | None = None
+        self,
+        state: ServerState,
+        upgrade: tuple[bytes, dict[str, Any]] | None = None,
+        client: Address = None,
     ) -> None:
         self.state = state
         self.loop = state.loop
@@ -147,7 +151,9 @@ class H2Protocol(asyncio.Protocol):
         # Streams with response bytes (or an end) waiting for a window, in turn order.
         self.writable: dict[int, H2Stream] = {}
         self.server: tuple[str, int] | None = None
-        self.client: tuple[str, int] | None = None
+        # Not None when handed over with a client other than the socket's peer (a PROXY
+        # header's source, kept from HTTP/1.1); connection_made sets the connection's client.
+        self.client = client
         self.scheme = "http"
         self.proxy_trusted = False
         self._scope_template: dict[str, Any] = {}  # its requests' shared keys (connection_made)
@@ -192,7 +198,7 @@ class H2Protocol(asyncio.Protocol):
         state = self.state
         state.connections.add(self)
         self.server, self.client, self.scheme, self.proxy_trusted = describe_connection(
-            transport, state
+            transport, state, self.client
         )
         self._scope_template = http_connection_scope(
             "2", self.server, self.client, self.scheme, state.root_path

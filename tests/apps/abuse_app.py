@@ -1,8 +1,25 @@
-"""The app behind the resource-hygiene test: a hello, a body echo and a WebSocket echo."""
+"""The app behind the resource-hygiene test: a hello, a body echo, a WebSocket echo, and
+``/gc``, which runs a full garbage collection in the worker and answers what it freed."""
 
 from __future__ import annotations
 
+import gc
+import json
+from collections import Counter
 from typing import Any
+
+
+def collect() -> bytes:
+    """A full collection; JSON of the freed objects' count by type name (cyclic garbage)."""
+    gc.set_debug(gc.DEBUG_SAVEALL)  # keep what it frees in gc.garbage, to be counted
+    try:
+        gc.collect()
+        freed = Counter(type(obj).__qualname__ for obj in gc.garbage)
+    finally:
+        gc.garbage.clear()
+        gc.set_debug(0)
+    gc.collect()  # saved, they were not freed: this frees them
+    return json.dumps(freed).encode()
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -28,7 +45,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    reply = body if scope["path"] == "/echo" else b"Hello, world!"
+    path = scope["path"]
+    reply = body if path == "/echo" else collect() if path == "/gc" else b"Hello, world!"
     await send(
         {
             "type": "http.response.start",
