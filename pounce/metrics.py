@@ -1,3 +1,4 @@
+# cython: language_level=3, annotation_typing=False
 """What one worker counts for ``--metrics-bind``, and the snapshot it sends its supervisor.
 
 Only built when ``--metrics-bind`` is on (``ServerState.metrics``; ``None`` otherwise, and then
@@ -10,22 +11,37 @@ reads them from the server's connection registry when the supervisor asks.
 The supervisor asks over the control channel (``pounce/worker.py``) and sums the workers'
 snapshots (``pounce/metrics_exposition.py``); counters are monotonic per worker, and a worker
 that exits leaves its last snapshot to the supervisor's retired totals.
+
+One source, two builds (as ``asgi/_cycle.py``): this file runs as it is in the pure build,
+and Cython compiles it again as ``pounce._speedups._metrics`` (``_speedups/_metrics.py`` links
+here), typed by ``_speedups/_metrics.pxd``; the block at the end picks the compiled class
+unless ``POUNCE_NO_EXTENSIONS`` is set. Run as Python, ``request_done`` costs about as much as
+a tenth of a hello request; compiled, it reads the cycle's C slots.
 """
 
 from __future__ import annotations
 
 import asyncio
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from time import perf_counter
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
+from pounce._compat import USE_EXTENSIONS, import_compiled, record_selection
 from pounce.http2.constants import ENHANCE_YOUR_CALM, ERROR_NAMES
+
+try:
+    import cython  # type: ignore[import-untyped]  # Cython ships no type information
+except ImportError:  # a pure install without Cython: only ``cython.compiled`` is read
+    cython = SimpleNamespace(compiled=False)
 
 # Upper bounds (seconds) of the request duration histogram's buckets; +Inf follows. Finer
 # below 100 ms than Prometheus's default buckets: most requests of a fast server end there.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+# The scope's http_version values, in the order of a WorkerMetrics.requests row's columns.
+VERSIONS = ("1.0", "1.1", "2")
+ROW_SIZE = 6 * len(VERSIONS)  # status classes 0 (out of range) to 5
 # Methods counted under their own name; any other is counted as OTHER, so that a client
 # inventing methods cannot grow the worker's counters (and the scrape) without bound.
 KNOWN_METHODS = frozenset(
@@ -45,22 +61,10 @@ PROTOCOL_OF_CLASS = {
 class WorkerMetrics:
     """One worker's counters (monotonic while it lives)."""
 
-    __slots__ = (
-        "accepted",
-        "bytes_out",
-        "duration_buckets",
-        "duration_sum",
-        "h2_connection_errors",
-        "h2_flood_protections",
-        "h2_resets_received",
-        "own_responses",
-        "requests",
-        "websocket_sessions",
-    )
-
     def __init__(self) -> None:
-        # (method, status class (2 for 2xx), http_version) -> responses completed.
-        self.requests: dict[tuple[str, int, str], int] = {}
+        # Responses completed: method -> a row of counts at status class * 3 + the index of
+        # the http_version in VERSIONS (a list index per response, no key to build).
+        self.requests: dict[str, list[int]] = {}
         # Per DURATION_BUCKETS bound, then +Inf: not cumulative here (exposition adds them up).
         self.duration_buckets = [0] * (len(DURATION_BUCKETS) + 1)
         self.duration_sum = 0.0
@@ -80,18 +84,39 @@ class WorkerMetrics:
     def request_done(self, cycle: Any) -> None:
         """A response completed (HTTP/1.1 or HTTP/2): count it, its duration and body bytes.
         ``cycle.start_time`` is set (the protocols set it when metrics are on)."""
-        scope = cycle.scope
-        method = scope["method"]
+        request = cycle  # compiled: the cycle's C slots (see _metrics.pxd)
+        scope = request.scope
+        row = self.requests.get(scope["method"])
+        if row is None:
+            row = self._row(scope["method"])
+        version = scope["http_version"]
+        column = 1 if version == "1.1" else 2 if version == "2" else 0
+        status = request.status
+        index = status // 100 * 3 + column
+        if not 0 <= index < ROW_SIZE:  # a status outside 100-599: counted as class 0
+            index = column
+        row[index] += 1
+        duration = perf_counter() - request.start_time
+        self.duration_sum += duration
+        # The first bucket whose bound is not below the duration (Prometheus's "le"); most
+        # requests end in the first one or two.
+        bucket = 0
+        for bound in DURATION_BUCKETS:
+            if duration <= bound:
+                break
+            bucket += 1
+        self.duration_buckets[bucket] += 1
+        self.bytes_out += request.bytes_sent
+
+    def _row(self, method: str) -> list[int]:
+        """The counts of ``method``'s responses; an unknown method's are OTHER's (a client
+        inventing methods cannot grow the counters, nor the scrape, without bound)."""
         if method not in KNOWN_METHODS:
             method = "OTHER"
-        key = (method, cycle.status // 100, scope["http_version"])
-        requests = self.requests
-        requests[key] = requests.get(key, 0) + 1
-        duration = perf_counter() - cycle.start_time
-        self.duration_sum += duration
-        # bisect_left: a duration equal to a bound is in that bucket (Prometheus's "le").
-        self.duration_buckets[bisect_left(DURATION_BUCKETS, duration)] += 1
-        self.bytes_out += cycle.bytes_sent
+        row = self.requests.get(method)
+        if row is None:
+            row = self.requests[method] = [0] * ROW_SIZE
+        return row
 
     def own_response(self, status: int) -> None:
         """pounce answered with an error of its own (a malformed or oversized request, a
@@ -136,7 +161,12 @@ class WorkerMetrics:
             if protocol == "h2":
                 h2_streams += len(conn.streams)
         return {
-            "requests": [[m, c, v, n] for (m, c, v), n in self.requests.items()],
+            "requests": [
+                [method, i // 3, VERSIONS[i % 3], n]
+                for method, row in self.requests.items()
+                for i, n in enumerate(row)
+                if n
+            ],
             "duration_buckets": list(self.duration_buckets),
             "duration_sum": self.duration_sum,
             "bytes_out": self.bytes_out,
@@ -161,3 +191,13 @@ def _requests_in(conn: Any, protocol: str) -> int:
     if protocol == "h2":
         return len(conn.streams)
     return 0
+
+
+if not cython.compiled:  # this file run as is (Cython drops the block from its compiled build)
+    _error: ImportError | None = None
+    if not TYPE_CHECKING and USE_EXTENSIONS:
+        try:
+            WorkerMetrics = import_compiled("pounce._speedups._metrics").WorkerMetrics
+        except ImportError as exc:
+            _error = exc
+    record_selection("metrics", __name__, _error)

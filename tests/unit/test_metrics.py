@@ -4,11 +4,12 @@ stats frames, the supervisor's sums and their exposition text, read back with
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from time import perf_counter
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pounce.asgi.cycle import RequestResponseCycle
 from pounce.config import Config, parse_host_port
 from pounce.errors import ConfigError
 from pounce.metrics import DURATION_BUCKETS, WorkerMetrics
@@ -16,12 +17,18 @@ from pounce.metrics_exposition import Totals, render
 from pounce.worker import MSG_FINAL_STATS, MSG_STATS, stats_frame, take_messages
 
 
-class FakeCycle:
-    def __init__(self, method: str, status: int, version: str, nbytes: int, start: float):
-        self.scope = {"method": method, "http_version": version}
-        self.status = status
-        self.bytes_sent = nbytes
-        self.start_time = start
+def finished_cycle(
+    method: str, status: int, version: str, nbytes: int, start: float
+) -> RequestResponseCycle:
+    """A cycle as the protocols leave it at its end (the run's build: the compiled
+    request_done reads the compiled cycle's slots)."""
+    cycle = RequestResponseCycle(
+        {"method": method, "http_version": version}, object(), None, more_body=False
+    )
+    cycle.status = status
+    cycle.bytes_sent = nbytes
+    cycle.start_time = start
+    return cycle
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -35,7 +42,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def worker_snapshot(requests: list[tuple[str, int, str]]) -> dict:
     metrics = WorkerMetrics()
     for method, status, version in requests:
-        metrics.request_done(FakeCycle(method, status, version, 13, start=1e-9))
+        metrics.request_done(finished_cycle(method, status, version, 13, start=1e-9))
     metrics.own_response(400)
     return metrics.snapshot([], {"malformed": 2})
 
@@ -43,6 +50,11 @@ def worker_snapshot(requests: list[tuple[str, int, str]]) -> dict:
 def test_request_done_counts_by_method_status_class_and_protocol():
     snap = worker_snapshot([("GET", 200, "1.1"), ("GET", 204, "1.1"), ("POST", 404, "2")])
     assert sorted(map(tuple, snap["requests"])) == [("GET", 2, "1.1", 2), ("POST", 4, "2", 1)]
+
+
+def test_a_status_outside_100_599_is_counted_as_class_0():
+    snap = worker_snapshot([("GET", 99, "1.0"), ("GET", 600, "1.0"), ("GET", 200, "1.0")])
+    assert sorted(map(tuple, snap["requests"])) == [("GET", 0, "1.0", 2), ("GET", 2, "1.0", 1)]
     assert sum(snap["duration_buckets"]) == 3
     assert snap["bytes_out"] == 39
     assert snap["own_responses"] == {"400": 1}
@@ -100,15 +112,19 @@ def test_sums_keep_retired_workers_counters_and_only_live_gauges():
 
 def test_histogram_buckets_are_cumulative_and_inclusive():
     metrics = WorkerMetrics()
-    # The rule request_done uses (bisect_left): a duration equal to a bound is in its bucket.
-    for duration in (0.0, DURATION_BUCKETS[0], DURATION_BUCKETS[0] * 1.5, 100.0):
-        metrics.duration_buckets[bisect_left(DURATION_BUCKETS, duration)] += 1
+    # Durations of about 0 (the first bucket), 3 ms (between the bounds 2.5 and 5 ms) and
+    # 100 s (only +Inf), as request_done measures them: from the cycle's start_time.
+    for ago in (0.0, 0.0, 0.003, 100.0):
+        metrics.request_done(finished_cycle("GET", 200, "1.1", 0, perf_counter() - ago))
     totals = Totals()
     totals.add(metrics.snapshot([], {}))
     got = samples(render(totals, {}, {}, ready=False))
-    first = str(DURATION_BUCKETS[0])
-    assert got[("pounce_http_request_duration_seconds_bucket", (("le", first),))] == 2
-    assert got[("pounce_http_request_duration_seconds_bucket", (("le", "+Inf"),))] == 4
+    bucket = "pounce_http_request_duration_seconds_bucket"
+    assert got[(bucket, (("le", str(DURATION_BUCKETS[0])),))] == 2
+    assert got[(bucket, (("le", "0.0025"),))] == 2
+    assert got[(bucket, (("le", "0.005"),))] == 3
+    assert got[(bucket, (("le", "10"),))] == 3
+    assert got[(bucket, (("le", "+Inf"),))] == 4
 
 
 @pytest.mark.parametrize(
