@@ -36,6 +36,7 @@ from pounce.websocket.core import IMPLEMENTATION as ws_core
 
 from ._compat import speedups_status
 from ._version import __version__
+from .access_log import switches
 from .alpn import AlpnSelector
 from .config import Config, python_description
 from .errors import EXIT_APP, EXIT_USAGE, BindError, ConfigError
@@ -172,6 +173,8 @@ class Server:
         # should not run the app's startup first.
         ssl_context = config.ssl_context()
         state = self.state = ServerState(config, app, loop)
+        # The cycles find the worker's metrics here (one server per worker process).
+        switches.metrics = state.metrics
         state.lifespan_state = self._lifespan_state
         if config.reset_contextvars:
             state.app = _in_fresh_context(app)
@@ -278,7 +281,14 @@ class Server:
         elif ssl_context is not None:
             tls = {"ssl": ssl_context, "ssl_handshake_timeout": config.timeout_tls_handshake}
         for sock in self.sockets:
-            server = await self._loop.create_server(first, sock=sock, backlog=config.backlog, **tls)
+            accept = first
+            if state.metrics is not None:
+                # Counted by the factory the listener calls: the protocols count nothing.
+                kind = "tls" if ssl_context is not None else _transport_of(sock)
+                accept = state.metrics.counting(first, kind)
+            server = await self._loop.create_server(
+                accept, sock=sock, backlog=config.backlog, **tls
+            )
             self.servers.append(server)
         self.announce_listening()
 
@@ -490,6 +500,11 @@ class Server:
             fn()
         else:
             loop.call_soon_threadsafe(fn)
+
+
+def _transport_of(sock: socket.socket) -> str:
+    """The metrics' label of a plain listening socket: ``unix`` or ``tcp``."""
+    return "unix" if sock.family == getattr(socket, "AF_UNIX", None) else "tcp"
 
 
 def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:

@@ -73,5 +73,5 @@ cdef class RequestResponseCycle:
     @cython.locals(body_parts=list, nbytes=Py_ssize_t, more_body=bint, fast=CompiledWriter)
     cdef dict _take_body(self)
 
-    @cython.locals(fast=CompiledWriter)
+    @cython.locals(fast=CompiledWriter, metrics=object)
     cdef _finish(self)

@@ -88,7 +88,7 @@ cdef class H1Protocol(CompiledWriter):
     cdef long long _upgrade_body_left
     cdef HeadScanner _scanner
     cdef dict _lifespan_state
-    cdef bint _access_log
+    cdef bint _timed
     cdef double _keep_alive_timeout
     cdef object _tasks
     cdef _Runner _runner

@@ -412,8 +412,14 @@ class RequestResponseCycle:
             fast.response_complete(self)
         else:
             self.writer.response_complete(self)
-        if self.start_time and access_logger.isEnabledFor(INFO):
-            log_access(self)
+        if self.start_time:
+            # Timed: the access log or the metrics are on.
+            metrics = switches.metrics
+            if metrics is not None:
+                metrics.request_done(self)
+            # --no-access-log disables the logger: skip isEnabledFor, a Python call, then.
+            if not access_logger.disabled and access_logger.isEnabledFor(INFO):
+                log_access(self)
         self._wake()
 
     async def run_asgi(self, app: ASGIApp) -> None:

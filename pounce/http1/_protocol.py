@@ -171,7 +171,7 @@ class H1Protocol(CompiledWriter):
         self.loop = state.loop
         # Read once from the server state: none of these change while the server runs.
         self._lifespan_state = state.lifespan_state
-        self._access_log = state.access_log
+        self._timed = state.time_requests  # the access log or --metrics-bind
         self._keep_alive_timeout = state.keep_alive_timeout
         self._tasks = state.tasks
         # Limits (pounce/asgi/limits.py).
@@ -540,8 +540,8 @@ class H1Protocol(CompiledWriter):
         cycle._setup(
             scope, self, self.loop, more_body, more_body and (flags & REQ_EXPECT_CONTINUE) != 0
         )
-        if self._access_log:
-            cycle.start_time = perf_counter()  # the access record's duration
+        if self._timed:
+            cycle.start_time = perf_counter()  # the access record's or the metrics' duration
         self._reading = cycle if more_body else None
         self._message_keep_alive = keep_alive
         self.pipeline.append((cycle, keep_alive, None))
@@ -947,6 +947,9 @@ class H1Protocol(CompiledWriter):
         self._discard_input = True
         if self.disconnected:
             return
+        metrics = self.state.metrics
+        if metrics is not None:  # an error path, never a served request's: no hot-path cost
+            metrics.own_response(status)
         self.transport.write(error_response(status, reason, self.state.default_headers[0]))
         self._linger_close()
 
