@@ -32,18 +32,14 @@ ACCESS_MESSAGE = '%s - "%s %s HTTP/%s" %d'
 
 
 class _Switches:
-    """Per-process switches the request path reads only while the access log or the metrics
-    are on (a cycle with a ``start_time``)."""
+    """Per-process switches the request path reads only while the access log is on."""
 
-    __slots__ = ("metrics", "response_headers")
+    __slots__ = ("response_headers",)
 
     def __init__(self) -> None:
         # True when the access format has a %({name}o)s atom: the cycle then keeps the app's
         # response headers for the record (no cost otherwise).
         self.response_headers = False
-        # --metrics-bind: the worker's WorkerMetrics (pounce/metrics.py), set by the server
-        # when it starts; the cycle calls its request_done where it makes the access record.
-        self.metrics: Any = None
 
 
 switches = _Switches()

@@ -2,9 +2,9 @@
 """What one worker counts for ``--metrics-bind``, and the snapshot it sends its supervisor.
 
 Only built when ``--metrics-bind`` is on (``ServerState.metrics``; ``None`` otherwise, and then
-nothing here runs). Per request the cycle calls ``request_done`` once, where the access record
-is made (``pounce/asgi/_cycle.py``, behind the ``start_time`` test that is already there for
-the access log): plain integer increments on this object, no lock (one event loop thread).
+nothing here runs). Per request the cycle calls ``count`` once, where the access record is made
+(``pounce/asgi/_cycle.py``, behind the ``start_time`` test that is already there for the access
+log): plain integer increments on this object, no lock (one event loop thread).
 Gauges (open connections, requests in flight) are not kept per request at all: ``snapshot``
 reads them from the server's connection registry when the supervisor asks.
 
@@ -15,8 +15,8 @@ that exits leaves its last snapshot to the supervisor's retired totals.
 One source, two builds (as ``asgi/_cycle.py``): this file runs as it is in the pure build,
 and Cython compiles it again as ``pounce._speedups._metrics`` (``_speedups/_metrics.py`` links
 here), typed by ``_speedups/_metrics.pxd``; the block at the end picks the compiled class
-unless ``POUNCE_NO_EXTENSIONS`` is set. Run as Python, ``request_done`` costs about as much as
-a tenth of a hello request; compiled, it reads the cycle's C slots.
+unless ``POUNCE_NO_EXTENSIONS`` is set. Compiled, the cycle calls ``count`` as a C method
+with its C slots as arguments (``_speedups/_cycle.pxd`` cimports this class).
 """
 
 from __future__ import annotations
@@ -39,14 +39,15 @@ except ImportError:  # a pure install without Cython: only ``cython.compiled`` i
 # below 100 ms than Prometheus's default buckets: most requests of a fast server end there.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-# The scope's http_version values, in the order of a WorkerMetrics.requests row's columns.
+# The scope's http_version values, in the order of the columns of a method's row of counts.
 VERSIONS = ("1.0", "1.1", "2")
 ROW_SIZE = 6 * len(VERSIONS)  # status classes 0 (out of range) to 5
-# Methods counted under their own name; any other is counted as OTHER, so that a client
-# inventing methods cannot grow the worker's counters (and the scrape) without bound.
-KNOWN_METHODS = frozenset(
-    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
-)
+# Methods counted under their own name; any other is counted as OTHER (the last row), so that
+# a client inventing methods cannot grow the worker's counters (and the scrape) without bound.
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER")
+OTHER = len(METHODS) - 1
+METHOD_ROWS = {method: i for i, method in enumerate(METHODS[:OTHER])}
+N_BOUNDS = len(DURATION_BUCKETS)
 
 # The connection registry's classes (ServerState.connections) by the protocol they speak,
 # matched by name so that this module imports none of them (they all import the state).
@@ -62,11 +63,14 @@ class WorkerMetrics:
     """One worker's counters (monotonic while it lives)."""
 
     def __init__(self) -> None:
-        # Responses completed: method -> a row of counts at status class * 3 + the index of
-        # the http_version in VERSIONS (a list index per response, no key to build).
-        self.requests: dict[str, list[int]] = {}
+        # Responses completed, one flat list: row METHODS index, column status class * 3 +
+        # the index of the http_version in VERSIONS. Compiled, a C array (as duration_buckets):
+        # no key built, no int object made, no dictionary read per response but the method's.
+        counts: list[int] = [0] * (len(METHODS) * ROW_SIZE)  # (Cython copies a list into an array)
+        self.counts = counts
         # Per DURATION_BUCKETS bound, then +Inf: not cumulative here (exposition adds them up).
-        self.duration_buckets = [0] * (len(DURATION_BUCKETS) + 1)
+        buckets: list[int] = [0] * (N_BOUNDS + 1)
+        self.duration_buckets = buckets
         self.duration_sum = 0.0
         self.bytes_out = 0  # response body bytes
         # Connections accepted, by the listener's transport (tcp, tls, unix).
@@ -82,41 +86,33 @@ class WorkerMetrics:
         self.h2_flood_protections: dict[str, int] = {}
 
     def request_done(self, cycle: Any) -> None:
-        """A response completed (HTTP/1.1 or HTTP/2): count it, its duration and body bytes.
-        ``cycle.start_time`` is set (the protocols set it when metrics are on)."""
-        request = cycle  # compiled: the cycle's C slots (see _metrics.pxd)
-        scope = request.scope
-        row = self.requests.get(scope["method"])
-        if row is None:
-            row = self._row(scope["method"])
-        version = scope["http_version"]
+        """A response completed: ``count`` it from the cycle (for callers outside the cycle;
+        the cycle calls ``count`` itself, compiled a C method call)."""
+        scope = cycle.scope
+        self.count(
+            scope["method"], scope["http_version"], cycle.status, cycle.start_time,
+            cycle.bytes_sent,
+        )  # fmt: skip
+
+    def count(self, method: str, version: str, status: int, start_time: float, nbytes: int) -> None:
+        """A response completed (HTTP/1.1 or HTTP/2): count it, its duration since
+        ``start_time`` (perf_counter's clock, set by the protocols when metrics are on) and its
+        body bytes. Compiled, every argument but the two strings is a C number."""
+        row = METHOD_ROWS.get(method, OTHER)
         column = 1 if version == "1.1" else 2 if version == "2" else 0
-        status = request.status
         index = status // 100 * 3 + column
         if not 0 <= index < ROW_SIZE:  # a status outside 100-599: counted as class 0
             index = column
-        row[index] += 1
-        duration = perf_counter() - request.start_time
+        self.counts[row * ROW_SIZE + index] += 1
+        duration = perf_counter() - start_time
         self.duration_sum += duration
         # The first bucket whose bound is not below the duration (Prometheus's "le"); most
         # requests end in the first one or two.
         bucket = 0
-        for bound in DURATION_BUCKETS:
-            if duration <= bound:
-                break
+        while bucket < N_BOUNDS and duration > DURATION_BUCKETS[bucket]:
             bucket += 1
         self.duration_buckets[bucket] += 1
-        self.bytes_out += request.bytes_sent
-
-    def _row(self, method: str) -> list[int]:
-        """The counts of ``method``'s responses; an unknown method's are OTHER's (a client
-        inventing methods cannot grow the counters, nor the scrape, without bound)."""
-        if method not in KNOWN_METHODS:
-            method = "OTHER"
-        row = self.requests.get(method)
-        if row is None:
-            row = self.requests[method] = [0] * ROW_SIZE
-        return row
+        self.bytes_out += nbytes
 
     def own_response(self, status: int) -> None:
         """pounce answered with an error of its own (a malformed or oversized request, a
@@ -162,9 +158,8 @@ class WorkerMetrics:
                 h2_streams += len(conn.streams)
         return {
             "requests": [
-                [method, i // 3, VERSIONS[i % 3], n]
-                for method, row in self.requests.items()
-                for i, n in enumerate(row)
+                [METHODS[i // ROW_SIZE], i % ROW_SIZE // 3, VERSIONS[i % 3], n]
+                for i, n in enumerate(self.counts)
                 if n
             ],
             "duration_buckets": list(self.duration_buckets),

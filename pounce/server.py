@@ -27,7 +27,7 @@ from typing import Any, cast
 # Each selector records in _compat which build it loaded, and speedups_status() reads that
 # record: implementations() reports it, so every selector is imported here, at the top.
 from pounce import _headers  # noqa: F401  # selector of the header codec
-from pounce.asgi import cycle  # noqa: F401  # selector of the request/response cycle
+from pounce.asgi import cycle  # the selector of the request/response cycle
 from pounce.asgi.types import ASGIApp, Receive, Scope, Send
 from pounce.http1.protocol import H1Protocol
 from pounce.http2.connection import IMPLEMENTATION as h2_core
@@ -36,7 +36,6 @@ from pounce.websocket.core import IMPLEMENTATION as ws_core
 
 from ._compat import speedups_status
 from ._version import __version__
-from .access_log import switches
 from .alpn import AlpnSelector
 from .config import Config, python_description
 from .errors import EXIT_APP, EXIT_USAGE, BindError, ConfigError
@@ -173,8 +172,8 @@ class Server:
         # should not run the app's startup first.
         ssl_context = config.ssl_context()
         state = self.state = ServerState(config, app, loop)
-        # The cycles find the worker's metrics here (one server per worker process).
-        switches.metrics = state.metrics
+        # What the timed cycles do at their end: count into the worker's metrics, log.
+        cycle.time_requests(state.metrics, state.access_log)
         state.lifespan_state = self._lifespan_state
         if config.reset_contextvars:
             state.app = _in_fresh_context(app)
