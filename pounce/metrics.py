@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from time import perf_counter
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,9 @@ try:
     import cython  # type: ignore[import-untyped]  # Cython ships no type information
 except ImportError:  # a pure install without Cython: only ``cython.compiled`` is read
     cython = SimpleNamespace(compiled=False)
+
+if not cython.compiled:  # compiled: _speedups/_clock.pxd's, the same clock read in C
+    from time import perf_counter
 
 # Upper bounds (seconds) of the request duration histogram's buckets; +Inf follows. Finer
 # below 100 ms than Prometheus's default buckets: most requests of a fast server end there.

@@ -9,6 +9,7 @@ cimport cython
 
 from pounce._speedups._cycle cimport CompiledWriter, RequestResponseCycle
 from pounce._speedups._fields cimport immutable_fields
+from pounce._speedups._clock cimport perf_counter
 from pounce._speedups._h1head cimport HeadScanner, split_target_fast
 from pounce._speedups._runner cimport _Runner
 from pounce._speedups._scope cimport http_connection_scope, http_request_scope

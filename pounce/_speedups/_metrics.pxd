@@ -8,6 +8,8 @@
 
 cimport cython
 
+from pounce._speedups._clock cimport perf_counter
+
 # Module constants as C globals: read without a dictionary lookup per response.
 cdef tuple DURATION_BUCKETS
 cdef tuple VERSIONS

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from time import perf_counter
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +94,8 @@ if TYPE_CHECKING:
 if not cython.compiled:
     # The pure build. Compiled, these names come from the kernels _http1.pxd cimports (a
     # cimported name may not be assigned here: Cython drops this block).
+    from time import perf_counter  # compiled: _speedups/_clock.pxd's, the clock in C
+
     from pounce.asgi._cycle import CompiledWriter, RequestResponseCycle
     from pounce.asgi.scope import http_connection_scope, http_request_scope
 
