@@ -384,8 +384,9 @@ class RequestResponseCycle:
             self.response_started = True
             self.status = status
             self._trailers_pending = trailers
-            if self.start_time and switches.response_headers:
-                # Only for a %({name}o)s access-log atom (pounce/access_log.py).
+            if self.start_time and _access_log and switches.response_headers:
+                # Only for a %({name}o)s access-log atom (pounce/access_log.py); timed for the
+                # metrics only (_access_log false), no attribute read.
                 self.response_headers: Any = _get(message, "headers", ())
             return _DONE
         if self.response_complete:
