@@ -21,6 +21,12 @@ environment.
     POUNCE_H2_CORE=h2 python -m bench.callgrind --http2 -- --no-access-log
     python -m bench.callgrind --app bench.apps.json_10k:app -- --no-access-log
     python -m bench.callgrind --keep /tmp/cg -- --no-access-log  # keep callgrind.N.out
+    python -m bench.callgrind --metrics on           # bench/metrics_server.py, counting on
+    python -m bench.callgrind --metrics off          # the same server, counting off
+
+``--metrics`` runs ``bench/metrics_server.py`` instead of ``python -m pounce``: one ``Server``
+with the access log off and the worker's metrics counting or not. ``--metrics-bind`` itself
+starts a supervisor whose fork callgrind would mix into the count.
 
 With ``--keep DIR`` the callgrind outputs (``callgrind.N.out``) and pounce's stderr stay in
 DIR, for ``callgrind_annotate --inclusive=yes DIR/callgrind.10000.out``.
@@ -152,6 +158,7 @@ def run(
     send: Callable[[int, int], None],
     *,
     app: str = "bench.apps.hello:app",
+    metrics: str | None = None,
 ) -> int:
     """Total instructions (Ir) of one pounce process that served ``requests`` requests."""
     port = free_port()
@@ -166,14 +173,11 @@ def run(
         "--tool=callgrind",
         f"--callgrind-out-file={out}",
         sys.executable,
-        "-m",
-        "pounce",
-        app,
-        "--port",
-        str(port),
-        "--no-use-colors",
-        *pounce_args,
     ]
+    if metrics is None:
+        cmd += ["-m", "pounce", app, "--port", str(port), "--no-use-colors", *pounce_args]
+    else:
+        cmd += [str(ROOT / "bench" / "metrics_server.py"), str(port), metrics]
     with open(os.devnull, "wb") as devnull, open(outdir / f"stderr.{requests}", "wb") as err:
         # The access log goes to stdout: /dev/null, so that the terminal costs nothing.
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=devnull, stderr=err)
@@ -194,6 +198,10 @@ def run(
     return int(match.group(1))
 
 
+def hello_app(app: str) -> bool:
+    return app == "bench.apps.hello:app"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="pounce checkout to run")
@@ -205,15 +213,22 @@ def main() -> None:
     parser.add_argument(
         "--app", default="bench.apps.hello:app", help="the ASGI app (module:attribute)"
     )
+    parser.add_argument(
+        "--metrics",
+        choices=("on", "off"),
+        help="run bench/metrics_server.py (hello, no access log) with the counting on or off",
+    )
     parser.add_argument("--keep", type=Path, help="keep the callgrind outputs in this directory")
     parser.add_argument("pounce_args", nargs="*", help="after --: extra pounce options")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("taskset") is None:
         raise SystemExit("needs valgrind and taskset (Debian: valgrind, util-linux)")
+    if args.metrics is not None and (args.http2 or args.pounce_args or not hello_app(args.app)):
+        raise SystemExit("--metrics runs bench/metrics_server.py: HTTP/1.1, hello, no pounce args")
     if args.requests <= args.baseline:
         raise SystemExit("--requests must be more than --baseline")
     os.sched_setaffinity(0, {1})  # the client on core 1, the server on core 0
-    hello = args.app == "bench.apps.hello:app"
+    hello = hello_app(args.app)
     send: Callable[[int, int], None] = send_requests
     if args.http2:
         send = functools.partial(send_h2_requests, check_body=hello)
@@ -222,8 +237,10 @@ def main() -> None:
         if args.keep is not None:
             outdir = args.keep
             outdir.mkdir(parents=True, exist_ok=True)
-        small = run(args.root, args.baseline, args.pounce_args, outdir, send, app=args.app)
-        large = run(args.root, args.requests, args.pounce_args, outdir, send, app=args.app)
+        small, large = (
+            run(args.root, n, args.pounce_args, outdir, send, app=args.app, metrics=args.metrics)
+            for n in (args.baseline, args.requests)
+        )
     per_request = (large - small) / (args.requests - args.baseline)
     # The environment variables that choose the server's twins (pounce/_compat.py,
     # pounce/http2/connection.py).
@@ -235,6 +252,7 @@ def main() -> None:
     print(
         f"root={args.root} {'http2' if args.http2 else 'http1.1'} {' '.join(chosen)} "
         f"{'' if hello else 'app=' + args.app + ' '}"
+        f"{'' if args.metrics is None else 'metrics=' + args.metrics + ' '}"
         f"args={' '.join(args.pounce_args) or '-'}: "
         f"{per_request:,.0f} instructions per request "
         f"(Ir {small:,} for {args.baseline}, {large:,} for {args.requests})"

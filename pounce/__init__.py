@@ -64,6 +64,8 @@ def run(
     limit_max_requests: int | None = Config.limit_max_requests,
     limit_max_requests_jitter: int = Config.limit_max_requests_jitter,
     limit_max_rss: int | None = Config.limit_max_rss,
+    metrics_bind: str | None = Config.metrics_bind,
+    shutdown_delay: float = Config.shutdown_delay,
     reload: bool = Config.reload,
     reload_dirs: Sequence[str] = Config.reload_dirs,
     reload_includes: Sequence[str] = Config.reload_includes,
@@ -106,8 +108,8 @@ def run(
     every ``Config`` field is a keyword here (tests/unit/test_server_api.py checks both).
     Exits the process with the server's exit code when it is not 0 (3: the app could not be
     imported or started, or the socket could not be bound).
-    With ``workers=N`` (N > 1), ``limit_max_requests`` or ``limit_max_rss`` the prefork
-    supervisor runs them;
+    With ``workers=N`` (N > 1), ``limit_max_requests``, ``limit_max_rss`` or ``metrics_bind``
+    the prefork supervisor runs them;
     with ``reload=True`` (app given as ``"module:attr"``) the reloader does.
     """
     options = dict(locals())

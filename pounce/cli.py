@@ -250,6 +250,19 @@ DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config
     help="Recycle a worker whose resident memory stays above this many MiB [off].",
 )
 @click.option(
+    "--metrics-bind",
+    default=DEFAULTS["metrics_bind"],
+    metavar="HOST:PORT",
+    help="Serve Prometheus /metrics, /livez and /readyz here (runs the supervisor) [off].",
+)
+@click.option(
+    "--shutdown-delay",
+    type=float,
+    default=DEFAULTS["shutdown_delay"],
+    metavar="SECONDS",
+    help="On SIGTERM, /readyz turns 503 and serving goes on this long before the drain.",
+)
+@click.option(
     "--reload", is_flag=True, default=DEFAULTS["reload"], help="Restart when files change (dev)."
 )
 @click.option(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import ssl
 import sys
@@ -171,6 +172,13 @@ class Config:
     limit_max_requests_jitter: int = 0
     # MiB of resident memory a worker may stay above before it is recycled (pounce/rss.py).
     limit_max_rss: int | None = None
+    # Prometheus metrics, /livez and /readyz on a listener of their own, served by the
+    # supervisor (pounce/metrics_listener.py); ``None``: off, nothing is counted.
+    metrics_bind: str | None = None
+    # On SIGTERM, /readyz answers 503 at once while serving goes on this many seconds, so that
+    # load balancers stop sending new connections before the drain (Kubernetes endpoints are
+    # removed asynchronously); then the stop proceeds as without it.
+    shutdown_delay: float = 0.0
     reload: bool = False
     reload_dirs: Sequence[str] = ()
     reload_includes: Sequence[str] = ()
@@ -509,6 +517,16 @@ class Config:
                 f"needs {STATM_PATH} to read a worker's resident memory (Linux)",
             )
         _require(self.reload_delay >= 0, "reload_delay", "must not be negative")
+        _require(
+            math.isfinite(self.shutdown_delay) and self.shutdown_delay >= 0,
+            "shutdown_delay",
+            f"must be a number of seconds, not negative (got {self.shutdown_delay!r})",
+        )
+        if self.metrics_bind is not None:
+            try:
+                parse_host_port(self.metrics_bind)
+            except ValueError as exc:
+                _require(False, "metrics_bind", str(exc))
         if self.reuse_port:
             _require(
                 self.uds is None and self.fd is None,
@@ -536,12 +554,35 @@ class Config:
 
     @property
     def use_supervisor(self) -> bool:
-        """Several workers, or recycling (which needs a parent to start the replacement)."""
+        """Several workers, recycling (which needs a parent to start the replacement),
+        ``--metrics-bind`` (the supervisor serves the metrics listener) or ``--shutdown-delay``
+        (the supervisor holds the stop back)."""
         return (
             self.worker_count > 1
             or self.limit_max_requests is not None
             or self.limit_max_rss is not None
+            or self.metrics_bind is not None
+            or self.shutdown_delay > 0
         )
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for an IPv6 address) -> ``(host, port)``; ValueError with
+    the reason otherwise. An empty host is refused: a metrics endpoint open on every interface
+    should be asked for (``0.0.0.0:9100``), not the result of a typo."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"expected HOST:PORT, e.g. 127.0.0.1:9100 (got {value!r})")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:9100 (got {value!r})")
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"expected HOST:PORT, e.g. 127.0.0.1:9100 (got {value!r})")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        # Not 0 either: a scraper has to know the port.
+        raise ValueError(f"the port must be a number in 1-65535 (got {value!r})")
+    return host, int(port)
 
 
 def is_import_string(value: str) -> bool:

@@ -27,7 +27,7 @@ from typing import Any, cast
 # Each selector records in _compat which build it loaded, and speedups_status() reads that
 # record: implementations() reports it, so every selector is imported here, at the top.
 from pounce import _headers  # noqa: F401  # selector of the header codec
-from pounce.asgi import cycle  # noqa: F401  # selector of the request/response cycle
+from pounce.asgi import cycle  # the selector of the request/response cycle
 from pounce.asgi.scope import Address
 from pounce.asgi.types import ASGIApp, Receive, Scope, Send
 from pounce.http1.protocol import H1Protocol
@@ -177,6 +177,8 @@ class Server:
         # should not run the app's startup first.
         ssl_context = config.ssl_context()
         state = self.state = ServerState(config, app, loop)
+        # What the timed cycles do at their end: count into the worker's metrics, log.
+        cycle.time_requests(state.metrics, state.access_log)
         state.lifespan_state = self._lifespan_state
         if config.reset_contextvars:
             state.app = _in_fresh_context(app)
@@ -284,7 +286,14 @@ class Server:
         elif ssl_context is not None:
             tls = {"ssl": ssl_context, "ssl_handshake_timeout": config.timeout_tls_handshake}
         for sock in self.sockets:
-            server = await self._loop.create_server(first, sock=sock, backlog=config.backlog, **tls)
+            accept = first
+            if state.metrics is not None:
+                # Counted by the factory the listener calls: the protocols count nothing.
+                kind = "tls" if ssl_context is not None else _transport_of(sock)
+                accept = state.metrics.counting(first, kind)
+            server = await self._loop.create_server(
+                accept, sock=sock, backlog=config.backlog, **tls
+            )
             self.servers.append(server)
         self.announce_listening()
 
@@ -496,6 +505,11 @@ class Server:
             fn()
         else:
             loop.call_soon_threadsafe(fn)
+
+
+def _transport_of(sock: socket.socket) -> str:
+    """The metrics' label of a plain listening socket: ``unix`` or ``tcp``."""
+    return "unix" if sock.family == getattr(socket, "AF_UNIX", None) else "tcp"
 
 
 def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:

@@ -1,5 +1,5 @@
 """Creating the listening socket from ``--host/--port``, ``--uds`` or ``--fd`` (or adopting
-one systemd passed: ``pounce/socket_activation.py``).
+one systemd passed: ``pounce/socket_activation.py``), and the ``--metrics-bind`` one.
 
 The socket is made here rather than by ``loop.create_server`` so that the same socket can be
 bound once and shared by forked workers.
@@ -11,8 +11,11 @@ import os
 import socket
 import stat
 
-from .config import Config
+from .config import Config, parse_host_port
 from .errors import BindError, ConfigError
+
+# The metrics listener's accept queue: scrapers and probes, a few at a time.
+METRICS_BACKLOG = 64
 
 
 def bind_socket(config: Config, listen: bool = True) -> socket.socket:
@@ -58,11 +61,28 @@ def _listen(sock: socket.socket, config: Config, where: str) -> socket.socket:
     return sock
 
 
-def _bind_tcp(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+def bind_metrics_socket(value: str) -> socket.socket:
+    """``--metrics-bind HOST:PORT``: the supervisor's listening socket for /metrics, /livez
+    and /readyz (blocking calls are never made on it: it is non-blocking)."""
+    host, port = parse_host_port(value)
+    sock = _bind_tcp(host, port, option="--metrics-bind")
+    try:
+        sock.listen(METRICS_BACKLOG)
+    except OSError as exc:  # pragma: no cover - listen() after a successful bind
+        sock.close()
+        raise BindError(f"--metrics-bind: cannot listen on {value} ({exc.strerror})") from exc
+    sock.setblocking(False)
+    return sock
+
+
+def _bind_tcp(
+    host: str, port: int, reuse_port: bool = False, option: str | None = None
+) -> socket.socket:
+    """``option``: the option named in errors (default: ``--host`` and ``--port``)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise BindError(f"--host: cannot resolve {host!r} ({exc.strerror})") from exc
+        raise BindError(f"{option or '--host'}: cannot resolve {host!r} ({exc.strerror})") from exc
     family, socktype, proto, _, addr = infos[0]
     sock = socket.socket(family, socktype, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,7 +97,9 @@ def _bind_tcp(host: str, port: int, reuse_port: bool = False) -> socket.socket:
         sock.bind(addr)
     except OSError as exc:
         sock.close()
-        raise BindError(f"--port: cannot bind {host}:{port} ({exc.strerror})") from exc
+        raise BindError(
+            f"{option or '--port'}: cannot bind {host}:{port} ({exc.strerror})"
+        ) from exc
     return sock
 
 

@@ -29,6 +29,7 @@ from pounce.asgi.types import ASGIApp
 from .access_log import access_logger
 from .config import Config
 from .header_flags import RESP_HAS_DATE, RESP_HAS_SERVER
+from .metrics import WorkerMetrics
 from .proxy import ProxyTrust
 
 if TYPE_CHECKING:
@@ -90,6 +91,11 @@ class ServerState:
         # --debug: an app's exception before its response is answered with the traceback
         # (read on that error path only; pounce/debug_page.py).
         self.debug = config.debug_enabled
+        # --metrics-bind: this worker's counters (pounce/metrics.py); None: nothing is counted.
+        self.metrics: WorkerMetrics | None = WorkerMetrics() if config.metrics_bind else None
+        # Whether each request's start time is taken: for the access record's duration or the
+        # metrics' histogram. Off (neither on), the cycle's _finish does nothing more.
+        self.time_requests = self.access_log or self.metrics is not None
         self.proxy: ProxyTrust | None = (
             ProxyTrust(config.trusted_proxies, forwarded=config.proxy_headers_forwarded)
             if config.proxy_headers

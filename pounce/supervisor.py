@@ -18,6 +18,11 @@ deadlines, then start or drain workers until reality matches the plan.
 - Under systemd (``$NOTIFY_SOCKET``) the supervisor, never a worker, tells systemd READY once
   every worker serves, RELOADING and READY around a SIGHUP's rolling restart, STOPPING, and
   feeds the watchdog from this loop (pounce/sd_notify.py).
+- ``--metrics-bind``: the supervisor serves /metrics, /livez and /readyz from this loop
+  (pounce/metrics_listener.py), asks the workers for their counts over their channels, and
+  keeps the last counts of every worker that exits (pounce/metrics_exposition.py).
+- ``--shutdown-delay``: a SIGTERM first turns /readyz to 503 while everything keeps serving;
+  the graceful stop starts when the delay is over.
 """
 
 from __future__ import annotations
@@ -41,10 +46,21 @@ from .config import WEBSOCKETS_ALIASES, Config, python_description
 from .errors import EXIT_APP, ConfigError
 from .importer import check_app_path, load_app
 from .logs import configure_logging
+from .metrics_exposition import Totals, render
+from .metrics_listener import Marks, MetricsListener
 from .sd_notify import Notifier
 from .server import Server, implementations
-from .sockets import bind_socket, describe_socket
-from .worker import MSG_OVER_RSS, MSG_PING, MSG_READY, MSG_RECYCLE, run_worker
+from .sockets import bind_metrics_socket, bind_socket, describe_socket
+from .worker import (
+    MSG_OVER_RSS,
+    MSG_PING,
+    MSG_READY,
+    MSG_RECYCLE,
+    MSG_STATS,
+    MSG_STATS_REQUEST,
+    run_worker,
+    take_messages,
+)
 
 logger = logging.getLogger("pounce.error")
 
@@ -63,6 +79,12 @@ KILL_MARGIN = 3.0
 QUIT_TIMEOUT = 1.0
 # The loop wakes at least this often to send pings and check deadlines.
 TICK = 0.2
+# pounce_worker_restarts_total's cause label for a replacement asked for by ...
+RESTART_CAUSES = {
+    "SIGHUP": "sighup",
+    "--limit-max-requests": "limit_max_requests",
+    "--limit-max-rss": "limit_max_rss",
+}
 
 SIGNALS = (
     signal.SIGINT,
@@ -89,6 +111,14 @@ class Worker:
     last_ping: float = 0.0
     draining_since: float | None = None
     killed: str = ""  # why the supervisor sent SIGKILL, if it did
+    killed_cause: str = ""  # the same for pounce_worker_restarts_total's cause label
+    # The channel's bytes not yet parsed (a stats frame can arrive in pieces).
+    inbox: bytearray = field(default_factory=bytearray, repr=False)
+    # --metrics-bind: the worker's latest snapshot, and the T requests sent / J answers read
+    # (each T gets one J, in order: a probe is done once answers reach its mark).
+    stats: dict[str, Any] | None = field(default=None, repr=False)
+    probes_sent: int = 0
+    answers: int = 0
     # The running worker this one takes over from once it is ready (rolling restart/recycle).
     replaces: Worker | None = field(default=None, repr=False)
 
@@ -151,6 +181,16 @@ class Supervisor:
         self._wakeup: tuple[int, int] | None = None
         self._old_handlers: dict[int, Any] = {}
         self._old_wakeup_fd = -1
+        # --metrics-bind (pounce/metrics_listener.py): its socket is bound in _prepare, so
+        # that a bad address fails before any worker starts.
+        self._metrics_socket: socket.socket | None = None
+        self.metrics_listener: MetricsListener | None = None
+        self.retired = Totals()  # the counts of workers that exited
+        self.restarts: dict[str, int] = {}  # pounce_worker_restarts_total, by cause
+        # --shutdown-delay: when the graceful stop starts (not ready meanwhile); None: no
+        # delayed stop pending.
+        self.stop_at: float | None = None
+        self.stop_reason = ""
 
     # Running ----------------------------------------------------------------------------
 
@@ -164,14 +204,24 @@ class Supervisor:
         try:
             self._prepare()
             self._selector = selectors.DefaultSelector()
+            if self._metrics_socket is not None:
+                self.metrics_listener = MetricsListener(self._metrics_socket, self, self._selector)
+                logger.info(
+                    "Metrics on %s/metrics (also /livez, /readyz)",
+                    self.metrics_listener.address(),
+                )
             self._install_signal_handlers()
             try:
                 self._loop()
             finally:
                 self._restore_signal_handlers()
                 self._kill_all()  # only if the loop itself failed: normally none is left
+                if self.metrics_listener is not None:
+                    self.metrics_listener.close()
                 self._selector.close()
         finally:
+            if self._metrics_socket is not None:
+                self._metrics_socket.close()
             if self._own_sockets:
                 for sock in self.sockets:
                     sock.close()
@@ -186,6 +236,8 @@ class Supervisor:
         config = self.config
         if not self.sockets:
             self.sockets = [bind_socket(config, listen=not config.reuse_port)]
+        if config.metrics_bind is not None:
+            self._metrics_socket = bind_metrics_socket(config.metrics_bind)
         config.load_env_file()
         if config.preload:
             # Imported once here; the forked workers share the module's memory pages.
@@ -210,11 +262,16 @@ class Supervisor:
             if self.stopping and not self.workers:
                 return
             now = time.monotonic()
+            if self.stop_at is not None and now >= self.stop_at:
+                self.stop_at = None
+                self.stop(f"{self.stop_reason} and --shutdown-delay is over")
             self._check_workers(now)
             if not self.stopping:
                 self._manage(now)
             if self.notifier is not None:
                 self._notify_systemd(now)
+            if self.metrics_listener is not None:
+                self.metrics_listener.poll(now)
             self._wait(self.tick)
 
     def _wait(self, timeout: float) -> None:
@@ -223,8 +280,10 @@ class Supervisor:
         for key, _ in self._selector.select(timeout):
             if key.data is None:
                 self._drain_wakeup()
-            else:
+            elif isinstance(key.data, Worker):
                 self._on_channel(key.data)
+            else:
+                key.data()  # the metrics listener's socket or one of its connections
 
     def _drain_wakeup(self) -> None:
         assert self._wakeup is not None
@@ -267,8 +326,8 @@ class Supervisor:
             if sig == signal.SIGQUIT or (sig == signal.SIGINT and self.stopping):
                 self.quit(f"Received {name}")
             elif sig in (signal.SIGINT, signal.SIGTERM):
-                self.stop(f"Received {name}")
-            elif self.stopping:
+                self.stop_after_delay(f"Received {name}")
+            elif self.stopping or self.stop_at is not None:
                 logger.info("Received %s while stopping: ignored", name)
             elif sig == signal.SIGHUP:
                 self.restart_all(f"Received {name}")
@@ -285,10 +344,28 @@ class Supervisor:
 
     # Commands ---------------------------------------------------------------------------
 
+    def stop_after_delay(self, reason: str) -> None:
+        """SIGTERM/SIGINT: with ``--shutdown-delay``, /readyz turns 503 now and the graceful
+        stop starts after the delay (load balancers take a while to stop sending: the
+        connections they still open meanwhile are served). A second one stops at once."""
+        delay = self.config.shutdown_delay
+        if self.stopping or self.stop_at is not None or not delay:
+            self.stop_at = None
+            self.stop(reason)
+            return
+        self.stop_at = time.monotonic() + delay
+        self.stop_reason = reason
+        logger.info(
+            "%s: not ready from now on; serving %gs more (--shutdown-delay) before stopping",
+            reason,
+            delay,
+        )
+
     def stop(self, reason: str) -> None:
         """Graceful stop: every worker finishes what is in flight, then exits."""
         if self.stopping:
             return
+        self.stop_at = None
         self.stopping = True
         logger.info("%s: stopping %d workers gracefully", reason, len(self.workers))
         if self.notifier is not None:
@@ -350,7 +427,11 @@ class Supervisor:
         assert self._selector is not None
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(worker.channel)
+        self._read_rest(worker)  # its final counts (F) may still be unread
         worker.channel.close()
+        if worker.stats:
+            self.retired.retire(worker.stats)
+            worker.stats = None
         how = describe_exit(status)
         if worker.killed:
             how = f"{how}: {worker.killed}"
@@ -366,6 +447,7 @@ class Supervisor:
         else:
             logger.error("Worker [%d] died (%s); starting a replacement", worker.pid, how)
             self.spawn_reasons.append(f"replaces worker [{worker.pid}], {how}")
+            self._count_restart(worker.killed_cause or "died")
 
     def _startup_failed(self, worker: Worker, status: int, how: str) -> None:
         code = os.waitstatus_to_exitcode(status)
@@ -400,6 +482,7 @@ class Supervisor:
             MAX_STARTUP_FAILURES - 1,
         )
         self.spawn_reasons.append(f"retry after worker [{worker.pid}] failed to start")
+        self._count_restart("startup_failure")
 
     def fatal(self, code: int, message: str) -> None:
         logger.critical("Error: %s. Exiting with code %d.", message, code)
@@ -408,7 +491,7 @@ class Supervisor:
 
     def _on_channel(self, worker: Worker) -> None:
         try:
-            data = worker.channel.recv(4096)
+            data = worker.channel.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -419,12 +502,39 @@ class Supervisor:
                 self._selector.unregister(worker.channel)
             return
         worker.last_seen = time.monotonic()
+        worker.inbox += data
+        data = self._take_messages(worker)
         if MSG_READY in data:
             self._worker_ready(worker)
         if MSG_RECYCLE in data:
             self._recycle(worker, "--limit-max-requests", str(worker.max_requests))
         if MSG_OVER_RSS in data:
             self._recycle(worker, "--limit-max-rss", f"{self.config.limit_max_rss} MiB")
+
+    def _take_messages(self, worker: Worker) -> bytes:
+        """Parse the worker's channel bytes: keep its stats frames, return the one-byte
+        messages."""
+        singles, frames = take_messages(worker.inbox)
+        for kind, snapshot in frames:
+            if kind == MSG_STATS[0]:
+                worker.answers += 1
+            if snapshot:
+                worker.stats = snapshot
+        return singles
+
+    def _read_rest(self, worker: Worker) -> None:
+        """An exited worker's last bytes (its ``F`` frame), for its final counts."""
+        with contextlib.suppress(OSError):
+            worker.channel.setblocking(False)
+            while True:
+                data = worker.channel.recv(65536)
+                if not data:
+                    break
+                worker.inbox += data
+        self._take_messages(worker)
+
+    def _count_restart(self, cause: str) -> None:
+        self.restarts[cause] = self.restarts.get(cause, 0) + 1
 
     def _worker_ready(self, worker: Worker) -> None:
         worker.ready_at = worker.last_seen
@@ -493,6 +603,7 @@ class Supervisor:
                     worker,
                     f"no answer to the health check for {now - worker.last_seen:.1f}s "
                     f"(--timeout-worker-healthcheck {timeout:g})",
+                    "healthcheck",
                 )
             elif (
                 worker.draining_since is not None
@@ -502,11 +613,16 @@ class Supervisor:
                 self._kill(worker, "still draining after --timeout-graceful-shutdown")
             elif now - worker.last_ping >= self.ping_interval:
                 worker.last_ping = now
-                self._send(worker, bytes([MSG_PING]))
+                if self.metrics_listener is None:
+                    self._send(worker, bytes([MSG_PING]))
+                elif self._send(worker, bytes([MSG_PING, MSG_STATS_REQUEST])):
+                    # Fresh counts every ping: what a kill -9 loses is at most this old.
+                    worker.probes_sent += 1
 
-    def _kill(self, worker: Worker, reason: str) -> None:
+    def _kill(self, worker: Worker, reason: str, cause: str = "killed") -> None:
         logger.error("Killing worker [%d]: %s", worker.pid, reason)
         worker.killed = reason
+        worker.killed_cause = cause
         self._signal(worker, signal.SIGKILL)
 
     # Planning: start and drain workers until the plan holds ---------------------------------
@@ -521,6 +637,7 @@ class Supervisor:
             old, reason = self.replace_queue.popleft()
             if old.pid in self.workers and not old.draining:
                 new = self._spawn(f"{reason}: replaces worker [{old.pid}]", replaces=old)
+                self._count_restart(RESTART_CAUSES.get(reason, reason))
                 active.append(new)
                 in_flight.append(new)
         wanted = self.target + len(in_flight)
@@ -546,6 +663,83 @@ class Supervisor:
             self._signal(worker, signal.SIGTERM)  # not serving yet: nothing to drain
         elif not self._send(worker, b"D"):
             self._signal(worker, signal.SIGTERM)
+
+    # --metrics-bind: what pounce/metrics_listener.py asks ----------------------------------
+
+    def probe_workers(self) -> Marks:
+        """Send ``T`` to every ready worker; the answer count each must reach."""
+        marks: Marks = {}
+        for worker in self.workers.values():
+            if worker.ready and not worker.killed:
+                if self._send(worker, bytes([MSG_STATS_REQUEST])):
+                    worker.probes_sent += 1
+                    marks[worker.pid] = worker.probes_sent
+        return marks
+
+    def probe_answered(self, marks: Marks) -> bool:
+        for pid, mark in marks.items():
+            worker = self.workers.get(pid)
+            if worker is not None and worker.answers < mark:
+                return False
+        return True
+
+    def metrics_text(self) -> str:
+        # A worker that just drained may have sent its final counts in the same loop turn as
+        # this request arrived: read what the channels hold before summing.
+        for worker in list(self.workers.values()):
+            self._on_channel(worker)
+        totals = self.retired.plus(w.stats for w in self.workers.values() if w.stats)
+        states = {"ready": 0, "starting": 0, "draining": 0}
+        for worker in self.workers.values():
+            states[_worker_state(worker)] += 1
+        ready, _ = self.readiness()
+        return render(totals, self.restarts, states, ready)
+
+    def liveness(self, marks: Marks) -> tuple[bool, dict[str, Any]]:
+        """Live: this loop answers (it is answering), and so did every worker probed."""
+        now = time.monotonic()
+        live = True
+        workers = []
+        for worker in self.workers.values():
+            mark = marks.get(worker.pid)
+            answered = None if mark is None else worker.answers >= mark
+            live = live and answered is not False
+            workers.append(
+                {
+                    "pid": worker.pid,
+                    "state": _worker_state(worker),
+                    "answered": answered,  # null: not asked (starting, or being killed)
+                    "seconds_since_heard": round(now - worker.last_seen, 3),
+                }
+            )
+        detail = {
+            "status": "live" if live else "not live",
+            "supervisor": {"pid": os.getpid()},
+            "workers": workers,
+        }
+        return live, detail
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready: every worker started and serving, and no stop (or --shutdown-delay) begun."""
+        serving = sum(1 for w in self.workers.values() if w.ready and not w.draining)
+        reason = ""
+        if self.stopping:
+            reason = "stopping"
+        elif self.stop_at is not None:
+            reason = "shutting down (--shutdown-delay)"
+        elif not self.booted:
+            reason = "starting"
+        elif serving < self.target:
+            reason = f"{serving} of {self.target} workers serving"
+        detail: dict[str, Any] = {
+            "status": "not ready" if reason else "ready",
+            "workers_wanted": self.target,
+            "workers_serving": serving,
+            "workers": [{"pid": w.pid, "state": _worker_state(w)} for w in self.workers.values()],
+        }
+        if reason:
+            detail["reason"] = reason
+        return not reason, detail
 
     # Processes ----------------------------------------------------------------------------
 
@@ -592,6 +786,10 @@ class Supervisor:
             if self._wakeup is not None:
                 for fd in self._wakeup:
                     os.close(fd)
+            if self.metrics_listener is not None:
+                self.metrics_listener.close_in_child()
+            elif self._metrics_socket is not None:
+                self._metrics_socket.close()
             for other in self.workers.values():
                 other.channel.close()
             sockets = self.sockets
@@ -634,6 +832,13 @@ class Supervisor:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
             self.workers.pop(pid).channel.close()
+
+
+def _worker_state(worker: Worker) -> str:
+    """A worker's state in /livez, /readyz and pounce_workers."""
+    if worker.draining:
+        return "draining"
+    return "ready" if worker.ready else "starting"
 
 
 def log_start_notes(config: Config, notes: Sequence[str] = ()) -> None:

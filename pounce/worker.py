@@ -11,23 +11,32 @@ byte   direction           meaning
 ``S``  worker→supervisor   stayed above ``--limit-max-rss``: please start my replacement
 ``P``  supervisor→worker   ping (health check)
 ``D``  supervisor→worker   drain: a replacement is ready; finish what is in flight and exit
+``T``  supervisor→worker   ``--metrics-bind``: send your counters (each ``T`` gets one ``J``)
+``J``  worker→supervisor   the answer to ``T``: 4 bytes of length (big-endian), then the
+                           snapshot as JSON (pounce/metrics.py)
+``F``  worker→supervisor   the same, sent unasked once the worker has stopped serving: its
+                           final counts, which the supervisor keeps after it exits
 =====  ==================  ===============================================================
 
 Pongs are written by the worker's event loop itself, so a loop blocked by the app (a
 synchronous call that never returns) stops answering and the supervisor replaces the worker.
 End of file on the channel means the supervisor is gone: the worker then stops gracefully
-instead of living on as an orphan.
+instead of living on as an orphan. With metrics on, the supervisor sends ``T`` with every
+ping too, so the counts it holds for a worker are at most a ping interval old when the worker
+is killed (``kill -9`` leaves no final ``F``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 from .config import Config
 from .errors import EXIT_APP, EXIT_USAGE, AppLoadError, ConfigError
@@ -44,6 +53,48 @@ MSG_RECYCLE = b"M"
 MSG_OVER_RSS = b"S"
 MSG_PING = ord("P")
 MSG_DRAIN = ord("D")
+MSG_STATS_REQUEST = ord("T")
+MSG_STATS = b"J"
+MSG_FINAL_STATS = b"F"
+_STATS_KINDS = (MSG_STATS[0], MSG_FINAL_STATS[0])
+STATS_LENGTH_BYTES = 4
+# A stats frame is written whole, with a blocking send bounded by this (a few KiB into a
+# socketpair buffer the supervisor keeps reading: it does not wait in practice). A
+# non-blocking partial write would cut the frame and break the channel's framing.
+STATS_SEND_TIMEOUT = 1.0
+
+
+def stats_frame(kind: bytes, snapshot: dict[str, Any]) -> bytes:
+    """``J`` or ``F``, the payload's length, the snapshot as JSON."""
+    payload = json.dumps(snapshot, separators=(",", ":")).encode("utf-8")
+    return kind + len(payload).to_bytes(STATS_LENGTH_BYTES, "big") + payload
+
+
+def take_messages(buffer: bytearray) -> tuple[bytes, list[tuple[int, dict[str, Any]]]]:
+    """The complete messages at the start of ``buffer``, removed from it: the one-byte ones
+    (in order) and the stats frames as ``(kind, snapshot)``. An incomplete frame stays."""
+    singles = bytearray()
+    frames: list[tuple[int, dict[str, Any]]] = []
+    i = 0
+    while i < len(buffer):
+        byte = buffer[i]
+        if byte not in _STATS_KINDS:
+            singles.append(byte)
+            i += 1
+            continue
+        start = i + 1 + STATS_LENGTH_BYTES
+        if start > len(buffer):
+            break
+        size = int.from_bytes(buffer[i + 1 : start], "big")
+        if start + size > len(buffer):
+            break
+        try:
+            frames.append((byte, json.loads(buffer[start : start + size])))
+        except ValueError:
+            frames.append((byte, {}))  # counted as an answer; its counts are not usable
+        i = start + size
+    del buffer[:i]
+    return bytes(singles), frames
 
 
 class WorkerServer(Server):
@@ -69,6 +120,9 @@ class WorkerServer(Server):
             loop.add_signal_handler(signal.SIGQUIT, self._quit)
         try:
             await super().serve(sockets)
+            if self.state is not None and self.state.metrics is not None:
+                # Served its last request: the counts the supervisor keeps after it exits.
+                self._send_stats(MSG_FINAL_STATS)
         finally:
             loop.remove_reader(self.channel.fileno())
             with contextlib.suppress(NotImplementedError, RuntimeError):  # pragma: no cover
@@ -147,6 +201,25 @@ class WorkerServer(Server):
             elif byte == MSG_DRAIN and not self._draining:
                 logger.debug("Worker [%d] draining", os.getpid())
                 self.start_draining()
+            elif byte == MSG_STATS_REQUEST:
+                self._send_stats(MSG_STATS)
+
+    def _send_stats(self, kind: bytes) -> None:
+        """Answer ``T`` (or say goodbye with ``F``): this worker's metrics snapshot. Before
+        the server state exists (still starting), an empty one: an answer all the same."""
+        state = self.state
+        snapshot: dict[str, Any] = {}
+        if state is not None and state.metrics is not None:
+            snapshot = state.metrics.snapshot(state.connections, state.proxy_protocol_rejected)
+        channel = self.channel
+        try:
+            channel.settimeout(STATS_SEND_TIMEOUT)
+            channel.sendall(stats_frame(kind, snapshot))
+        except OSError:
+            pass  # the supervisor is gone (or stuck): _on_channel sees the end of file
+        finally:
+            with contextlib.suppress(OSError):
+                channel.setblocking(False)
 
     def _send(self, message: bytes) -> None:
         try:

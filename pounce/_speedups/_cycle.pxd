@@ -6,8 +6,12 @@
 
 cimport cython
 
+from pounce._speedups._metrics cimport WorkerMetrics
+
 cdef object CancelledError
 cdef int INFO
+cdef WorkerMetrics _metrics
+cdef bint _access_log
 
 
 cdef class CompiledWriter:
@@ -73,5 +77,6 @@ cdef class RequestResponseCycle:
     @cython.locals(body_parts=list, nbytes=Py_ssize_t, more_body=bint, fast=CompiledWriter)
     cdef dict _take_body(self)
 
-    @cython.locals(fast=CompiledWriter)
+    # metrics typed: its count is a direct C call (--metrics-bind, pounce/metrics.py).
+    @cython.locals(fast=CompiledWriter, metrics=WorkerMetrics, scope=dict)
     cdef _finish(self)

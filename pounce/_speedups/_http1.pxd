@@ -9,6 +9,7 @@ cimport cython
 
 from pounce._speedups._cycle cimport CompiledWriter, RequestResponseCycle
 from pounce._speedups._fields cimport immutable_fields
+from pounce._speedups._clock cimport perf_counter
 from pounce._speedups._h1head cimport HeadScanner, split_target_fast
 from pounce._speedups._runner cimport _Runner
 from pounce._speedups._scope cimport http_connection_scope, http_request_scope
@@ -88,7 +89,7 @@ cdef class H1Protocol(CompiledWriter):
     cdef long long _upgrade_body_left
     cdef HeadScanner _scanner
     cdef dict _lifespan_state
-    cdef bint _access_log
+    cdef bint _timed
     cdef double _keep_alive_timeout
     cdef object _tasks
     cdef _Runner _runner

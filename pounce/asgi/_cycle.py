@@ -38,6 +38,22 @@ Headers = Iterable[tuple[bytes, bytes]]
 CancelledError = asyncio.CancelledError
 INFO = logging.INFO
 
+# What a timed cycle (one with a start_time) does at its end, set once by the server as it
+# starts (one server per worker process) through time_requests: count it into the worker's
+# WorkerMetrics (--metrics-bind, pounce/metrics.py; None when off) and make the access record
+# unless the access log is off (then the logger is not even asked). Module globals, compiled C
+# globals (_speedups/_cycle.pxd): read in C per response, no attribute lookup.
+_metrics: Any = None
+_access_log = True
+
+
+def time_requests(metrics: Any, access_log: bool) -> None:
+    """What a timed cycle does at its end (the server's ``ServerState.metrics`` and
+    ``ServerState.access_log``)."""
+    global _metrics, _access_log
+    _metrics = metrics
+    _access_log = access_log
+
 
 class ResponseWriter(Protocol):
     """The connection side of a cycle: how one protocol puts a response on the wire."""
@@ -376,8 +392,9 @@ class RequestResponseCycle:
             self.response_started = True
             self.status = status
             self._trailers_pending = trailers
-            if self.start_time and switches.response_headers:
-                # Only for a %({name}o)s access-log atom (pounce/access_log.py).
+            if self.start_time and _access_log and switches.response_headers:
+                # Only for a %({name}o)s access-log atom (pounce/access_log.py); timed for the
+                # metrics only (_access_log false), no attribute read.
                 self.response_headers: Any = _get(message, "headers", ())
             return _DONE
         if self.response_complete:
@@ -420,8 +437,18 @@ class RequestResponseCycle:
             fast.response_complete(self)
         else:
             self.writer.response_complete(self)
-        if self.start_time and access_logger.isEnabledFor(INFO):
-            log_access(self)
+        if self.start_time:
+            # Timed: the access log or the metrics are on.
+            metrics = _metrics
+            if metrics is not None:
+                scope = self.scope
+                metrics.count(
+                    scope["method"], scope["http_version"], self.status, self.start_time,
+                    self.bytes_sent,
+                )  # fmt: skip
+            # --no-access-log disables the logger: skip isEnabledFor, a Python call, then.
+            if _access_log and not access_logger.disabled and access_logger.isEnabledFor(INFO):
+                log_access(self)
         self._wake()
 
     async def run_asgi(self, app: ASGIApp) -> None:

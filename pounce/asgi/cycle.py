@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pounce._compat import USE_EXTENSIONS, import_compiled, record_selection
-from pounce.asgi._cycle import Headers, RequestResponseCycle, ResponseWriter
+from pounce.asgi._cycle import Headers, RequestResponseCycle, ResponseWriter, time_requests
 
 __all__ = [
     "AppRunner",
@@ -19,6 +19,7 @@ __all__ = [
     "RequestResponseCycle",
     "RequestResponseCyclePy",
     "ResponseWriter",
+    "time_requests",
 ]
 
 RequestResponseCyclePy = RequestResponseCycle
@@ -31,7 +32,9 @@ AppRunner: Any = None
 _error: ImportError | None = None
 if not TYPE_CHECKING and USE_EXTENSIONS:
     try:
-        RequestResponseCycle = import_compiled("pounce._speedups._cycle").RequestResponseCycle
+        _compiled = import_compiled("pounce._speedups._cycle")
+        RequestResponseCycle = _compiled.RequestResponseCycle
+        time_requests = _compiled.time_requests  # sets the compiled cycle's C globals
         AppRunner = import_compiled("pounce._speedups._runner")._Runner
     except ImportError as exc:
         _error = exc

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
-from time import perf_counter
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +94,8 @@ if TYPE_CHECKING:
 if not cython.compiled:
     # The pure build. Compiled, these names come from the kernels _http1.pxd cimports (a
     # cimported name may not be assigned here: Cython drops this block).
+    from time import perf_counter  # compiled: _speedups/_clock.pxd's, the clock in C
+
     from pounce.asgi._cycle import CompiledWriter, RequestResponseCycle
     from pounce.asgi.scope import http_connection_scope, http_request_scope
 
@@ -173,7 +174,7 @@ class H1Protocol(CompiledWriter):
         self.loop = state.loop
         # Read once from the server state: none of these change while the server runs.
         self._lifespan_state = state.lifespan_state
-        self._access_log = state.access_log
+        self._timed = state.time_requests  # the access log or --metrics-bind
         self._keep_alive_timeout = state.keep_alive_timeout
         self._tasks = state.tasks
         # Limits (pounce/asgi/limits.py).
@@ -555,8 +556,8 @@ class H1Protocol(CompiledWriter):
         cycle._setup(
             scope, self, self.loop, more_body, more_body and (flags & REQ_EXPECT_CONTINUE) != 0
         )
-        if self._access_log:
-            cycle.start_time = perf_counter()  # the access record's duration
+        if self._timed:
+            cycle.start_time = perf_counter()  # the access record's or the metrics' duration
         self._reading = cycle if more_body else None
         self._message_keep_alive = keep_alive
         self.pipeline.append((cycle, keep_alive, None))
@@ -970,6 +971,9 @@ class H1Protocol(CompiledWriter):
         self._discard_input = True
         if self.disconnected:
             return
+        metrics = self.state.metrics
+        if metrics is not None:  # an error path, never a served request's: no hot-path cost
+            metrics.own_response(status)
         self.transport.write(error_response(status, reason, self.state.default_headers[0], page))
         self._linger_close()
 

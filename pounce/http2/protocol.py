@@ -277,6 +277,9 @@ class H2Protocol(asyncio.Protocol):
         elif tp is H2WindowUpdated:
             self._on_window(event)  # type: ignore[arg-type]  # narrowed by type(event)
         elif tp is H2StreamReset:
+            metrics = self.state.metrics
+            if metrics is not None:  # a client's RST_STREAM: not on a request's path
+                metrics.h2_resets_received += 1
             stream = self.streams.get(event.stream_id)  # type: ignore[attr-defined]  # narrowed by type(event)
             if stream is not None:
                 stream.end_sent = True
@@ -307,6 +310,9 @@ class H2Protocol(asyncio.Protocol):
                 event.message,  # type: ignore[attr-defined]  # narrowed by type(event)
                 event.error_code,  # type: ignore[attr-defined]  # narrowed by type(event)
             )
+            metrics = self.state.metrics
+            if metrics is not None:
+                metrics.h2_connection_error(event.error_code, event.message)  # type: ignore[attr-defined]  # narrowed by type(event)
             self._abandon()
         elif tp is H2WebSocketRequest:
             self._on_websocket(event)  # type: ignore[arg-type]  # narrowed by type(event)
@@ -384,8 +390,8 @@ class H2Protocol(asyncio.Protocol):
         if more_body:
             stream.body_deadline = at = loop.time() + state.body_timeout
             self._arm(at)
-        if state.access_log:
-            cycle.start_time = perf_counter()  # the access record's duration
+        if state.time_requests:
+            cycle.start_time = perf_counter()  # the access record's or the metrics' duration
         coro = cycle.run_asgi(state.app_for_request())
         runner = self._runner
         if runner is None and AppRunner is not None:

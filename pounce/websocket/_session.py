@@ -229,6 +229,8 @@ class WebSocketSession:
             return
         state.connections.add(self)
         state.count_request()
+        if state.metrics is not None:  # --metrics-bind: once per session, not per message
+            state.metrics.websocket_sessions += 1
         task = self.task = self.loop.create_task(self.run_asgi(state.app))
         state.track(task)
 
