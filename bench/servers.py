@@ -114,6 +114,19 @@ def _with_args(base: ServerSpec, name: str, extra: tuple[str, ...], note: str) -
     return ServerSpec(name, base.package, argv, baseline="uvicorn", env=base.env, note=note)
 
 
+def _metrics_on(launch: Launch) -> list[str]:
+    # --metrics-bind runs the supervisor with one worker (taskset pins both): what a user with
+    # metrics on runs. The scrape listener takes the port after the server's.
+    metrics = f"{HOST}:{launch.port + 1}"
+    return [*SERVERS["pounce"].command(launch), "--metrics-bind", metrics]
+
+
+# pounce with --metrics-bind, against pounce without (issue 17: within 3 % of it on hello).
+SERVERS["pounce-metrics"] = ServerSpec(
+    "pounce-metrics", "pounce", _metrics_on, baseline="pounce", note="--metrics-bind"
+)
+
+
 # The WebSocket echo bench (ws_load.py): the servers above as they are, plus uvicorn on wsproto.
 # Each keeps its default WebSocket options; permessage-deflate is on only when the client offers
 # it (RFC 7692 §5), so the client alone decides it.
