@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pounce._compat import import_compiled
+from pounce.asgi import _cycle as pure_cycle
 from pounce.asgi.cycle import RequestResponseCyclePy
 from pounce.http1.protocol import H1ProtocolPy
 from pounce.http2.connection import H2ConnectionPy
@@ -66,6 +67,19 @@ def compiled(name: str) -> ModuleType | None:
         if PURE_RUN:
             return None
         raise
+
+
+@pytest.fixture(autouse=True)
+def _cycle_switches_as_at_start() -> Iterator[None]:
+    """Each test starts with the cycles' per-process switches as a fresh process has them.
+
+    A server started in the test process sets them (``cycle.time_requests``: one server per
+    worker process), for the build it runs; a later test of either twin must not see them.
+    """
+    yield
+    for module in (pure_cycle, compiled("_cycle")):
+        if module is not None:
+            module.time_requests(None, True)
 
 
 def compiled_module(name: str) -> ModuleType:
